@@ -1,0 +1,181 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MirrorState is a state of a TridentMirrorRelationship. The desired states are
+// MirrorStateEstablished, MirrorStatePromoted and MirrorStateReestablished; the status may also
+// report a transition or a failure.
+type MirrorState string
+
+// Desired states (spec.state), also reported as actual states once reached.
+const (
+	// MirrorStateEstablished: the local PVC is the destination of a new mirror relationship.
+	MirrorStateEstablished MirrorState = "established"
+	// MirrorStatePromoted: the local PVC is read-write; no mirror relationship is in effect.
+	MirrorStatePromoted MirrorState = "promoted"
+	// MirrorStateReestablished: the local PVC is again the destination of a relationship it
+	// was in before; its content is overwritten from the source.
+	MirrorStateReestablished MirrorState = "reestablished"
+)
+
+// Actual states that only the status reports.
+const (
+	MirrorStateEstablishing   MirrorState = "establishing"
+	MirrorStatePromoting      MirrorState = "promoting"
+	MirrorStateReestablishing MirrorState = "reestablishing"
+	// MirrorStateFailed: the last attempt failed; the controller retries with backoff.
+	MirrorStateFailed MirrorState = "failed"
+	// MirrorStateInvalid: the spec cannot be acted on until the user changes it.
+	MirrorStateInvalid MirrorState = "invalid"
+)
+
+// MirrorRelationshipFinalizer holds a TMR until its volume is promoted or released on ONTAP.
+const MirrorRelationshipFinalizer = "trident.netapp.io/mirror-relationship"
+
+// TridentMirrorRelationshipSpec is the desired state of a mirror relationship.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.volumeMappings) || size(self.volumeMappings) == 1",message="spec.volumeMappings must hold exactly one mapping: volume groups are not supported yet, so create one TridentMirrorRelationship per PVC"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.volumeMappings) || self.state == 'promoted' || self.volumeMappings.all(m, has(m.remoteVolumeHandle) && m.remoteVolumeHandle != ”)",message="spec.volumeMappings[].remoteVolumeHandle is required when spec.state is established or reestablished: set it to the source volume's handle, <svm>:<volume>"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.volumeMappings) || self.state == 'promoted' || self.volumeMappings.all(m, !has(m.promotedSnapshotHandle))",message="spec.volumeMappings[].promotedSnapshotHandle is allowed only with spec.state: promoted; remove it, or set spec.state to promoted"
+type TridentMirrorRelationshipSpec struct {
+	// state is the desired state: established, promoted or reestablished.
+	// +required
+	// +kubebuilder:validation:Enum=established;promoted;reestablished
+	State MirrorState `json:"state"`
+
+	// volumeMappings maps the local PVC to the remote volume. Exactly one mapping for now.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	VolumeMappings []VolumeMapping `json:"volumeMappings"`
+
+	// replicationPolicy is the ONTAP SnapMirror policy of the relationship. When empty, the
+	// backend's default policy, else ONTAP's MirrorAllSnapshots.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ReplicationPolicy string `json:"replicationPolicy,omitempty"`
+
+	// replicationSchedule is the ONTAP cron schedule of the relationship's updates. When
+	// empty, the backend's default schedule, else the policy's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ReplicationSchedule string `json:"replicationSchedule,omitempty"`
+}
+
+// VolumeMapping maps a local PVC to a remote volume.
+type VolumeMapping struct {
+	// localPVCName names a PersistentVolumeClaim in the TMR's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="localPVCName must be the name of a PersistentVolumeClaim in this namespace: lowercase letters, digits, '-' and '.'"
+	LocalPVCName string `json:"localPVCName"`
+
+	// remoteVolumeHandle names the source volume, <svm>:<volume>, as the source side's TMR
+	// status reports it in localVolumeHandle.
+	// +optional
+	// +kubebuilder:validation:MaxLength=251
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_][A-Za-z0-9_.-]{0,46}:[A-Za-z_][A-Za-z0-9_]{0,202}$')",message="remoteVolumeHandle must be <svm>:<volume>, e.g. datavserver:trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1: copy it from the source side's status.conditions[0].localVolumeHandle"
+	RemoteVolumeHandle string `json:"remoteVolumeHandle,omitempty"`
+
+	// promotedSnapshotHandle, with state promoted, names the snapshot to wait for and
+	// restore to on promotion, <volume>/<snapshot>, as a SnapshotInfo status reports it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[^/\\\\s]{1,255}$')",message="promotedSnapshotHandle must be <volume>/<snapshot>, e.g. pvc-1234/snapshot-1234: copy it from a SnapshotInfo's status.snapshotHandle"
+	PromotedSnapshotHandle string `json:"promotedSnapshotHandle,omitempty"`
+}
+
+// TridentMirrorRelationshipStatus is the observed state of a mirror relationship.
+type TridentMirrorRelationshipStatus struct {
+	// conditions has one entry per volume mapping, in Trident's shape.
+	// +optional
+	// +listType=atomic
+	Conditions []TridentMirrorRelationshipCondition `json:"conditions,omitempty"`
+}
+
+// TridentMirrorRelationshipCondition is the observed state of one volume mapping. Its first
+// nine fields keep Trident's shape; the rest are read from ONTAP for observability.
+type TridentMirrorRelationshipCondition struct {
+	// state is the actual state: a desired state, a transition (establishing, promoting,
+	// reestablishing), failed or invalid.
+	// +optional
+	State MirrorState `json:"state,omitempty"`
+	// message explains the state, in particular why it is failed or invalid.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// lastTransitionTime is when state last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	// observedGeneration is the metadata.generation this condition was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// localPVCName is the mapping's PVC.
+	// +optional
+	LocalPVCName string `json:"localPVCName,omitempty"`
+	// localVolumeHandle is the local volume, <svm>:<volume>.
+	// +optional
+	LocalVolumeHandle string `json:"localVolumeHandle,omitempty"`
+	// remoteVolumeHandle is the remote volume, <svm>:<volume>.
+	// +optional
+	RemoteVolumeHandle string `json:"remoteVolumeHandle,omitempty"`
+	// replicationPolicy is the SnapMirror policy in effect.
+	// +optional
+	ReplicationPolicy string `json:"replicationPolicy,omitempty"`
+	// replicationSchedule is the transfer schedule in effect.
+	// +optional
+	ReplicationSchedule string `json:"replicationSchedule,omitempty"`
+
+	// lag is how far the destination is behind the source (ONTAP's lag_time).
+	// +optional
+	Lag *metav1.Duration `json:"lag,omitempty"`
+	// healthy is ONTAP's view of the relationship's health.
+	// +optional
+	Healthy *bool `json:"healthy,omitempty"`
+	// unhealthyReason is ONTAP's explanation when healthy is false.
+	// +optional
+	UnhealthyReason string `json:"unhealthyReason,omitempty"`
+	// lastTransferTime is when the last transfer ended.
+	// +optional
+	LastTransferTime *metav1.Time `json:"lastTransferTime,omitempty"`
+	// lastTransferBytes is the size of the last transfer.
+	// +optional
+	LastTransferBytes *int64 `json:"lastTransferBytes,omitempty"`
+	// lastTransferDuration is how long the last transfer took.
+	// +optional
+	LastTransferDuration *metav1.Duration `json:"lastTransferDuration,omitempty"`
+}
+
+// TridentMirrorRelationship mirrors a PVC to or from a volume on a peered ONTAP cluster.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName={tmr,tmrs},categories={trident}
+// +kubebuilder:printcolumn:name="Desired State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Local PVC",type=string,JSONPath=`.spec.volumeMappings[0].localPVCName`
+// +kubebuilder:printcolumn:name="Actual State",type=string,JSONPath=`.status.conditions[0].state`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[0].message`
+// +kubebuilder:printcolumn:name="Lag",type=string,JSONPath=`.status.conditions[0].lag`,priority=1
+// +kubebuilder:printcolumn:name="Healthy",type=boolean,JSONPath=`.status.conditions[0].healthy`,priority=1
+// +kubebuilder:printcolumn:name="Remote Handle",type=string,JSONPath=`.spec.volumeMappings[0].remoteVolumeHandle`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TridentMirrorRelationship struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec TridentMirrorRelationshipSpec `json:"spec"`
+	// +optional
+	Status TridentMirrorRelationshipStatus `json:"status,omitempty"`
+}
+
+// TridentMirrorRelationshipList is a list of TridentMirrorRelationship.
+//
+// +kubebuilder:object:root=true
+type TridentMirrorRelationshipList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TridentMirrorRelationship `json:"items"`
+}

@@ -1,0 +1,158 @@
+// Package controlplane starts real Kubernetes control planes for tests and the demo: etcd and
+// kube-apiserver (through controller-runtime's envtest), with the project's CRDs installed.
+//
+// The binaries come from hack/install-test-binaries.sh, which builds them from source; `make
+// test` runs it and sets KUBEBUILDER_ASSETS. Without KUBEBUILDER_ASSETS the default output
+// folder of that script is used.
+package controlplane
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+)
+
+// K8sVersion is the Kubernetes version that hack/install-test-binaries.sh builds by default.
+const K8sVersion = "v1.36.3"
+
+// ControlPlane is a running etcd and kube-apiserver with the project's CRDs installed.
+type ControlPlane struct {
+	// Env is the envtest environment; Env.Config reaches the API server as an administrator.
+	Env *envtest.Environment
+	// Client is a client for Scheme's kinds, authenticated as an administrator.
+	Client client.Client
+	// Scheme knows the built-in kinds and the trident.netapp.io kinds.
+	Scheme *runtime.Scheme
+	// CRDs are the installed CustomResourceDefinitions.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// Kubeconfig is the path of an administrator's kubeconfig, for kubectl.
+	Kubeconfig string
+
+	assets string
+	dir    string
+}
+
+// Start starts a control plane and installs the CRDs from crds/manifests. Call Stop when done.
+func Start() (*ControlPlane, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := Assets(root)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme)); err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(root, "crds", "manifests")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", assets, err)
+	}
+	cp := &ControlPlane{Env: env, Scheme: scheme, CRDs: env.CRDs, assets: assets}
+	if err := cp.connect(cfg); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	return cp, nil
+}
+
+// connect builds the client and writes an administrator's kubeconfig.
+func (cp *ControlPlane) connect(cfg *rest.Config) error {
+	var err error
+	if cp.Client, err = client.New(cfg, client.Options{Scheme: cp.Scheme}); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	user, err := cp.Env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("add an administrator: %w", err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if cp.dir, err = os.MkdirTemp("", "controlplane-"); err != nil {
+		return err
+	}
+	cp.Kubeconfig = filepath.Join(cp.dir, "kubeconfig")
+	return os.WriteFile(cp.Kubeconfig, kubeconfig, 0o600)
+}
+
+// Config returns the administrator's REST config.
+func (cp *ControlPlane) Config() *rest.Config { return cp.Env.Config }
+
+// Kubectl runs the built kubectl against this control plane and returns its standard output,
+// or an error that carries its standard error.
+func (cp *ControlPlane) Kubectl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(cp.assets, "kubectl"), append([]string{"--kubeconfig", cp.Kubeconfig}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return string(out), nil
+}
+
+// Stop stops the API server and etcd and removes their data.
+func (cp *ControlPlane) Stop() error {
+	err := cp.Env.Stop()
+	if cp.dir != "" {
+		err = errors.Join(err, os.RemoveAll(cp.dir))
+	}
+	return err
+}
+
+// Assets returns the folder of control-plane binaries: KUBEBUILDER_ASSETS if set, else the
+// default output folder of hack/install-test-binaries.sh. It fails with the command to run
+// when the binaries are missing.
+func Assets(root string) (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		dir = filepath.Join(root, "bin", "k8s-"+K8sVersion)
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("control-plane binary %s is missing from %s: run hack/install-test-binaries.sh (or make test)", b, dir)
+		}
+	}
+	return dir, nil
+}
+
+// RepoRoot returns the folder of the project's go.mod, searched upwards from the working
+// directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
