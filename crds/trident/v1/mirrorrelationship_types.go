@@ -37,7 +37,7 @@ const MirrorRelationshipFinalizer = "trident.netapp.io/mirror-relationship"
 // TridentMirrorRelationshipSpec is the desired state of a mirror relationship.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.volumeMappings) || size(self.volumeMappings) == 1",message="spec.volumeMappings must hold exactly one mapping: volume groups are not supported yet, so create one TridentMirrorRelationship per PVC"
-// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.volumeMappings) || self.state == 'promoted' || self.volumeMappings.all(m, has(m.remoteVolumeHandle) && m.remoteVolumeHandle != ”)",message="spec.volumeMappings[].remoteVolumeHandle is required when spec.state is established or reestablished: set it to the source volume's handle, <svm>:<volume>"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.volumeMappings) || self.state == 'promoted' || self.volumeMappings.all(m, has(m.remoteVolumeHandle) && size(m.remoteVolumeHandle) > 0)",message="spec.volumeMappings[].remoteVolumeHandle is required when spec.state is established or reestablished: set it to the source volume's handle, <svm>:<volume>"
 // +kubebuilder:validation:XValidation:rule="!has(self.state) || !has(self.volumeMappings) || self.state == 'promoted' || self.volumeMappings.all(m, !has(m.promotedSnapshotHandle))",message="spec.volumeMappings[].promotedSnapshotHandle is allowed only with spec.state: promoted; remove it, or set spec.state to promoted"
 type TridentMirrorRelationshipSpec struct {
 	// state is the desired state: established, promoted or reestablished.
