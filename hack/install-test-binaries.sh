@@ -62,10 +62,11 @@ else
 	w=$(mktemp -d)
 	{
 		printf 'module local/etcdwrap\n\ngo %s\n\nrequire %s %s\n\nreplace (\n' "$(goversion "$gomod")" "$mod" "$ETCD_VERSION"
-		# etcd's own replaces point at sibling directories (./api, ../client/v3...): map each
-		# to the published module at the same version.
+		# etcd's own replaces point at sibling directories (../api, ../client/v3...): map each
+		# to the published module at the same version. Drop its guards against bad imports
+		# (X => ./FORBIDDEN_DEPENDENCY), which name no real module.
 		sed -n '/^replace (/,/^)/{/=>/p}; /^replace [^(]/{s/^replace //;p}' "$gomod" |
-			sed 's/^[[:space:]]*//' |
+			sed 's/^[[:space:]]*//' | grep -v FORBIDDEN_DEPENDENCY |
 			while read -r lhs _ rhs rver; do
 				case $rhs in
 				./* | ../*) printf '\t%s => %s %s\n' "$lhs" "$lhs" "$ETCD_VERSION" ;;
