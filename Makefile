@@ -27,14 +27,17 @@ build: ## Compile every package.
 	go build ./...
 
 .PHONY: generate
-generate: ## Regenerate deepcopy functions and CRD manifests with the pinned controller-gen.
+generate: ## Regenerate deepcopy, CRD manifests (controller-gen) and the ONTAP client (go-swagger), with pinned tools.
 	go tool controller-gen object paths=./crds/... crd output:crd:artifacts:config=crds/manifests
+	rm -rf ontap/rest/client ontap/rest/models
+	go tool swagger generate client --quiet --spec=ontap/rest/swagger.yaml --target=ontap/rest --name=ontap \
+		--client-package=client --model-package=models
 
 .PHONY: verify
 verify: generate ## Regenerate, then fail on any diff; check go.mod tidiness, gofmt and go vet.
 	go mod tidy
-	@if [ -n "$$(git status --porcelain -- crds go.mod go.sum)" ]; then \
-		git status --short -- crds go.mod go.sum; git diff --stat -- crds go.mod go.sum; \
+	@if [ -n "$$(git status --porcelain -- crds ontap/rest go.mod go.sum)" ]; then \
+		git status --short -- crds ontap/rest go.mod go.sum; git diff --stat -- crds ontap/rest go.mod go.sum; \
 		echo "generated code or go.mod is out of date: run 'make generate' and 'go mod tidy', then commit"; exit 1; fi
 	@if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "not gofmt-formatted: run 'gofmt -w .'"; exit 1; fi
 	go vet ./...

@@ -1,0 +1,209 @@
+package ontap
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-openapi/runtime"
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
+)
+
+// Config says how to reach one ONTAP cluster's management interface.
+type Config struct {
+	// Name identifies the cluster in metrics and logs, e.g. the backend name.
+	Name string
+	// Address is the management LIF, host or host:port (HTTPS).
+	Address string
+	// Credentials supplies the user name and password of every request.
+	Credentials CredentialsSource
+	// CA is a PEM bundle to verify ONTAP's certificate with; empty means the system's roots.
+	CA []byte
+	// InsecureSkipTLSVerify turns TLS verification off. Never the default; a warning is logged.
+	InsecureSkipTLSVerify bool
+	// MaxConcurrentRequests caps the requests in flight to this cluster; 0 means 10.
+	MaxConcurrentRequests int
+	// ReturnTimeout is how long ONTAP may hold an asynchronous request to finish its job
+	// before answering 202 with the job (return_timeout); 0 means 5 seconds, at most 120.
+	ReturnTimeout time.Duration
+	// RequestTimeout bounds each attempt of a request; 0 means 2 minutes.
+	RequestTimeout time.Duration
+	// RetryAttempts is how many times a request that failed transiently is tried in all;
+	// 0 means 4.
+	RetryAttempts int
+	// RetryBaseDelay is the first backoff delay, doubled at each retry up to 5 seconds;
+	// 0 means 200 milliseconds.
+	RetryBaseDelay time.Duration
+	// JobPollInterval is the first delay between job polls in WaitJob, doubled up to 2 s;
+	// 0 means 100 milliseconds.
+	JobPollInterval time.Duration
+	// PageSize is max_records for collection GETs; 0 lets ONTAP choose.
+	PageSize int64
+	// Metrics records requests; nil records nothing.
+	Metrics *Metrics
+	// Log receives warnings and V(1) retry messages; the zero Logger discards them.
+	Log logr.Logger
+}
+
+// Client is the domain API of one ONTAP cluster. It is safe for concurrent use.
+type Client struct {
+	api           *client.Ontap
+	name          string
+	returnTimeout int64
+	pageSize      *int64
+	jobPoll       time.Duration
+}
+
+// New validates cfg and builds a Client over an http.Client that verifies TLS (unless told
+// otherwise), authenticates, caps concurrency, retries transient failures and records metrics.
+func New(cfg Config) (*Client, error) {
+	if cfg.Address == "" {
+		return nil, errors.New("ONTAP address is empty: set the management LIF's host or host:port")
+	}
+	if strings.Contains(cfg.Address, "/") {
+		return nil, fmt.Errorf("ONTAP address %q must be a host or host:port, without scheme or path", cfg.Address)
+	}
+	if cfg.Credentials == nil {
+		return nil, fmt.Errorf("ONTAP %s: no credentials source: give a credentials file or Secret", cfg.Address)
+	}
+	tlsCfg, err := tlsConfig(cfg.CA, cfg.InsecureSkipTLSVerify)
+	if err != nil {
+		return nil, fmt.Errorf("ONTAP %s: CA: %w", cfg.Address, err)
+	}
+	if cfg.InsecureSkipTLSVerify {
+		cfg.Log.Info("TLS verification to ONTAP is OFF: anyone on the network path can impersonate the cluster and read its credentials", "cluster", cfg.Name, "address", cfg.Address)
+	}
+	name := cfg.Name
+	if name == "" {
+		name = cfg.Address
+	}
+	limit := orDefault(cfg.MaxConcurrentRequests, 10)
+	base := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     tlsCfg,
+		MaxIdleConnsPerHost: limit,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	var rt http.RoundTripper = &authTransport{next: base, creds: cfg.Credentials}
+	rt = errorBodyTransport{next: rt}
+	rt = &metricsTransport{next: rt, metrics: cfg.Metrics, cluster: name}
+	rt = &limitTransport{next: rt, slots: make(chan struct{}, limit)}
+	rt = &retryTransport{
+		next: rt, attempts: orDefault(cfg.RetryAttempts, 4), base: orDefault(cfg.RetryBaseDelay, 200*time.Millisecond),
+		max: 5 * time.Second, metrics: cfg.Metrics, cluster: name, log: cfg.Log,
+	}
+	hc := &http.Client{Transport: rt, Timeout: orDefault(cfg.RequestTimeout, 2*time.Minute)}
+
+	transport := httptransport.NewWithClient(cfg.Address, client.DefaultBasePath, []string{"https"}, hc)
+	transport.Consumers["application/hal+json"] = runtime.JSONConsumer()
+	transport.SetDebug(false) // the runtime's debug dump must never print requests
+	c := &Client{
+		api:           client.New(transport, strfmt.Default),
+		name:          name,
+		returnTimeout: int64(min(orDefault(cfg.ReturnTimeout, 5*time.Second), 120*time.Second) / time.Second),
+		jobPoll:       orDefault(cfg.JobPollInterval, 100*time.Millisecond),
+	}
+	if cfg.PageSize > 0 {
+		c.pageSize = &cfg.PageSize
+	}
+	return c, nil
+}
+
+// Name is the cluster's name in metrics and logs.
+func (c *Client) Name() string { return c.name }
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// nextLink makes a generated call fetch the page that ONTAP's _links.next names instead of the
+// first one: the path and every query parameter come from the link.
+func nextLink(href string) (func(*runtime.ClientOperation), error) {
+	u, err := url.Parse(href)
+	if err != nil {
+		return nil, fmt.Errorf("ONTAP next link %q: %w", href, err)
+	}
+	path := strings.TrimPrefix(u.Path, client.DefaultBasePath)
+	query := u.Query()
+	return func(op *runtime.ClientOperation) {
+		op.PathPattern = path
+		op.Params = runtime.ClientRequestWriterFunc(func(r runtime.ClientRequest, _ strfmt.Registry) error {
+			for k, v := range query {
+				if err := r.SetQueryParam(k, v...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, nil
+}
+
+// page is one page of a collection GET: its records and the href of the next page, if any.
+type page[T any] struct {
+	records []T
+	next    string
+}
+
+// collect fetches every page of a collection. fetch gets the options of the page to fetch:
+// none for the first, the next link after.
+func collect[T any](fetch func(opts ...func(*runtime.ClientOperation)) (page[T], error)) ([]T, error) {
+	var all []T
+	var opts []func(*runtime.ClientOperation)
+	for {
+		p, err := fetch(opts...)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		all = append(all, p.records...)
+		if p.next == "" {
+			return all, nil
+		}
+		opt, err := nextLink(p.next)
+		if err != nil {
+			return nil, err
+		}
+		opts = []func(*runtime.ClientOperation){opt}
+	}
+}
+
+// opts converts page options to the option type of a generated package.
+func opts[O ~func(*runtime.ClientOperation)](in []func(*runtime.ClientOperation)) []O {
+	out := make([]O, len(in))
+	for i, o := range in {
+		out[i] = o
+	}
+	return out
+}
+
+// nextHref returns the href of the next page, or "".
+func nextHref(l *models.CollectionLinks) string {
+	if l == nil || l.Next == nil {
+		return ""
+	}
+	return l.Next.Href
+}
+
+// Client implements every domain interface.
+var _ interface {
+	VolumeAPI
+	SnapshotAPI
+	SnapMirrorAPI
+	JobAPI
+	ClusterAPI
+	PeerAPI
+	PolicyAPI
+	ExportAPI
+} = (*Client)(nil)

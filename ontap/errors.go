@@ -1,0 +1,139 @@
+package ontap
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-openapi/runtime"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
+)
+
+// ErrNotFound is matched (errors.Is) by every error that says the object does not exist: an
+// empty lookup, HTTP 404, or ONTAP's code 4.
+var ErrNotFound = errors.New("not found")
+
+// ONTAP error codes that callers act on (shared/docs/ontap-rest.md).
+const (
+	CodeDuplicate            = "1"        // an object with that identifier exists
+	CodeInvalidField         = "2"        // invalid, missing or extra field
+	CodeNotSupported         = "3"        // operation not supported
+	CodeNotFound             = "4"        // entry doesn't exist
+	CodePermissionDenied     = "6"        // permission denied
+	CodeInUse                = "8"        // resource in use
+	CodeVolumeDuplicate      = "917526"   // a volume of that name exists in the SVM
+	CodeVolumeInRelationship = "917858"   // delete: the volume is a SnapMirror source or destination
+	CodeSnapshotDuplicate    = "525059"   // a snapshot of that name exists
+	CodeSnapshotOnDP         = "1638461"  // snapshots can only be created on RW volumes
+	CodeRelationshipExists   = "6619637"  // a relationship with that destination exists
+	CodeTransferInProgress   = "13303812" // a transfer is already in progress (initialize, update)
+	CodeAnotherTransfer      = "13303808" // another transfer is in progress (quiesce, break)
+	CodeUpdateFailed         = "13303844" // update failed, e.g. the relationship is quiesced or broken
+	CodeNoActiveTransfer     = "13303849" // abort: no active transfer
+	CodeNoCommonSnapshot     = "13303890" // resync: no common snapshot (UNCONFIRMED code; see IsNoCommonSnapshot)
+	CodeScheduleNotFound     = "6619699"  // create relationship: schedule not found
+	CodePolicyNotFound       = "13303819" // create relationship: policy lookup failed
+)
+
+// APIError is an error that ONTAP returned: an HTTP error with ONTAP's error envelope, or a job
+// that ended in failure (Status 0, Job set).
+type APIError struct {
+	// Status is the HTTP status, or 0 for a failed job.
+	Status int
+	// Code is ONTAP's error code, a string of digits; empty when ONTAP gave none.
+	Code string
+	// Message is ONTAP's message.
+	Message string
+	// Target names the input the error is about, when ONTAP says.
+	Target string
+	// Job is the UUID of the failed job, for job failures.
+	Job string
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	s := "ONTAP"
+	if e.Job != "" {
+		s += " job " + e.Job
+	}
+	if e.Status != 0 {
+		s += fmt.Sprintf(": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		s += ": code " + e.Code
+	}
+	s += ": " + msg
+	if e.Target != "" {
+		s += " (target " + e.Target + ")"
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrNotFound) true for HTTP 404 and ONTAP code 4.
+func (e *APIError) Is(target error) bool {
+	return target == ErrNotFound && (e.Status == http.StatusNotFound || e.Code == CodeNotFound)
+}
+
+// HasCode reports whether err is an *APIError with one of the codes.
+func HasCode(err error, codes ...string) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	for _, c := range codes {
+		if apiErr.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// IsTransferInProgress reports whether ONTAP refused because a transfer is running.
+func IsTransferInProgress(err error) bool {
+	return HasCode(err, CodeTransferInProgress, CodeAnotherTransfer)
+}
+
+// IsAlreadyExists reports whether ONTAP refused to create a duplicate.
+func IsAlreadyExists(err error) bool {
+	return HasCode(err, CodeDuplicate, CodeVolumeDuplicate, CodeSnapshotDuplicate, CodeRelationshipExists)
+}
+
+// IsInRelationship reports whether a volume delete failed because the volume is still a
+// SnapMirror source or destination.
+func IsInRelationship(err error) bool { return HasCode(err, CodeVolumeInRelationship) }
+
+// IsNoCommonSnapshot reports whether a resync failed for want of a common snapshot. ONTAP's
+// exact code is UNCONFIRMED in shared/docs/ontap-rest.md; the client and the simulator agree on
+// CodeNoCommonSnapshot.
+func IsNoCommonSnapshot(err error) bool { return HasCode(err, CodeNoCommonSnapshot) }
+
+// ontapResponse is what go-swagger generates for a response with ONTAP's error envelope.
+type ontapResponse interface {
+	Code() int
+	GetPayload() *models.ErrorResponse
+}
+
+// apiError turns what the generated client returned into an *APIError when it is one of
+// ONTAP's answers; transport errors are returned as they are.
+func apiError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var resp ontapResponse
+	if errors.As(err, &resp) {
+		e := &APIError{Status: resp.Code()}
+		if p := resp.GetPayload(); p != nil && p.Error != nil {
+			e.Code, e.Message, e.Target = p.Error.Code, p.Error.Message, p.Error.Target
+		}
+		return e
+	}
+	var rtErr *runtime.APIError
+	if errors.As(err, &rtErr) {
+		return &APIError{Status: rtErr.Code, Message: "unexpected response to " + rtErr.OperationName}
+	}
+	return err
+}

@@ -1,0 +1,97 @@
+package ontap
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-openapi/runtime"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/cluster"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/snapmirror"
+)
+
+// Policy is a SnapMirror policy.
+type Policy struct {
+	Name string
+	// Type is "async", "sync" or "continuous"; SyncType refines "sync".
+	Type, SyncType string
+	// SVM is empty for a cluster-wide (built-in) policy.
+	SVM string
+	// CopyAllSnapshots is true for mirror policies that carry every source snapshot, such as
+	// MirrorAllSnapshots.
+	CopyAllSnapshots bool
+	Schedule         string
+}
+
+// Schedule is a job schedule.
+type Schedule struct {
+	Name string
+	// Type is "cron" or "interval"; SnapMirror takes cron schedules only.
+	Type string
+}
+
+// PolicyAPI reads SnapMirror policies and schedules.
+type PolicyAPI interface {
+	// GetPolicy finds a policy by name that applies to the SVM: the SVM's own, else the
+	// cluster's. It fails with ErrNotFound.
+	GetPolicy(ctx context.Context, svm, name string) (*Policy, error)
+	// GetSchedule finds a schedule by name, or fails with ErrNotFound.
+	GetSchedule(ctx context.Context, name string) (*Schedule, error)
+}
+
+// GetPolicy implements PolicyAPI.
+func (c *Client) GetPolicy(ctx context.Context, svm, name string) (*Policy, error) {
+	params := snapmirror.NewSnapmirrorPoliciesGetParams().WithName(&name).
+		WithFields([]string{"name", "type", "sync_type", "svm.name", "copy_all_source_snapshots", "transfer_schedule.name"})
+	policies, err := collect(func(o ...func(*runtime.ClientOperation)) (page[Policy], error) {
+		resp, err := c.api.Snapmirror.SnapmirrorPoliciesGetContext(ctx, params, nil, opts[snapmirror.ClientOption](o)...)
+		if err != nil {
+			return page[Policy]{}, err
+		}
+		p := page[Policy]{next: nextHref(resp.Payload.Links)}
+		for _, r := range resp.Payload.Records {
+			pol := Policy{Name: r.Name, Type: r.Type, SyncType: r.SyncType}
+			if r.Svm != nil {
+				pol.SVM = r.Svm.Name
+			}
+			if r.CopyAllSourceSnapshots != nil {
+				pol.CopyAllSnapshots = *r.CopyAllSourceSnapshots
+			}
+			if r.TransferSchedule != nil {
+				pol.Schedule = r.TransferSchedule.Name
+			}
+			p.records = append(p.records, pol)
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get SnapMirror policy %s: %w", name, err)
+	}
+	var found *Policy
+	for i, p := range policies {
+		switch p.SVM {
+		case svm:
+			return &policies[i], nil
+		case "":
+			found = &policies[i]
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("get SnapMirror policy %s for SVM %s: %w", name, svm, ErrNotFound)
+	}
+	return found, nil
+}
+
+// GetSchedule implements PolicyAPI.
+func (c *Client) GetSchedule(ctx context.Context, name string) (*Schedule, error) {
+	params := cluster.NewScheduleCollectionGetParams().WithName(&name).WithFields([]string{"name", "type"})
+	resp, err := c.api.Cluster.ScheduleCollectionGetContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("get schedule %s: %w", name, apiError(err))
+	}
+	if len(resp.Payload.Records) == 0 {
+		return nil, fmt.Errorf("get schedule %s: %w", name, ErrNotFound)
+	}
+	r := resp.Payload.Records[0]
+	return &Schedule{Name: r.Name, Type: r.Type}, nil
+}

@@ -1,0 +1,101 @@
+package ontap
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-openapi/runtime"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/storage"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
+)
+
+// Snapshot is a snapshot of a volume.
+type Snapshot struct {
+	UUID    string
+	Name    string
+	Created time.Time
+	Size    int64
+	// Owners are the services that hold the snapshot, e.g. SnapMirror; such snapshots
+	// cannot be deleted.
+	Owners []string
+}
+
+// SnapshotAPI manages the snapshots of a volume, named by the volume's UUID. Mutations return
+// a nil *Job when done, or the running job.
+type SnapshotAPI interface {
+	// CreateSnapshot takes a snapshot; a duplicate name fails with IsAlreadyExists, and a DP
+	// volume refuses with CodeSnapshotOnDP.
+	CreateSnapshot(ctx context.Context, volumeUUID, name string) (*Job, error)
+	// GetSnapshot finds a snapshot by name, or fails with ErrNotFound.
+	GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error)
+	// ListSnapshots lists the volume's snapshots, oldest first.
+	ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error)
+	// DeleteSnapshot deletes a snapshot by UUID.
+	DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error)
+}
+
+var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners"}
+
+// CreateSnapshot implements SnapshotAPI.
+func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*Job, error) {
+	params := storage.NewSnapshotCreateParams().WithVolumeUUID(volumeUUID).
+		WithInfo(&models.Snapshot{Name: name}).WithReturnTimeout(&c.returnTimeout)
+	_, accepted, err := c.api.Storage.SnapshotCreateContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot %s of volume %s: %w", name, volumeUUID, apiError(err))
+	}
+	return pending(accepted)
+}
+
+// GetSnapshot implements SnapshotAPI.
+func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error) {
+	snaps, err := c.listSnapshots(ctx, volumeUUID, &name)
+	if err == nil && len(snaps) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get snapshot %s of volume %s: %w", name, volumeUUID, err)
+	}
+	return &snaps[0], nil
+}
+
+// ListSnapshots implements SnapshotAPI.
+func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error) {
+	snaps, err := c.listSnapshots(ctx, volumeUUID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of volume %s: %w", volumeUUID, err)
+	}
+	return snaps, nil
+}
+
+func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name *string) ([]Snapshot, error) {
+	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID(volumeUUID).WithName(name).
+		WithFields(snapshotFields).WithOrderBy([]string{"create_time"}).WithMaxRecords(c.pageSize)
+	return collect(func(o ...func(*runtime.ClientOperation)) (page[Snapshot], error) {
+		resp, err := c.api.Storage.SnapshotCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
+		if err != nil {
+			return page[Snapshot]{}, err
+		}
+		p := page[Snapshot]{next: nextHref(resp.Payload.Links)}
+		for _, r := range resp.Payload.Records {
+			s := Snapshot{UUID: r.UUID, Name: r.Name, Size: r.Size, Owners: r.Owners}
+			if r.CreateTime != nil {
+				s.Created = time.Time(*r.CreateTime)
+			}
+			p.records = append(p.records, s)
+		}
+		return p, nil
+	})
+}
+
+// DeleteSnapshot implements SnapshotAPI.
+func (c *Client) DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error) {
+	params := storage.NewSnapshotDeleteParams().WithVolumeUUID(volumeUUID).WithUUID(uuid).WithReturnTimeout(&c.returnTimeout)
+	_, accepted, err := c.api.Storage.SnapshotDeleteContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("delete snapshot %s of volume %s: %w", uuid, volumeUUID, apiError(err))
+	}
+	return pending(accepted)
+}

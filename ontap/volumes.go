@@ -1,0 +1,215 @@
+package ontap
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-openapi/runtime"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/storage"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
+)
+
+// Volume types.
+const (
+	VolumeRW = "rw"
+	VolumeDP = "dp"
+)
+
+// Volume is a FlexVol.
+type Volume struct {
+	UUID      string
+	Name      string
+	SVM       string
+	Aggregate string
+	// Size is the provisioned size in bytes; Used is what the data takes.
+	Size, Used int64
+	// Type is VolumeRW or VolumeDP.
+	Type  string
+	State string
+	// JunctionPath is the NFS mount path, empty when unmounted.
+	JunctionPath string
+	ExportPolicy string
+	Comment      string
+	// Protected is true while the volume is a SnapMirror source.
+	Protected    bool
+	AutosizeMode string
+	AutosizeMax  int64
+}
+
+// VolumeSpec is what CreateVolume makes.
+type VolumeSpec struct {
+	Name      string
+	SVM       string
+	Aggregate string
+	Size      int64
+	// Type is VolumeRW (the default) or VolumeDP.
+	Type string
+	// JunctionPath mounts the volume for NFS; ExportPolicy names its export policy.
+	JunctionPath   string
+	ExportPolicy   string
+	SnapshotPolicy string
+	// SnapshotReserve is the percentage kept for snapshots; nil keeps ONTAP's default.
+	SnapshotReserve *int64
+	Comment         string
+	// AutosizeMode ("grow", "grow_shrink", "off") and AutosizeMax (bytes): how the volume
+	// grows by itself, as a DP destination must when its source outgrows it.
+	AutosizeMode string
+	AutosizeMax  int64
+}
+
+// VolumeAPI manages FlexVols. Mutations return a nil *Job when done, or the running job.
+type VolumeAPI interface {
+	// CreateVolume creates a volume; a duplicate name fails with IsAlreadyExists.
+	CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error)
+	// GetVolume finds a volume by SVM and name, or fails with ErrNotFound.
+	GetVolume(ctx context.Context, svm, name string) (*Volume, error)
+	// ListVolumes lists an SVM's volumes whose name matches pattern (ONTAP's * wildcard).
+	ListVolumes(ctx context.Context, svm, pattern string) ([]Volume, error)
+	// ResizeVolume sets the volume's size in bytes.
+	ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error)
+	// RestoreVolume reverts the volume to one of its snapshots.
+	RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error)
+	// DeleteVolume deletes the volume; a volume still in a SnapMirror relationship fails with
+	// IsInRelationship, and a missing one with ErrNotFound.
+	DeleteVolume(ctx context.Context, uuid string) (*Job, error)
+}
+
+var volumeFields = []string{
+	"uuid", "name", "svm.name", "aggregates.name", "size", "space.used", "type", "state", "nas.path",
+	"nas.export_policy.name", "comment", "snapmirror.is_protected", "autosize.mode", "autosize.maximum",
+}
+
+// CreateVolume implements VolumeAPI.
+func (c *Client) CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error) {
+	v := &models.Volume{
+		Name: spec.Name, Svm: &models.SvmReference{Name: spec.SVM}, Size: spec.Size, Type: spec.Type,
+		Aggregates: []*models.AggregateReference{{Name: spec.Aggregate}}, Comment: spec.Comment,
+	}
+	if spec.JunctionPath != "" || spec.ExportPolicy != "" {
+		v.Nas = &models.VolumeNas{}
+		if spec.JunctionPath != "" {
+			v.Nas.Path = &spec.JunctionPath
+		}
+		if spec.ExportPolicy != "" {
+			v.Nas.ExportPolicy = &models.VolumeNasExportPolicy{Name: spec.ExportPolicy}
+		}
+	}
+	if spec.SnapshotPolicy != "" {
+		v.SnapshotPolicy = &models.NamedReference{Name: spec.SnapshotPolicy}
+	}
+	if spec.SnapshotReserve != nil {
+		v.Space = &models.VolumeSpace{Snapshot: &models.VolumeSpaceSnapshot{ReservePercent: spec.SnapshotReserve}}
+	}
+	if spec.AutosizeMode != "" {
+		v.Autosize = &models.VolumeAutosize{Mode: spec.AutosizeMode, Maximum: spec.AutosizeMax}
+	}
+	params := storage.NewVolumeCreateParams().WithInfo(v).WithReturnTimeout(&c.returnTimeout)
+	_, accepted, err := c.api.Storage.VolumeCreateContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create volume %s:%s: %w", spec.SVM, spec.Name, apiError(err))
+	}
+	return pending(accepted)
+}
+
+// GetVolume implements VolumeAPI.
+func (c *Client) GetVolume(ctx context.Context, svm, name string) (*Volume, error) {
+	vols, err := c.listVolumes(ctx, svm, name)
+	if err != nil {
+		return nil, fmt.Errorf("get volume %s:%s: %w", svm, name, err)
+	}
+	if len(vols) == 0 {
+		return nil, fmt.Errorf("get volume %s:%s: %w", svm, name, ErrNotFound)
+	}
+	return &vols[0], nil
+}
+
+// ListVolumes implements VolumeAPI.
+func (c *Client) ListVolumes(ctx context.Context, svm, pattern string) ([]Volume, error) {
+	vols, err := c.listVolumes(ctx, svm, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes %s:%s: %w", svm, pattern, err)
+	}
+	return vols, nil
+}
+
+func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, error) {
+	params := storage.NewVolumeCollectionGetParams().WithSvmName(&svm).WithName(&name).
+		WithFields(volumeFields).WithMaxRecords(c.pageSize)
+	return collect(func(o ...func(*runtime.ClientOperation)) (page[Volume], error) {
+		resp, err := c.api.Storage.VolumeCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
+		if err != nil {
+			return page[Volume]{}, err
+		}
+		p := page[Volume]{next: nextHref(resp.Payload.Links)}
+		for _, r := range resp.Payload.Records {
+			p.records = append(p.records, volumeFromModel(r))
+		}
+		return p, nil
+	})
+}
+
+// ResizeVolume implements VolumeAPI.
+func (c *Client) ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error) {
+	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Size: size}))
+	if err != nil {
+		return nil, fmt.Errorf("resize volume %s to %d bytes: %w", uuid, size, err)
+	}
+	return job, nil
+}
+
+// RestoreVolume implements VolumeAPI.
+func (c *Client) RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error) {
+	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).
+		WithRestoreToSnapshotName(&snapshot).WithInfo(&models.Volume{}))
+	if err != nil {
+		return nil, fmt.Errorf("restore volume %s to snapshot %s: %w", uuid, snapshot, err)
+	}
+	return job, nil
+}
+
+func (c *Client) modifyVolume(ctx context.Context, params *storage.VolumeModifyParams) (*Job, error) {
+	_, accepted, err := c.api.Storage.VolumeModifyContext(ctx, params.WithReturnTimeout(&c.returnTimeout), nil)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return pending(accepted)
+}
+
+// DeleteVolume implements VolumeAPI.
+func (c *Client) DeleteVolume(ctx context.Context, uuid string) (*Job, error) {
+	params := storage.NewVolumeDeleteParams().WithUUID(uuid).WithReturnTimeout(&c.returnTimeout)
+	_, accepted, err := c.api.Storage.VolumeDeleteContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("delete volume %s: %w", uuid, apiError(err))
+	}
+	return pending(accepted)
+}
+
+func volumeFromModel(m *models.Volume) Volume {
+	v := Volume{UUID: m.UUID, Name: m.Name, Size: m.Size, Type: m.Type, State: m.State, Comment: m.Comment}
+	if m.Svm != nil {
+		v.SVM = m.Svm.Name
+	}
+	if len(m.Aggregates) > 0 && m.Aggregates[0] != nil {
+		v.Aggregate = m.Aggregates[0].Name
+	}
+	if m.Space != nil {
+		v.Used = m.Space.Used
+	}
+	if m.Nas != nil {
+		if m.Nas.Path != nil {
+			v.JunctionPath = *m.Nas.Path
+		}
+		if m.Nas.ExportPolicy != nil {
+			v.ExportPolicy = m.Nas.ExportPolicy.Name
+		}
+	}
+	if m.Snapmirror != nil && m.Snapmirror.IsProtected != nil {
+		v.Protected = *m.Snapmirror.IsProtected
+	}
+	if m.Autosize != nil {
+		v.AutosizeMode, v.AutosizeMax = m.Autosize.Mode, m.Autosize.Maximum
+	}
+	return v
+}
