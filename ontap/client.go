@@ -151,32 +151,52 @@ func nextLink(href string) (func(*runtime.ClientOperation), error) {
 	}, nil
 }
 
-// page is one page of a collection GET: its records and the href of the next page, if any.
-type page[T any] struct {
-	records []T
-	next    string
-}
+// fetchPage fetches one page of a collection GET: the first with no options, later ones with
+// the next link's. It returns the page's records and links.
+type fetchPage[M any] func(opts ...func(*runtime.ClientOperation)) ([]M, *models.CollectionLinks, error)
 
-// collect fetches every page of a collection. fetch gets the options of the page to fetch:
-// none for the first, the next link after.
-func collect[T any](fetch func(opts ...func(*runtime.ClientOperation)) (page[T], error)) ([]T, error) {
+// listAll fetches every page of a collection and converts each record.
+func listAll[M, T any](fetch fetchPage[M], conv func(M) (T, error)) ([]T, error) {
 	var all []T
 	var opts []func(*runtime.ClientOperation)
 	for {
-		p, err := fetch(opts...)
+		records, links, err := fetch(opts...)
 		if err != nil {
 			return nil, apiError(err)
 		}
-		all = append(all, p.records...)
-		if p.next == "" {
+		for _, r := range records {
+			t, err := conv(r)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, t)
+		}
+		next := nextHref(links)
+		if next == "" {
 			return all, nil
 		}
-		opt, err := nextLink(p.next)
+		opt, err := nextLink(next)
 		if err != nil {
 			return nil, err
 		}
 		opts = []func(*runtime.ClientOperation){opt}
 	}
+}
+
+// first returns the first item, or ErrNotFound when there is none.
+func first[T any](items []T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, ErrNotFound
+	}
+	return &items[0], nil
+}
+
+// infallible adapts a conversion that cannot fail to listAll.
+func infallible[M, T any](f func(M) T) func(M) (T, error) {
+	return func(m M) (T, error) { return f(m), nil }
 }
 
 // opts converts page options to the option type of a generated package.

@@ -84,73 +84,59 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 // GetSVM implements ClusterAPI.
 func (c *Client) GetSVM(ctx context.Context, name string) (*SVM, error) {
 	params := svm.NewSvmCollectionGetParams().WithName(&name).WithFields([]string{"name", "uuid", "state", "aggregates.name"})
-	svms, err := collect(func(o ...func(*runtime.ClientOperation)) (page[SVM], error) {
+	found, err := first(listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Svm, *models.CollectionLinks, error) {
 		resp, err := c.api.Svm.SvmCollectionGetContext(ctx, params, nil, opts[svm.ClientOption](o)...)
 		if err != nil {
-			return page[SVM]{}, err
+			return nil, nil, err
 		}
-		p := page[SVM]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			s := SVM{Name: r.Name, UUID: r.UUID, State: r.State}
-			for _, a := range r.Aggregates {
-				s.Aggregates = append(s.Aggregates, a.Name)
-			}
-			p.records = append(p.records, s)
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(r *models.Svm) SVM {
+		s := SVM{Name: r.Name, UUID: r.UUID, State: r.State}
+		for _, a := range r.Aggregates {
+			s.Aggregates = append(s.Aggregates, a.Name)
 		}
-		return p, nil
-	})
-	if err == nil && len(svms) == 0 {
-		err = ErrNotFound
-	}
+		return s
+	})))
 	if err != nil {
 		return nil, fmt.Errorf("get SVM %s: %w", name, err)
 	}
-	return &svms[0], nil
+	return found, nil
 }
 
 // GetAggregate implements ClusterAPI.
 func (c *Client) GetAggregate(ctx context.Context, name string) (*Aggregate, error) {
 	params := storage.NewAggregateCollectionGetParams().WithName(&name).
 		WithFields([]string{"name", "state", "space.block_storage.size", "space.block_storage.available"})
-	aggrs, err := collect(func(o ...func(*runtime.ClientOperation)) (page[Aggregate], error) {
+	found, err := first(listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Aggregate, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.AggregateCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {
-			return page[Aggregate]{}, err
+			return nil, nil, err
 		}
-		p := page[Aggregate]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			a := Aggregate{Name: r.Name, State: r.State}
-			if r.Space != nil && r.Space.BlockStorage != nil {
-				a.Size, a.Available = r.Space.BlockStorage.Size, r.Space.BlockStorage.Available
-			}
-			p.records = append(p.records, a)
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(r *models.Aggregate) Aggregate {
+		a := Aggregate{Name: r.Name, State: r.State}
+		if r.Space != nil && r.Space.BlockStorage != nil {
+			a.Size, a.Available = r.Space.BlockStorage.Size, r.Space.BlockStorage.Available
 		}
-		return p, nil
-	})
-	if err == nil && len(aggrs) == 0 {
-		err = ErrNotFound
-	}
+		return a
+	})))
 	if err != nil {
 		return nil, fmt.Errorf("get aggregate %s: %w", name, err)
 	}
-	return &aggrs[0], nil
+	return found, nil
 }
 
 // SVMPeers implements PeerAPI.
 func (c *Client) SVMPeers(ctx context.Context, svmName string) ([]SVMPeer, error) {
 	params := svm.NewSvmPeerCollectionGetParams().WithSvmName(&svmName).WithMaxRecords(c.pageSize).
 		WithFields([]string{"svm.name", "peer.svm.name", "peer.cluster.name", "state", "applications"})
-	peers, err := collect(func(o ...func(*runtime.ClientOperation)) (page[SVMPeer], error) {
+	peers, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.SvmPeer, *models.CollectionLinks, error) {
 		resp, err := c.api.Svm.SvmPeerCollectionGetContext(ctx, params, nil, opts[svm.ClientOption](o)...)
 		if err != nil {
-			return page[SVMPeer]{}, err
+			return nil, nil, err
 		}
-		p := page[SVMPeer]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			p.records = append(p.records, svmPeerFromModel(r))
-		}
-		return p, nil
-	})
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(svmPeerFromModel))
 	if err != nil {
 		return nil, fmt.Errorf("list SVM peers of %s: %w", svmName, err)
 	}
@@ -176,21 +162,19 @@ func svmPeerFromModel(r *models.SvmPeer) SVMPeer {
 // ClusterPeers implements PeerAPI.
 func (c *Client) ClusterPeers(ctx context.Context) ([]ClusterPeer, error) {
 	params := cluster.NewClusterPeerCollectionGetParams().WithFields([]string{"name", "status.state"}).WithMaxRecords(c.pageSize)
-	peers, err := collect(func(o ...func(*runtime.ClientOperation)) (page[ClusterPeer], error) {
+	peers, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.ClusterPeer, *models.CollectionLinks, error) {
 		resp, err := c.api.Cluster.ClusterPeerCollectionGetContext(ctx, params, nil, opts[cluster.ClientOption](o)...)
 		if err != nil {
-			return page[ClusterPeer]{}, err
+			return nil, nil, err
 		}
-		p := page[ClusterPeer]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			cp := ClusterPeer{Name: r.Name}
-			if r.Status != nil {
-				cp.State = r.Status.State
-			}
-			p.records = append(p.records, cp)
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(r *models.ClusterPeer) ClusterPeer {
+		cp := ClusterPeer{Name: r.Name}
+		if r.Status != nil {
+			cp.State = r.Status.State
 		}
-		return p, nil
-	})
+		return cp
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("list cluster peers: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/cluster"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/snapmirror"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
 )
 
 // Policy is a SnapMirror policy.
@@ -43,27 +44,25 @@ type PolicyAPI interface {
 func (c *Client) GetPolicy(ctx context.Context, svm, name string) (*Policy, error) {
 	params := snapmirror.NewSnapmirrorPoliciesGetParams().WithName(&name).
 		WithFields([]string{"name", "type", "sync_type", "svm.name", "copy_all_source_snapshots", "transfer_schedule.name"})
-	policies, err := collect(func(o ...func(*runtime.ClientOperation)) (page[Policy], error) {
+	policies, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.SnapmirrorPolicy, *models.CollectionLinks, error) {
 		resp, err := c.api.Snapmirror.SnapmirrorPoliciesGetContext(ctx, params, nil, opts[snapmirror.ClientOption](o)...)
 		if err != nil {
-			return page[Policy]{}, err
+			return nil, nil, err
 		}
-		p := page[Policy]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			pol := Policy{Name: r.Name, Type: r.Type, SyncType: r.SyncType}
-			if r.Svm != nil {
-				pol.SVM = r.Svm.Name
-			}
-			if r.CopyAllSourceSnapshots != nil {
-				pol.CopyAllSnapshots = *r.CopyAllSourceSnapshots
-			}
-			if r.TransferSchedule != nil {
-				pol.Schedule = r.TransferSchedule.Name
-			}
-			p.records = append(p.records, pol)
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(r *models.SnapmirrorPolicy) Policy {
+		pol := Policy{Name: r.Name, Type: r.Type, SyncType: r.SyncType}
+		if r.Svm != nil {
+			pol.SVM = r.Svm.Name
 		}
-		return p, nil
-	})
+		if r.CopyAllSourceSnapshots != nil {
+			pol.CopyAllSnapshots = *r.CopyAllSourceSnapshots
+		}
+		if r.TransferSchedule != nil {
+			pol.Schedule = r.TransferSchedule.Name
+		}
+		return pol
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("get SnapMirror policy %s: %w", name, err)
 	}

@@ -146,14 +146,11 @@ var relationshipFields = []string{
 
 // GetRelationship implements SnapMirrorAPI.
 func (c *Client) GetRelationship(ctx context.Context, destination string) (*Relationship, error) {
-	rels, err := c.listRelationships(ctx, RelationshipFilter{Destination: destination})
-	if err == nil && len(rels) == 0 {
-		err = ErrNotFound
-	}
+	rel, err := first(c.listRelationships(ctx, RelationshipFilter{Destination: destination}))
 	if err != nil {
 		return nil, fmt.Errorf("get relationship to %s: %w", destination, err)
 	}
-	return &rels[0], nil
+	return rel, nil
 }
 
 // ListRelationships implements SnapMirrorAPI.
@@ -171,21 +168,13 @@ func (c *Client) listRelationships(ctx context.Context, filter RelationshipFilte
 	if filter.SourceSide {
 		params.SetListDestinationsOnly(&filter.SourceSide)
 	}
-	return collect(func(o ...func(*runtime.ClientOperation)) (page[Relationship], error) {
+	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.SnapmirrorRelationship, *models.CollectionLinks, error) {
 		resp, err := c.api.Snapmirror.SnapmirrorRelationshipsGetContext(ctx, params, nil, opts[snapmirror.ClientOption](o)...)
 		if err != nil {
-			return page[Relationship]{}, err
+			return nil, nil, err
 		}
-		p := page[Relationship]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			rel, err := relationshipFromModel(r)
-			if err != nil {
-				return page[Relationship]{}, err
-			}
-			p.records = append(p.records, rel)
-		}
-		return p, nil
-	})
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, relationshipFromModel)
 }
 
 // CreateRelationship implements SnapMirrorAPI.

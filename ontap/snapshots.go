@@ -51,14 +51,11 @@ func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*
 
 // GetSnapshot implements SnapshotAPI.
 func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error) {
-	snaps, err := c.listSnapshots(ctx, volumeUUID, &name)
-	if err == nil && len(snaps) == 0 {
-		err = ErrNotFound
-	}
+	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name))
 	if err != nil {
 		return nil, fmt.Errorf("get snapshot %s of volume %s: %w", name, volumeUUID, err)
 	}
-	return &snaps[0], nil
+	return snap, nil
 }
 
 // ListSnapshots implements SnapshotAPI.
@@ -73,21 +70,19 @@ func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapsh
 func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name *string) ([]Snapshot, error) {
 	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID(volumeUUID).WithName(name).
 		WithFields(snapshotFields).WithOrderBy([]string{"create_time"}).WithMaxRecords(c.pageSize)
-	return collect(func(o ...func(*runtime.ClientOperation)) (page[Snapshot], error) {
+	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Snapshot, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.SnapshotCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {
-			return page[Snapshot]{}, err
+			return nil, nil, err
 		}
-		p := page[Snapshot]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			s := Snapshot{UUID: r.UUID, Name: r.Name, Size: r.Size, Owners: r.Owners}
-			if r.CreateTime != nil {
-				s.Created = time.Time(*r.CreateTime)
-			}
-			p.records = append(p.records, s)
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(r *models.Snapshot) Snapshot {
+		s := Snapshot{UUID: r.UUID, Name: r.Name, Size: r.Size, Owners: r.Owners}
+		if r.CreateTime != nil {
+			s.Created = time.Time(*r.CreateTime)
 		}
-		return p, nil
-	})
+		return s
+	}))
 }
 
 // DeleteSnapshot implements SnapshotAPI.

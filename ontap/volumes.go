@@ -114,14 +114,11 @@ func (c *Client) CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error
 
 // GetVolume implements VolumeAPI.
 func (c *Client) GetVolume(ctx context.Context, svm, name string) (*Volume, error) {
-	vols, err := c.listVolumes(ctx, svm, name)
+	vol, err := first(c.listVolumes(ctx, svm, name))
 	if err != nil {
 		return nil, fmt.Errorf("get volume %s:%s: %w", svm, name, err)
 	}
-	if len(vols) == 0 {
-		return nil, fmt.Errorf("get volume %s:%s: %w", svm, name, ErrNotFound)
-	}
-	return &vols[0], nil
+	return vol, nil
 }
 
 // ListVolumes implements VolumeAPI.
@@ -136,17 +133,13 @@ func (c *Client) ListVolumes(ctx context.Context, svm, pattern string) ([]Volume
 func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, error) {
 	params := storage.NewVolumeCollectionGetParams().WithSvmName(&svm).WithName(&name).
 		WithFields(volumeFields).WithMaxRecords(c.pageSize)
-	return collect(func(o ...func(*runtime.ClientOperation)) (page[Volume], error) {
+	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Volume, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.VolumeCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {
-			return page[Volume]{}, err
+			return nil, nil, err
 		}
-		p := page[Volume]{next: nextHref(resp.Payload.Links)}
-		for _, r := range resp.Payload.Records {
-			p.records = append(p.records, volumeFromModel(r))
-		}
-		return p, nil
-	})
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(volumeFromModel))
 }
 
 // ResizeVolume implements VolumeAPI.
