@@ -25,7 +25,7 @@ type AggregateResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*Aggregate `json:"records"`
+	Records []*Aggregate `json:"records,omitempty"`
 }
 
 // Validate validates this aggregate response

@@ -342,7 +342,7 @@ func (m *ClusterPeerAuthentication) UnmarshalBinary(b []byte) error {
 type ClusterPeerRemote struct {
 
 	// ip addresses
-	IPAddresses []string `json:"ip_addresses"`
+	IPAddresses []string `json:"ip_addresses,omitempty"`
 
 	// name
 	Name string `json:"name,omitempty"`

@@ -25,7 +25,7 @@ type ClusterPeerResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*ClusterPeer `json:"records"`
+	Records []*ClusterPeer `json:"records,omitempty"`
 }
 
 // Validate validates this cluster peer response

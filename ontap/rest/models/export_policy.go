@@ -25,7 +25,7 @@ type ExportPolicy struct {
 	Name string `json:"name,omitempty"`
 
 	// rules
-	Rules []*ExportRule `json:"rules"`
+	Rules []*ExportRule `json:"rules,omitempty"`
 
 	// svm
 	Svm *SvmReference `json:"svm,omitempty"`

@@ -25,7 +25,7 @@ type ExportPolicyResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*ExportPolicy `json:"records"`
+	Records []*ExportPolicy `json:"records,omitempty"`
 }
 
 // Validate validates this export policy response

@@ -22,22 +22,22 @@ type ExportRule struct {
 	AnonymousUser string `json:"anonymous_user,omitempty"`
 
 	// clients
-	Clients []*ExportClient `json:"clients"`
+	Clients []*ExportClient `json:"clients,omitempty"`
 
 	// index
 	Index int64 `json:"index,omitempty"`
 
 	// protocols
-	Protocols []string `json:"protocols"`
+	Protocols []string `json:"protocols,omitempty"`
 
 	// ro rule
-	RoRule []string `json:"ro_rule"`
+	RoRule []string `json:"ro_rule,omitempty"`
 
 	// rw rule
-	RwRule []string `json:"rw_rule"`
+	RwRule []string `json:"rw_rule,omitempty"`
 
 	// superuser
-	Superuser []string `json:"superuser"`
+	Superuser []string `json:"superuser,omitempty"`
 }
 
 // Validate validates this export rule

@@ -25,7 +25,7 @@ type ExportRuleResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*ExportRule `json:"records"`
+	Records []*ExportRule `json:"records,omitempty"`
 }
 
 // Validate validates this export rule response

@@ -19,7 +19,7 @@ import (
 type ReturnedError struct {
 
 	// arguments
-	Arguments []*ErrorArgument `json:"arguments"`
+	Arguments []*ErrorArgument `json:"arguments,omitempty"`
 
 	// ONTAP's error code, a string of digits.
 	Code string `json:"code,omitempty"`

@@ -182,19 +182,19 @@ func (m *Schedule) UnmarshalBinary(b []byte) error {
 type ScheduleCron struct {
 
 	// days
-	Days []int64 `json:"days"`
+	Days []int64 `json:"days,omitempty"`
 
 	// hours
-	Hours []int64 `json:"hours"`
+	Hours []int64 `json:"hours,omitempty"`
 
 	// minutes
-	Minutes []int64 `json:"minutes"`
+	Minutes []int64 `json:"minutes,omitempty"`
 
 	// months
-	Months []int64 `json:"months"`
+	Months []int64 `json:"months,omitempty"`
 
 	// weekdays
-	Weekdays []int64 `json:"weekdays"`
+	Weekdays []int64 `json:"weekdays,omitempty"`
 }
 
 // Validate validates this schedule cron

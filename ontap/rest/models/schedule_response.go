@@ -25,7 +25,7 @@ type ScheduleResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*Schedule `json:"records"`
+	Records []*Schedule `json:"records,omitempty"`
 }
 
 // Validate validates this schedule response

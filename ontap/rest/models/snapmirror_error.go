@@ -15,7 +15,7 @@ import (
 type SnapmirrorError struct {
 
 	// arguments
-	Arguments []string `json:"arguments"`
+	Arguments []string `json:"arguments,omitempty"`
 
 	// code
 	Code string `json:"code,omitempty"`

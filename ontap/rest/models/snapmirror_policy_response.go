@@ -25,7 +25,7 @@ type SnapmirrorPolicyResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*SnapmirrorPolicy `json:"records"`
+	Records []*SnapmirrorPolicy `json:"records,omitempty"`
 }
 
 // Validate validates this snapmirror policy response

@@ -78,7 +78,7 @@ type SnapmirrorRelationship struct {
 
 	// unhealthy reason
 	// Read Only: true
-	UnhealthyReason []*SnapmirrorError `json:"unhealthy_reason"`
+	UnhealthyReason []*SnapmirrorError `json:"unhealthy_reason,omitempty"`
 
 	// uuid
 	// Read Only: true

@@ -25,7 +25,7 @@ type SnapmirrorRelationshipResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*SnapmirrorRelationship `json:"records"`
+	Records []*SnapmirrorRelationship `json:"records,omitempty"`
 }
 
 // Validate validates this snapmirror relationship response

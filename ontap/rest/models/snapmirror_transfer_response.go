@@ -25,7 +25,7 @@ type SnapmirrorTransferResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*SnapmirrorTransfer `json:"records"`
+	Records []*SnapmirrorTransfer `json:"records,omitempty"`
 }
 
 // Validate validates this snapmirror transfer response

@@ -31,7 +31,7 @@ type Snapshot struct {
 
 	// owners
 	// Read Only: true
-	Owners []string `json:"owners"`
+	Owners []string `json:"owners,omitempty"`
 
 	// size
 	// Read Only: true

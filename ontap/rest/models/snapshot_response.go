@@ -25,7 +25,7 @@ type SnapshotResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*Snapshot `json:"records"`
+	Records []*Snapshot `json:"records,omitempty"`
 }
 
 // Validate validates this snapshot response

@@ -21,7 +21,7 @@ import (
 type Svm struct {
 
 	// aggregates
-	Aggregates []*AggregateReference `json:"aggregates"`
+	Aggregates []*AggregateReference `json:"aggregates,omitempty"`
 
 	// name
 	Name string `json:"name,omitempty"`

@@ -20,7 +20,7 @@ import (
 type SvmPeer struct {
 
 	// applications
-	Applications []string `json:"applications"`
+	Applications []string `json:"applications,omitempty"`
 
 	// The local name of the peer SVM.
 	Name string `json:"name,omitempty"`

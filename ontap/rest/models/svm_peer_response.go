@@ -25,7 +25,7 @@ type SvmPeerResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*SvmPeer `json:"records"`
+	Records []*SvmPeer `json:"records,omitempty"`
 }
 
 // Validate validates this svm peer response

@@ -25,7 +25,7 @@ type SvmResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*Svm `json:"records"`
+	Records []*Svm `json:"records,omitempty"`
 }
 
 // Validate validates this svm response

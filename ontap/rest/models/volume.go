@@ -21,7 +21,7 @@ import (
 type Volume struct {
 
 	// aggregates
-	Aggregates []*AggregateReference `json:"aggregates"`
+	Aggregates []*AggregateReference `json:"aggregates,omitempty"`
 
 	// autosize
 	Autosize *VolumeAutosize `json:"autosize,omitempty"`

@@ -25,7 +25,7 @@ type VolumeResponse struct {
 	NumRecords int64 `json:"num_records,omitempty"`
 
 	// records
-	Records []*Volume `json:"records"`
+	Records []*Volume `json:"records,omitempty"`
 }
 
 // Validate validates this volume response
