@@ -47,13 +47,19 @@ func TestRequests(t *testing.T) {
 		body: `{"name":"v","svm":{"name":"svm1"},"aggregates":[{"name":"aggr1"}],"size":20971520,
 			"nas":{"path":"/v","export_policy":{"name":"default"}},"snapshot_policy":{"name":"none"}}`,
 	}, {
-		name:   "restore a volume to a snapshot",
-		call:   func(c *ontap.Client) error { _, err := c.RestoreVolume(context.Background(), "vol-uuid", "snap1"); return err },
+		name: "restore a volume to a snapshot",
+		call: func(c *ontap.Client) error {
+			_, err := c.RestoreVolume(context.Background(), "vol-uuid", "snap1")
+			return err
+		},
 		method: "PATCH", path: "/api/storage/volumes/vol-uuid",
 		query: map[string]string{"restore_to.snapshot.name": "snap1", "return_timeout": "5"}, body: `{}`,
 	}, {
-		name:   "resize",
-		call:   func(c *ontap.Client) error { _, err := c.ResizeVolume(context.Background(), "vol-uuid", 2<<30); return err },
+		name: "resize",
+		call: func(c *ontap.Client) error {
+			_, err := c.ResizeVolume(context.Background(), "vol-uuid", 2<<30)
+			return err
+		},
 		method: "PATCH", path: "/api/storage/volumes/vol-uuid", query: map[string]string{"return_timeout": "5"}, body: `{"size":2147483648}`,
 	}, {
 		name: "create a relationship",
@@ -74,16 +80,25 @@ func TestRequests(t *testing.T) {
 		method: "PATCH", path: "/api/snapmirror/relationships/rel", query: map[string]string{"return_timeout": "5"},
 		body: `{"state":"broken_off","restore_to_snapshot":"snap1"}`,
 	}, {
-		name:   "release on the source",
-		call:   func(c *ontap.Client) error { _, err := c.DeleteRelationship(context.Background(), "rel", ontap.ReleaseSource); return err },
+		name: "release on the source",
+		call: func(c *ontap.Client) error {
+			_, err := c.DeleteRelationship(context.Background(), "rel", ontap.ReleaseSource)
+			return err
+		},
 		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"source_only": "true", "return_timeout": "5"},
 	}, {
-		name:   "delete the destination's record only",
-		call:   func(c *ontap.Client) error { _, err := c.DeleteRelationship(context.Background(), "rel", ontap.DeleteDestinationOnly); return err },
+		name: "delete the destination's record only",
+		call: func(c *ontap.Client) error {
+			_, err := c.DeleteRelationship(context.Background(), "rel", ontap.DeleteDestinationOnly)
+			return err
+		},
 		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"destination_only": "true", "return_timeout": "5"},
 	}, {
-		name:   "transfer a chosen snapshot",
-		call:   func(c *ontap.Client) error { _, err := c.StartTransfer(context.Background(), "rel", "snap1"); return err },
+		name: "transfer a chosen snapshot",
+		call: func(c *ontap.Client) error {
+			_, err := c.StartTransfer(context.Background(), "rel", "snap1")
+			return err
+		},
 		method: "POST", path: "/api/snapmirror/relationships/rel/transfers", query: map[string]string{"return_records": "true"},
 		body: `{"source_snapshot":"snap1"}`,
 	}, {
