@@ -1,0 +1,344 @@
+package ontap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cluster is one simulated ONTAP cluster with its own HTTPS address and CA.
+type Cluster struct {
+	fabric *Fabric
+	name   string
+	uuid   string
+
+	// State, guarded by fabric.mu.
+	svms           map[string]*svm
+	aggregates     map[string]*aggregate
+	volumes        map[string]*volume // by UUID
+	jobs           map[string]*job
+	policies       []*policy
+	schedules      []*schedule
+	clusterPeers   map[string]bool
+	exportPolicies map[int64]*exportPolicy
+	nextPolicyID   int64
+	requests       map[string]int
+	faults         []*Fault
+	transferDelay  time.Duration
+
+	// Serving.
+	cert    tls.Certificate
+	ca      []byte
+	addr    string
+	slots   chan struct{}
+	waiting int
+	srvMu   sync.Mutex
+	srv     *http.Server
+	down    bool
+}
+
+type svm struct {
+	cluster    *Cluster
+	name, uuid string
+	peers      map[string]*svm
+}
+
+type aggregate struct {
+	name, uuid string
+	size       int64
+}
+
+type volume struct {
+	uuid, name, svm, aggregate string
+	size                       int64
+	typ                        string // rw or dp
+	state                      string
+	path                       string // junction path; "" when unmounted
+	exportPolicy               string
+	snapshotPolicy             string
+	comment                    string
+	autosizeMode               string
+	autosizeMax                int64
+	created                    time.Time
+	// files is the active file system; snapshots hold frozen copies.
+	files     map[string]string
+	snapshots []*snapshot
+}
+
+type snapshot struct {
+	uuid, name string
+	created    time.Time
+	files      map[string]string
+	// owners hold the snapshot: SnapMirror's base snapshots cannot be deleted by users.
+	owners []string
+}
+
+type exportPolicy struct {
+	id    int64
+	name  string
+	svm   string
+	rules []map[string]any
+}
+
+// used is the volume's logical data size in bytes.
+func (v *volume) used() int64 { return contentSize(v.files) }
+
+func contentSize(files map[string]string) int64 {
+	var n int64
+	for _, c := range files {
+		n += int64(len(c))
+	}
+	return n
+}
+
+func (v *volume) snapshot(name string) *snapshot {
+	for _, s := range v.snapshots {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func newCluster(f *Fabric, spec ClusterSpec) *Cluster {
+	c := &Cluster{
+		fabric: f, name: spec.Name, uuid: f.newUUID(),
+		svms: map[string]*svm{}, aggregates: map[string]*aggregate{}, volumes: map[string]*volume{},
+		jobs: map[string]*job{}, clusterPeers: map[string]bool{}, exportPolicies: map[int64]*exportPolicy{},
+		requests: map[string]int{}, slots: make(chan struct{}, f.opts.MaxConcurrent), nextPolicyID: 1,
+	}
+	size := spec.AggregateSize
+	if size == 0 {
+		size = 100 << 40
+	}
+	for _, a := range spec.Aggregates {
+		c.aggregates[a] = &aggregate{name: a, uuid: f.newUUID(), size: size}
+	}
+	for _, s := range spec.SVMs {
+		c.svms[s] = &svm{cluster: c, name: s, uuid: f.newUUID(), peers: map[string]*svm{}}
+		// Every SVM has a "default" export policy, as on ONTAP.
+		c.exportPolicies[c.nextPolicyID] = &exportPolicy{id: c.nextPolicyID, name: "default", svm: s}
+		c.nextPolicyID++
+	}
+	c.policies = builtinPolicies(f)
+	c.schedules = builtinSchedules(f)
+	return c
+}
+
+// Name is the cluster's name.
+func (c *Cluster) Name() string { return c.name }
+
+// Address is the cluster's management address, host:port.
+func (c *Cluster) Address() string { return c.addr }
+
+// CA is the PEM of the CA that signed the cluster's certificate.
+func (c *Cluster) CA() []byte { return c.ca }
+
+func (c *Cluster) start() error {
+	cert, ca, err := newCertificate(c.name)
+	if err != nil {
+		return err
+	}
+	c.cert, c.ca = cert, ca
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	c.addr = ln.Addr().String()
+	c.serve(ln)
+	return nil
+}
+
+func (c *Cluster) serve(ln net.Listener) {
+	srv := &http.Server{
+		Handler:   c,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{c.cert}, MinVersion: tls.VersionTLS12},
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	c.srvMu.Lock()
+	c.srv, c.down = srv, false
+	c.srvMu.Unlock()
+	go srv.ServeTLS(ln, "", "")
+}
+
+func (c *Cluster) stop() {
+	c.srvMu.Lock()
+	srv := c.srv
+	c.srv = nil
+	c.srvMu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// SetDown takes the cluster off the network (connections are refused and cut) or brings it
+// back on the same address. While it is down, its peers cannot reach it either: transfers from
+// it fail.
+func (c *Cluster) SetDown(down bool) error {
+	if down {
+		c.stop()
+		c.fabric.mu.Lock()
+		c.down = true
+		c.fabric.mu.Unlock()
+		return nil
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // the port may linger briefly after close
+		if ln, err = net.Listen("tcp", c.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("bring %s back on %s: %w", c.name, c.addr, err)
+	}
+	c.fabric.mu.Lock()
+	c.down = false
+	c.fabric.mu.Unlock()
+	c.serve(ln)
+	return nil
+}
+
+// reachable reports whether the cluster answers its peers; callers hold fabric.mu.
+func (c *Cluster) reachable() bool { return !c.down }
+
+// Requests returns how many ONTAP requests the cluster has answered, by "METHOD /path" with
+// identifiers replaced by {id}, and in all under "total".
+func (c *Cluster) Requests() map[string]int {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	return maps.Clone(c.requests)
+}
+
+// ResetRequests zeroes the request counters.
+func (c *Cluster) ResetRequests() {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	c.requests = map[string]int{}
+}
+
+// WriteFile writes a file into a volume's active file system, as an NFS client would. A DP
+// volume is read-only.
+func (c *Cluster) WriteFile(svmName, volName, path, content string) error {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	v := c.volumeByName(svmName, volName)
+	if v == nil {
+		return fmt.Errorf("volume %s:%s: %w", svmName, volName, errNoVolume)
+	}
+	if v.typ != "rw" {
+		return fmt.Errorf("volume %s:%s is a read-only DP volume", svmName, volName)
+	}
+	v.files[path] = content
+	return nil
+}
+
+// Files returns a copy of a volume's active file system.
+func (c *Cluster) Files(svmName, volName string) (map[string]string, error) {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	v := c.volumeByName(svmName, volName)
+	if v == nil {
+		return nil, fmt.Errorf("volume %s:%s: %w", svmName, volName, errNoVolume)
+	}
+	return maps.Clone(v.files), nil
+}
+
+// VolumeInfo is what tests read of a volume through the side API.
+type VolumeInfo struct {
+	UUID, Type, State string
+	Size              int64
+	Snapshots         []string
+}
+
+// Volume returns a volume's type, size and snapshot names (oldest first), or an error.
+func (c *Cluster) Volume(svmName, volName string) (VolumeInfo, error) {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	v := c.volumeByName(svmName, volName)
+	if v == nil {
+		return VolumeInfo{}, fmt.Errorf("volume %s:%s: %w", svmName, volName, errNoVolume)
+	}
+	info := VolumeInfo{UUID: v.uuid, Type: v.typ, State: v.state, Size: v.size}
+	for _, s := range v.snapshots {
+		info.Snapshots = append(info.Snapshots, s.name)
+	}
+	return info, nil
+}
+
+// VolumeNames lists the cluster's volumes as "svm:volume", sorted.
+func (c *Cluster) VolumeNames() []string {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	var out []string
+	for _, v := range c.volumes {
+		out = append(out, v.svm+":"+v.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var errNoVolume = errors.New("no such volume")
+
+func (c *Cluster) volumeByName(svmName, name string) *volume {
+	for _, v := range c.volumes {
+		if v.svm == svmName && v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// volumeAt finds a volume by "svm:volume" anywhere in the fabric, with its cluster.
+func (f *Fabric) volumeAt(path string) (*Cluster, *volume) {
+	svmName, volName, ok := strings.Cut(path, ":")
+	if !ok {
+		return nil, nil
+	}
+	s := f.findSVM(svmName)
+	if s == nil {
+		return nil, nil
+	}
+	return s.cluster, s.cluster.volumeByName(svmName, volName)
+}
+
+// acquire takes a processing slot, waiting in ONTAP's input queue; it fails when the queue is
+// full.
+func (c *Cluster) acquire(ctx context.Context) bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	c.fabric.mu.Lock()
+	if c.waiting >= c.fabric.opts.QueueLimit {
+		c.fabric.mu.Unlock()
+		return false
+	}
+	c.waiting++
+	c.fabric.mu.Unlock()
+	defer func() {
+		c.fabric.mu.Lock()
+		c.waiting--
+		c.fabric.mu.Unlock()
+	}()
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Cluster) release() { <-c.slots }

@@ -1,0 +1,318 @@
+package ontap
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+type policy struct {
+	uuid, name, typ, syncType string
+	copyAll, copyLatest       bool
+	schedule                  string
+}
+
+type schedule struct {
+	uuid, name string
+	// minutes, hours and weekdays of a cron schedule; nil means every one.
+	minutes, hours, weekdays []int
+}
+
+// builtinPolicies are ONTAP's cluster-wide SnapMirror policies (shared/docs/ontap-rest.md
+// section 7.1). The exact retention rules of the vault-type ones are UNCONFIRMED and not
+// modelled: the simulator treats them like MirrorLatest.
+func builtinPolicies(f *Fabric) []*policy {
+	mk := func(name, typ, syncType string, copyAll, copyLatest bool, sched string) *policy {
+		return &policy{uuid: f.newUUID(), name: name, typ: typ, syncType: syncType, copyAll: copyAll, copyLatest: copyLatest, schedule: sched}
+	}
+	return []*policy{
+		mk("Asynchronous", "async", "", false, false, "hourly"),
+		mk("MirrorAllSnapshots", "async", "", true, false, ""),
+		mk("MirrorAllSnapshotsDiscardNetwork", "async", "", true, false, ""),
+		mk("MirrorAndVault", "async", "", false, false, ""),
+		mk("MirrorLatest", "async", "", false, true, ""),
+		mk("DPDefault", "async", "", true, false, ""),
+		mk("XDPDefault", "async", "", false, false, ""),
+		mk("Sync", "sync", "sync", false, false, ""),
+		mk("StrictSync", "sync", "strict_sync", false, false, ""),
+	}
+}
+
+// builtinSchedules are cron schedules every cluster has. The full default set of ONTAP is
+// UNCONFIRMED; these are the common ones.
+func builtinSchedules(f *Fabric) []*schedule {
+	every := func(step int) []int {
+		var m []int
+		for i := 0; i < 60; i += step {
+			m = append(m, i)
+		}
+		return m
+	}
+	return []*schedule{
+		{uuid: f.newUUID(), name: "5min", minutes: every(5)},
+		{uuid: f.newUUID(), name: "10min", minutes: every(10)},
+		{uuid: f.newUUID(), name: "15min", minutes: every(15)},
+		{uuid: f.newUUID(), name: "hourly", minutes: []int{5}},
+		{uuid: f.newUUID(), name: "8hour", minutes: []int{15}, hours: []int{2, 10, 18}},
+		{uuid: f.newUUID(), name: "daily", minutes: []int{10}, hours: []int{0}},
+		{uuid: f.newUUID(), name: "weekly", minutes: []int{15}, hours: []int{0}, weekdays: []int{0}},
+	}
+}
+
+func (c *Cluster) findPolicy(name string) *policy {
+	for _, p := range c.policies {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) findSchedule(name string) *schedule {
+	for _, s := range c.schedules {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) getCluster(*request) response {
+	return ok(map[string]any{
+		"name": c.name, "uuid": c.uuid,
+		"version": map[string]any{"full": "NetApp Release 9.16.1 (simulated)", "generation": 9, "major": 16, "minor": 1},
+	})
+}
+
+func (c *Cluster) listSVMs(*request) response {
+	var recs []map[string]any
+	for _, s := range sortedSVMs(c) {
+		var aggrs []map[string]any
+		for _, a := range sortedAggregates(c) {
+			aggrs = append(aggrs, map[string]any{"name": a.name, "uuid": a.uuid})
+		}
+		recs = append(recs, map[string]any{"name": s.name, "uuid": s.uuid, "state": "running", "subtype": "default", "aggregates": aggrs})
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) listSVMPeers(*request) response {
+	var recs []map[string]any
+	for _, s := range sortedSVMs(c) {
+		names := make([]string, 0, len(s.peers))
+		for n := range s.peers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := s.peers[n]
+			recs = append(recs, map[string]any{
+				"uuid": s.uuid + "-" + p.uuid, "name": p.name, "state": "peered", "applications": []string{"snapmirror"},
+				"svm":  map[string]any{"name": s.name, "uuid": s.uuid},
+				"peer": map[string]any{"svm": map[string]any{"name": p.name, "uuid": p.uuid}, "cluster": map[string]any{"name": p.cluster.name, "uuid": p.cluster.uuid}},
+			})
+		}
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) listClusterPeers(*request) response {
+	names := make([]string, 0, len(c.clusterPeers))
+	for n := range c.clusterPeers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var recs []map[string]any
+	for _, n := range names {
+		peer := c.fabric.clusters[n]
+		state := "available"
+		if !peer.reachable() {
+			state = "unavailable"
+		}
+		recs = append(recs, map[string]any{
+			"uuid": peer.uuid, "name": n, "remote": map[string]any{"name": n, "ip_addresses": []string{peer.addr}},
+			"status": map[string]any{"state": state}, "authentication": map[string]any{"state": "ok"},
+		})
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) listAggregates(*request) response {
+	var recs []map[string]any
+	for _, a := range sortedAggregates(c) {
+		var used int64
+		for _, v := range c.volumes {
+			if v.aggregate == a.name {
+				used += v.size
+			}
+		}
+		recs = append(recs, map[string]any{
+			"name": a.name, "uuid": a.uuid, "state": "online", "node": map[string]any{"name": c.name + "-01"},
+			"space": map[string]any{"block_storage": map[string]any{"size": a.size, "available": a.size - used, "used": used}},
+		})
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) listSchedules(*request) response {
+	var recs []map[string]any
+	for _, s := range c.schedules {
+		cron := map[string]any{"minutes": s.minutes}
+		if s.hours != nil {
+			cron["hours"] = s.hours
+		}
+		if s.weekdays != nil {
+			cron["weekdays"] = s.weekdays
+		}
+		recs = append(recs, map[string]any{"uuid": s.uuid, "name": s.name, "type": "cron", "scope": "cluster", "cron": cron})
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) listPolicies(*request) response {
+	var recs []map[string]any
+	for _, p := range c.policies {
+		rec := map[string]any{"uuid": p.uuid, "name": p.name, "type": p.typ, "scope": "cluster"}
+		if p.syncType != "" {
+			rec["sync_type"] = p.syncType
+		}
+		if p.copyAll {
+			rec["copy_all_source_snapshots"] = true
+		}
+		if p.copyLatest {
+			rec["copy_latest_source_snapshot"] = true
+		}
+		if p.schedule != "" {
+			rec["transfer_schedule"] = map[string]any{"name": p.schedule}
+		}
+		recs = append(recs, rec)
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) exportPolicyRecord(p *exportPolicy) map[string]any {
+	rules := make([]map[string]any, len(p.rules))
+	copy(rules, p.rules)
+	return map[string]any{"id": p.id, "name": p.name, "svm": map[string]any{"name": p.svm, "uuid": c.svms[p.svm].uuid}, "rules": rules}
+}
+
+func (c *Cluster) listExportPolicies(*request) response {
+	ids := make([]int64, 0, len(c.exportPolicies))
+	for id := range c.exportPolicies {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var recs []map[string]any
+	for _, id := range ids {
+		recs = append(recs, c.exportPolicyRecord(c.exportPolicies[id]))
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) createExportPolicy(r *request) response {
+	name, _ := r.body["name"].(string)
+	s := c.svmOf(r.body["svm"])
+	switch {
+	case name == "":
+		return fail(errInvalid("2", "name", `"name" is a required field`))
+	case s == nil:
+		return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "entry doesn't exist", target: "svm.name"})
+	}
+	for _, p := range c.exportPolicies {
+		if p.svm == s.name && p.name == name {
+			return fail(&apiErr{status: http.StatusConflict, code: "1", message: "Duplicate export policy name " + name})
+		}
+	}
+	p := &exportPolicy{id: c.nextPolicyID, name: name, svm: s.name}
+	c.nextPolicyID++
+	if rules, isList := r.body["rules"].([]any); isList {
+		for i, rule := range rules {
+			if m, isMap := rule.(map[string]any); isMap {
+				m["index"] = i + 1
+				p.rules = append(p.rules, m)
+			}
+		}
+	}
+	c.exportPolicies[p.id] = p
+	rec := c.exportPolicyRecord(p)
+	return response{status: http.StatusCreated, body: map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"})}}}
+}
+
+func (c *Cluster) exportPolicyOf(r *request) *exportPolicy {
+	id, err := strconv.ParseInt(r.vars["policy.id"], 10, 64)
+	if err != nil {
+		return nil
+	}
+	return c.exportPolicies[id]
+}
+
+func (c *Cluster) listExportRules(r *request) response {
+	p := c.exportPolicyOf(r)
+	if p == nil {
+		return fail(errNotFound("policy.id"))
+	}
+	return ok(p.rules)
+}
+
+func (c *Cluster) createExportRule(r *request) response {
+	p := c.exportPolicyOf(r)
+	if p == nil {
+		return fail(errNotFound("policy.id"))
+	}
+	clients, _ := r.body["clients"].([]any)
+	if len(clients) == 0 {
+		return fail(errInvalid("2", "clients", `"clients" is a required field`))
+	}
+	rule := map[string]any{}
+	for k, v := range r.body {
+		rule[k] = v
+	}
+	rule["index"] = len(p.rules) + 1
+	p.rules = append(p.rules, rule)
+	return response{status: http.StatusCreated, body: map[string]any{}}
+}
+
+// svmOf resolves a {"name"} or {"uuid"} SVM reference of a body.
+func (c *Cluster) svmOf(ref any) *svm {
+	m, _ := ref.(map[string]any)
+	if name, _ := m["name"].(string); name != "" {
+		return c.svms[name]
+	}
+	if uuid, _ := m["uuid"].(string); uuid != "" {
+		for _, s := range c.svms {
+			if s.uuid == uuid {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+func sortedSVMs(c *Cluster) []*svm {
+	out := make([]*svm, 0, len(c.svms))
+	for _, s := range c.svms {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func sortedAggregates(c *Cluster) []*aggregate {
+	out := make([]*aggregate, 0, len(c.aggregates))
+	for _, a := range c.aggregates {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// number reads a JSON number of a body.
+func number(v any) (int64, bool) {
+	n, isNum := v.(json.Number)
+	if !isNum {
+		return 0, false
+	}
+	i, err := n.Int64()
+	return i, err == nil
+}

@@ -1,0 +1,245 @@
+package ontap
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Options configure a Fabric.
+type Options struct {
+	// Username and Password are every cluster's admin credentials; empty means "admin" and
+	// "netapp1!".
+	Username, Password string
+	// Start is the simulated clock's start; zero means now. The clock runs with real time
+	// unless Manual is set, and Advance moves it forward either way.
+	Start  time.Time
+	Manual bool
+	// Latency is added to every ONTAP request, as a real cluster's management plane takes
+	// tens of milliseconds per call.
+	Latency time.Duration
+	// MaxConcurrent is how many requests a cluster works on at once; more wait, and beyond
+	// QueueLimit waiting ones ONTAP answers 503. 0 means 10 and 100.
+	MaxConcurrent, QueueLimit int
+	// JobDuration is how long asynchronous jobs take on the simulated clock. A request whose
+	// return_timeout covers it gets its answer in the same call.
+	JobDuration time.Duration
+	// TransferRate is how many bytes a SnapMirror transfer moves per simulated second; 0 means
+	// transfers end at once.
+	TransferRate int64
+}
+
+// Fabric is a set of simulated ONTAP clusters that can peer with each other. One mutex guards
+// the state of every cluster, since SnapMirror transfers span clusters.
+type Fabric struct {
+	opts Options
+
+	mu       sync.Mutex
+	clock    clock
+	clusters map[string]*Cluster
+	// relationships are shared by their two ends: the destination's record and, after the
+	// first transfer, the source's.
+	relationships map[string]*relationship
+	seq           int
+}
+
+// NewFabric creates an empty fabric.
+func NewFabric(opts Options) *Fabric {
+	if opts.Username == "" {
+		opts.Username, opts.Password = "admin", "netapp1!"
+	}
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = 10
+	}
+	if opts.QueueLimit == 0 {
+		opts.QueueLimit = 100
+	}
+	start := opts.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	return &Fabric{
+		opts:          opts,
+		clock:         clock{base: start, wall: time.Now(), manual: opts.Manual},
+		clusters:      map[string]*Cluster{},
+		relationships: map[string]*relationship{},
+	}
+}
+
+// Credentials returns the user name and password every cluster accepts.
+func (f *Fabric) Credentials() (username, password string) { return f.opts.Username, f.opts.Password }
+
+// Now is the simulated time.
+func (f *Fabric) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock.now()
+}
+
+// Advance moves the simulated clock forward, then lets every cluster catch up: jobs end,
+// transfers complete, scheduled updates start.
+func (f *Fabric) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock.offset += d
+	f.tick()
+}
+
+// Close stops every cluster's server.
+func (f *Fabric) Close() {
+	f.mu.Lock()
+	clusters := make([]*Cluster, 0, len(f.clusters))
+	for _, c := range f.clusters {
+		clusters = append(clusters, c)
+	}
+	f.mu.Unlock()
+	for _, c := range clusters {
+		c.stop()
+	}
+}
+
+// Cluster returns the cluster of that name, or nil.
+func (f *Fabric) Cluster(name string) *Cluster {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clusters[name]
+}
+
+// newUUID returns a fresh UUID-shaped identifier, unique in the fabric.
+func (f *Fabric) newUUID() string {
+	f.seq++
+	b := make([]byte, 6)
+	rand.Read(b)
+	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", f.seq, uint16(b[0])<<8|uint16(b[1]), uint16(b[2])&0xfff, uint16(b[3])&0xfff, b)
+}
+
+// ClusterSpec describes a cluster to add.
+type ClusterSpec struct {
+	Name string
+	// SVMs are the data SVMs; their names must be unique across the fabric.
+	SVMs []string
+	// Aggregates are assigned to every SVM; each has AggregateSize bytes (default 100 TiB).
+	Aggregates    []string
+	AggregateSize int64
+}
+
+// AddCluster creates a cluster and starts its HTTPS server on 127.0.0.1, with a CA of its own.
+func (f *Fabric) AddCluster(spec ClusterSpec) (*Cluster, error) {
+	f.mu.Lock()
+	if _, ok := f.clusters[spec.Name]; ok {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("cluster %s exists", spec.Name)
+	}
+	c := newCluster(f, spec)
+	f.clusters[spec.Name] = c
+	f.mu.Unlock()
+	if err := c.start(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// PeerSVMs peers two SVMs, and their clusters when they differ, for SnapMirror.
+func (f *Fabric) PeerSVMs(svmA, svmB string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, b := f.findSVM(svmA), f.findSVM(svmB)
+	if a == nil || b == nil {
+		return fmt.Errorf("peer %s with %s: no such SVM", svmA, svmB)
+	}
+	if a.cluster != b.cluster {
+		a.cluster.clusterPeers[b.cluster.name] = true
+		b.cluster.clusterPeers[a.cluster.name] = true
+	}
+	a.peers[b.name] = b
+	b.peers[a.name] = a
+	return nil
+}
+
+func (f *Fabric) findSVM(name string) *svm {
+	for _, c := range f.clusters {
+		if s, ok := c.svms[name]; ok {
+			return s
+		}
+	}
+	return nil
+}
+
+// sortedClusters returns the clusters in name order, for deterministic iteration.
+func (f *Fabric) sortedClusters() []*Cluster {
+	names := make([]string, 0, len(f.clusters))
+	for n := range f.clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*Cluster, len(names))
+	for i, n := range names {
+		out[i] = f.clusters[n]
+	}
+	return out
+}
+
+// clock is the simulated time: a base plus the real time elapsed (unless manual) plus
+// whatever Advance added.
+type clock struct {
+	base, wall time.Time
+	offset     time.Duration
+	manual     bool
+}
+
+func (c *clock) now() time.Time {
+	t := c.base.Add(c.offset)
+	if !c.manual {
+		t = t.Add(time.Since(c.wall))
+	}
+	return t.Truncate(time.Millisecond)
+}
+
+// newCertificate makes a CA and a server certificate for 127.0.0.1 and localhost signed by
+// it, and returns the server's TLS certificate and the CA's PEM.
+func newCertificate(cluster string) (tls.Certificate, []byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cluster + " simulated ONTAP CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cluster},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, caPEM, nil
+}

@@ -1,0 +1,356 @@
+package ontap
+
+import (
+	"maps"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+const minVolumeSize = 20 << 20 // ONTAP's smallest FlexVol
+
+var volumeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+func (c *Cluster) volumeRecord(v *volume) map[string]any {
+	rec := map[string]any{
+		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
+		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
+		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
+		"create_time": v.created.Format(time.RFC3339), "snapshot_count": len(v.snapshots),
+		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
+		"snapmirror": map[string]any{"is_protected": c.fabric.isProtected(c, v)},
+	}
+	if v.comment != "" {
+		rec["comment"] = v.comment
+	}
+	nas := map[string]any{}
+	if v.path != "" {
+		nas["path"] = v.path
+	}
+	if v.exportPolicy != "" {
+		nas["export_policy"] = map[string]any{"name": v.exportPolicy}
+	}
+	if len(nas) > 0 {
+		rec["nas"] = nas
+	}
+	if v.snapshotPolicy != "" {
+		rec["snapshot_policy"] = map[string]any{"name": v.snapshotPolicy}
+	}
+	if v.autosizeMode != "" {
+		rec["autosize"] = map[string]any{"mode": v.autosizeMode, "maximum": v.autosizeMax}
+	}
+	return rec
+}
+
+func (c *Cluster) listVolumes(*request) response {
+	recs := make([]map[string]any, 0, len(c.volumes))
+	for _, v := range c.volumes {
+		recs = append(recs, c.volumeRecord(v))
+	}
+	sortByUUID(recs)
+	return ok(recs)
+}
+
+func (c *Cluster) getVolume(r *request) response {
+	v := c.volumes[r.vars["uuid"]]
+	if v == nil {
+		return fail(errNotFound("uuid"))
+	}
+	return ok(c.volumeRecord(v))
+}
+
+// createVolume checks the request synchronously, as ONTAP does for malformed input, and makes
+// the volume in a job; a duplicate name fails the job (917526).
+func (c *Cluster) createVolume(r *request) response {
+	name, _ := r.body["name"].(string)
+	switch {
+	case name == "":
+		return fail(errInvalid("2", "name", `"name" is a required field`))
+	case len(name) > 203:
+		return fail(errInvalid("917886", "name", "Volume name %q is too long: the maximum is 203 characters.", name))
+	case !(name[0] == '_' || (name[0]|0x20 >= 'a' && name[0]|0x20 <= 'z')):
+		return fail(errInvalid("917887", "name", "Volume name %q is invalid: the first character must be a letter or an underscore.", name))
+	case !volumeName.MatchString(name):
+		return fail(errInvalid("917888", "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
+	}
+	if r.body["svm"] == nil {
+		return fail(errInvalid("2621707", "svm", "neither svm.name nor svm.uuid was given"))
+	}
+	s := c.svmOf(r.body["svm"])
+	if s == nil {
+		return fail(&apiErr{status: http.StatusNotFound, code: "2621462", message: "The specified SVM does not exist.", target: "svm.name"})
+	}
+	aggrs, _ := r.body["aggregates"].([]any)
+	if len(aggrs) != 1 {
+		return fail(errInvalid("918242", "aggregates", "A FlexVol volume needs exactly one aggregate."))
+	}
+	aggrRef, _ := aggrs[0].(map[string]any)
+	aggrName, _ := aggrRef["name"].(string)
+	if c.aggregates[aggrName] == nil {
+		return fail(errInvalid("917508", "aggregates.name", "Aggregate %q does not exist.", aggrName))
+	}
+	v := &volume{
+		uuid: c.fabric.newUUID(), name: name, svm: s.name, aggregate: aggrName, size: minVolumeSize,
+		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, files: map[string]string{},
+	}
+	if size, set := number(r.body["size"]); set {
+		v.size = size
+	}
+	if t, _ := r.body["type"].(string); t != "" {
+		v.typ = strings.ToLower(t) // Trident sends "DP"; ONTAP accepts either case
+		if v.typ != "rw" && v.typ != "dp" {
+			return fail(errInvalid("2", "type", "Unsupported volume type %q.", t))
+		}
+	}
+	v.comment, _ = r.body["comment"].(string)
+	if e := applyVolumeFields(v, r.body); e != nil {
+		return fail(e)
+	}
+	if v.typ == "dp" {
+		v.snapshotPolicy = ""
+		if v.path != "" {
+			// An uninitialized DP volume cannot be mounted (Trident expects 917536).
+			return fail(errInvalid("917536", "nas.path", "Cannot mount an uninitialized DP volume."))
+		}
+	}
+	return c.async(r, func() *apiErr {
+		if v.size < minVolumeSize {
+			return errInvalid("917534", "size", "Size %d is too small. Minimum size is %d bytes.", v.size, minVolumeSize)
+		}
+		if c.volumeByName(v.svm, v.name) != nil {
+			return &apiErr{status: http.StatusConflict, code: "917526", message: "Duplicate volume name " + v.name + ".", target: "name"}
+		}
+		c.volumes[v.uuid] = v
+		return nil
+	})
+}
+
+// applyVolumeFields sets what a create or a PATCH may change besides name, size and type.
+func applyVolumeFields(v *volume, body map[string]any) *apiErr {
+	if nas, isMap := body["nas"].(map[string]any); isMap {
+		if p, set := nas["path"]; set {
+			path, _ := p.(string)
+			if path != "" && (!strings.HasPrefix(path, "/") || (len(path) > 1 && strings.HasSuffix(path, "/"))) {
+				return errInvalid("918252", "nas.path", "Junction path %q is invalid.", path)
+			}
+			v.path = path
+		}
+		if ep, isEP := nas["export_policy"].(map[string]any); isEP {
+			v.exportPolicy, _ = ep["name"].(string)
+		}
+	}
+	if sp, isMap := body["snapshot_policy"].(map[string]any); isMap {
+		if v.typ == "dp" {
+			return errInvalid("917617", "snapshot_policy", "Cannot modify the Snapshot policy of a DP volume.")
+		}
+		v.snapshotPolicy, _ = sp["name"].(string)
+	}
+	if as, isMap := body["autosize"].(map[string]any); isMap {
+		if mode, _ := as["mode"].(string); mode != "" {
+			v.autosizeMode = mode
+		}
+		if m, set := number(as["maximum"]); set {
+			v.autosizeMax = m
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) modifyVolume(r *request) response {
+	v := c.volumes[r.vars["uuid"]]
+	if v == nil {
+		return fail(errNotFound("uuid"))
+	}
+	if snap := r.query.Get("restore_to.snapshot.name"); snap != "" || r.query.Get("restore_to.snapshot.uuid") != "" {
+		return c.restoreVolume(r, v, snap, r.query.Get("restore_to.snapshot.uuid"))
+	}
+	if _, set := r.body["type"]; set {
+		return fail(errInvalid("917628", "type", "The volume type changes only through SnapMirror break and resync."))
+	}
+	if name, set := r.body["name"].(string); set && !volumeName.MatchString(name) {
+		return fail(errInvalid("917888", "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
+	}
+	if path, set := nasPath(r.body); set && path != "" && v.typ == "dp" && !c.fabric.initialized(c, v) {
+		return fail(errInvalid("917536", "nas.path", "Cannot mount an uninitialized DP volume."))
+	}
+	return c.async(r, func() *apiErr {
+		if size, set := number(r.body["size"]); set {
+			if size < minVolumeSize || size < v.used() {
+				return errInvalid("917534", "size", "Size %d is too small. Minimum size is %d bytes.", size, max(minVolumeSize, v.used()))
+			}
+			v.size = size
+		}
+		if name, set := r.body["name"].(string); set {
+			v.name = name
+		}
+		if comment, set := r.body["comment"].(string); set {
+			v.comment = comment
+		}
+		return applyVolumeFields(v, r.body)
+	})
+}
+
+func nasPath(body map[string]any) (string, bool) {
+	nas, _ := body["nas"].(map[string]any)
+	p, set := nas["path"].(string)
+	return p, set
+}
+
+// restoreVolume reverts the active file system to a snapshot and deletes the newer snapshots,
+// as a snapshot restore does. DP volumes refuse.
+func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) response {
+	if v.typ != "rw" {
+		return fail(errInvalid("917628", "restore_to", "Snapshot restore is not supported on a DP volume."))
+	}
+	idx := -1
+	for i, s := range v.snapshots {
+		if s.name == name || s.uuid == uuid {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return fail(errInvalid("918251", "restore_to.snapshot.name", "Snapshot %q does not exist.", name+uuid))
+	}
+	return c.async(r, func() *apiErr {
+		for _, newer := range v.snapshots[idx+1:] {
+			if len(newer.owners) > 0 {
+				return errInvalid("1638480", "restore_to", "Newer Snapshot copy %q is in use as a SnapMirror reference.", newer.name)
+			}
+		}
+		v.files = maps.Clone(v.snapshots[idx].files)
+		v.snapshots = v.snapshots[:idx+1]
+		return nil
+	})
+}
+
+// deleteVolume refuses, in the job, while the volume is an end of a SnapMirror relationship
+// (917858), as ONTAP does.
+func (c *Cluster) deleteVolume(r *request) response {
+	v := c.volumes[r.vars["uuid"]]
+	if v == nil {
+		return fail(errNotFound("uuid"))
+	}
+	return c.async(r, func() *apiErr {
+		if c.fabric.inRelationship(c, v) {
+			return errInvalid("917858", "", `Volume "%s" in SVM "%s" is the destination or source endpoint of one or more SnapMirror relationships. Before you can delete the volume, you must delete the relationships for which it is the destination endpoint, and release the source information for the relationships for which it is the source endpoint using "snapmirror release".`, v.name, v.svm)
+		}
+		delete(c.volumes, v.uuid)
+		return nil
+	})
+}
+
+func snapshotRecord(v *volume, s *snapshot) map[string]any {
+	rec := map[string]any{
+		"uuid": s.uuid, "name": s.name, "create_time": s.created.Format(time.RFC3339),
+		"size": contentSize(s.files), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
+		"svm": map[string]any{"name": v.svm}, "state": "valid",
+	}
+	if len(s.owners) > 0 {
+		rec["owners"] = s.owners
+	}
+	return rec
+}
+
+func (c *Cluster) volumeOf(r *request) (*volume, *apiErr) {
+	v := c.volumes[r.vars["volume.uuid"]]
+	if v == nil {
+		return nil, &apiErr{status: http.StatusNotFound, code: "918235", message: "The volume does not exist.", target: "volume.uuid"}
+	}
+	return v, nil
+}
+
+func (c *Cluster) listSnapshots(r *request) response {
+	v, e := c.volumeOf(r)
+	if e != nil {
+		return fail(e)
+	}
+	recs := make([]map[string]any, 0, len(v.snapshots))
+	for _, s := range v.snapshots {
+		recs = append(recs, snapshotRecord(v, s))
+	}
+	return ok(recs)
+}
+
+func (c *Cluster) getSnapshot(r *request) response {
+	v, e := c.volumeOf(r)
+	if e != nil {
+		return fail(e)
+	}
+	for _, s := range v.snapshots {
+		if s.uuid == r.vars["uuid"] {
+			return ok(snapshotRecord(v, s))
+		}
+	}
+	return fail(&apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist.", target: "uuid"})
+}
+
+func (c *Cluster) createSnapshot(r *request) response {
+	v, e := c.volumeOf(r)
+	if e != nil {
+		return fail(e)
+	}
+	name, _ := r.body["name"].(string)
+	switch {
+	case name == "":
+		return fail(errInvalid("2", "name", `"name" is a required field`))
+	case v.typ != "rw":
+		return fail(errInvalid("1638461", "", "Snapshot copies can only be created on read/write (RW) volumes."))
+	case strings.HasPrefix(name, "snapmirror."):
+		// The reserved prefix list is UNCONFIRMED; snapmirror. is the likely one.
+		return fail(errInvalid("1638477", "name", "User-created Snapshot copy names cannot begin with %q.", "snapmirror."))
+	case len(name) > 255 || strings.ContainsAny(name, "/ "):
+		return fail(errInvalid("1638518", "name", "Snapshot copy name %q is invalid.", name))
+	case v.snapshot(name) != nil:
+		return fail(&apiErr{status: http.StatusConflict, code: "525059", message: "Snapshot copy " + name + " already exists.", target: "name"})
+	}
+	return c.async(r, func() *apiErr {
+		if v.snapshot(name) != nil {
+			return &apiErr{status: http.StatusConflict, code: "525059", message: "Snapshot copy " + name + " already exists.", target: "name"}
+		}
+		c.takeSnapshot(v, name, r.now)
+		return nil
+	})
+}
+
+// takeSnapshot freezes the volume's active file system; callers hold fabric.mu.
+func (c *Cluster) takeSnapshot(v *volume, name string, now time.Time) *snapshot {
+	s := &snapshot{uuid: c.fabric.newUUID(), name: name, created: now, files: maps.Clone(v.files)}
+	v.snapshots = append(v.snapshots, s)
+	return s
+}
+
+func (c *Cluster) deleteSnapshot(r *request) response {
+	v, e := c.volumeOf(r)
+	if e != nil {
+		return fail(e)
+	}
+	idx := -1
+	for i, s := range v.snapshots {
+		if s.uuid == r.vars["uuid"] {
+			idx = i
+		}
+	}
+	switch {
+	case idx < 0:
+		return fail(&apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist.", target: "uuid"})
+	case v.typ != "rw":
+		return fail(errInvalid("1638521", "", "Snapshot copies can only be deleted on read/write (RW) volumes."))
+	case len(v.snapshots[idx].owners) > 0:
+		return fail(errInvalid("1638543", "", "Snapshot copy %q has owners: %s.", v.snapshots[idx].name, strings.Join(v.snapshots[idx].owners, ", ")))
+	}
+	uuid := r.vars["uuid"]
+	return c.async(r, func() *apiErr {
+		for i, s := range v.snapshots {
+			if s.uuid == uuid {
+				v.snapshots = append(v.snapshots[:i], v.snapshots[i+1:]...)
+				return nil
+			}
+		}
+		return &apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist."}
+	})
+}
+
+func sortByUUID(recs []map[string]any) {
+	sortRecords(recs, "uuid")
+}
