@@ -290,20 +290,20 @@ func (c *Cluster) svmOf(ref any) *svm {
 }
 
 func sortedSVMs(c *Cluster) []*svm {
-	out := make([]*svm, 0, len(c.svms))
-	for _, s := range c.svms {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return sortedValues(c.svms, func(s *svm) string { return s.name })
 }
 
 func sortedAggregates(c *Cluster) []*aggregate {
-	out := make([]*aggregate, 0, len(c.aggregates))
-	for _, a := range c.aggregates {
-		out = append(out, a)
+	return sortedValues(c.aggregates, func(a *aggregate) string { return a.name })
+}
+
+// sortedValues returns a map's values ordered by key, for deterministic answers.
+func sortedValues[K comparable, V any](m map[K]V, key func(V) string) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	sort.Slice(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
 	return out
 }
 

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"sort"
 	"sync"
 	"time"
 )
@@ -177,16 +176,7 @@ func (f *Fabric) findSVM(name string) *svm {
 
 // sortedClusters returns the clusters in name order, for deterministic iteration.
 func (f *Fabric) sortedClusters() []*Cluster {
-	names := make([]string, 0, len(f.clusters))
-	for n := range f.clusters {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]*Cluster, len(names))
-	for i, n := range names {
-		out[i] = f.clusters[n]
-	}
-	return out
+	return sortedValues(f.clusters, func(c *Cluster) string { return c.name })
 }
 
 // clock is the simulated time: a base plus the real time elapsed (unless manual) plus

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -88,12 +87,7 @@ func (f *Fabric) initialized(c *Cluster, v *volume) bool {
 }
 
 func (f *Fabric) sortedRelationships() []*relationship {
-	out := make([]*relationship, 0, len(f.relationships))
-	for _, r := range f.relationships {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].uuid < out[j].uuid })
-	return out
+	return sortedValues(f.relationships, func(r *relationship) string { return r.uuid })
 }
 
 // record renders the relationship as the cluster c sees it: cluster names appear only for
