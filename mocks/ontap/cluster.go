@@ -35,6 +35,8 @@ type Cluster struct {
 	requests       map[string]int
 	faults         []*Fault
 	transferDelay  time.Duration
+	transferRate   int64
+	latency        time.Duration
 
 	// Serving.
 	cert    tls.Certificate

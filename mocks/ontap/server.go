@@ -141,8 +141,14 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.release()
-	if f.opts.Latency > 0 {
-		time.Sleep(f.opts.Latency)
+	f.mu.Lock()
+	latency := f.opts.Latency
+	if c.latency > 0 {
+		latency = c.latency
+	}
+	f.mu.Unlock()
+	if latency > 0 {
+		time.Sleep(latency)
 	}
 	op := operation(r.Method, r.URL.Path)
 

@@ -447,7 +447,11 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 		prev = s.files
 	}
 	t.doneAt = now.Add(dc.transferDelay)
-	if rate := f.opts.TransferRate; rate > 0 {
+	rate := f.opts.TransferRate
+	if dc.transferRate > 0 {
+		rate = dc.transferRate
+	}
+	if rate > 0 {
 		t.doneAt = t.doneAt.Add(time.Duration(float64(t.bytes) / float64(rate) * float64(time.Second)))
 	}
 	if !now.Before(t.doneAt) {
