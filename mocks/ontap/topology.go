@@ -1,0 +1,121 @@
+package ontap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Topology is a fabric described in YAML, for cmd/ontap-sim, the demo and end-to-end tests:
+//
+//	credentials: {username: admin, passwordFile: ./password}
+//	latency: 20ms
+//	clusters:
+//	- name: primary
+//	  svms: [svm1]
+//	  aggregates: [aggr1]
+//	peers:
+//	- [svm1, svm2]
+type Topology struct {
+	Credentials struct {
+		Username string `json:"username"`
+		// PasswordFile holds the password; relative paths are from the topology file.
+		PasswordFile string `json:"passwordFile"`
+	} `json:"credentials"`
+	// Latency, JobDuration: Go durations such as "20ms".
+	Latency       string `json:"latency"`
+	JobDuration   string `json:"jobDuration"`
+	MaxConcurrent int    `json:"maxConcurrent"`
+	TransferRate  int64  `json:"transferRate"`
+	Clusters      []struct {
+		Name          string   `json:"name"`
+		SVMs          []string `json:"svms"`
+		Aggregates    []string `json:"aggregates"`
+		AggregateSize int64    `json:"aggregateSize"`
+	} `json:"clusters"`
+	// Peers are pairs of SVM names to peer for SnapMirror.
+	Peers [][]string `json:"peers"`
+}
+
+// LoadTopology reads and checks a topology file.
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t Topology
+	if err := yaml.UnmarshalStrict(data, &t); err != nil {
+		return nil, fmt.Errorf("topology %s: %w", path, err)
+	}
+	if len(t.Clusters) == 0 {
+		return nil, fmt.Errorf("topology %s: clusters: give at least one cluster", path)
+	}
+	if t.Credentials.PasswordFile != "" && !strings.HasPrefix(t.Credentials.PasswordFile, "/") {
+		t.Credentials.PasswordFile = pathBeside(path, t.Credentials.PasswordFile)
+	}
+	return &t, nil
+}
+
+func pathBeside(file, rel string) string {
+	if i := strings.LastIndex(file, "/"); i >= 0 {
+		return file[:i+1] + rel
+	}
+	return rel
+}
+
+// Start builds the fabric the topology describes and starts its clusters.
+func (t *Topology) Start() (*Fabric, error) {
+	opts := Options{Username: t.Credentials.Username, MaxConcurrent: t.MaxConcurrent, TransferRate: t.TransferRate}
+	if t.Credentials.PasswordFile != "" {
+		b, err := os.ReadFile(t.Credentials.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("credentials.passwordFile: %w", err)
+		}
+		opts.Password = strings.TrimSpace(string(b))
+	}
+	if (opts.Username == "") != (opts.Password == "") {
+		return nil, errors.New("credentials: give both username and passwordFile, or neither")
+	}
+	for field, s := range map[string]struct {
+		in  string
+		out *time.Duration
+	}{"latency": {t.Latency, &opts.Latency}, "jobDuration": {t.JobDuration, &opts.JobDuration}} {
+		if s.in == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s.in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		*s.out = d
+	}
+	f := NewFabric(opts)
+	for _, c := range t.Clusters {
+		if _, err := f.AddCluster(ClusterSpec{Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize}); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	for _, p := range t.Peers {
+		if len(p) != 2 {
+			f.Close()
+			return nil, fmt.Errorf("peers: each entry is a pair of SVM names, got %v", p)
+		}
+		if err := f.PeerSVMs(p[0], p[1]); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Clusters returns the fabric's clusters in name order.
+func (f *Fabric) Clusters() []*Cluster {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sortedClusters()
+}
