@@ -20,6 +20,8 @@ type Snapshot struct {
 	// Owners are the services that hold the snapshot, e.g. SnapMirror; such snapshots
 	// cannot be deleted.
 	Owners []string
+	// Volume and VolumeUUID identify the snapshot's volume.
+	Volume, VolumeUUID string
 }
 
 // SnapshotAPI manages the snapshots of a volume, named by the volume's UUID. Mutations return
@@ -34,9 +36,12 @@ type SnapshotAPI interface {
 	ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error)
 	// DeleteSnapshot deletes a snapshot by UUID.
 	DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error)
+	// FindSnapshots finds the snapshots of every volume whose name matches name (ONTAP's *
+	// wildcard) and whose volume's name matches volume, with one query.
+	FindSnapshots(ctx context.Context, volume, name string) ([]Snapshot, error)
 }
 
-var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners"}
+var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners", "volume.name", "volume.uuid"}
 
 // CreateSnapshot implements SnapshotAPI.
 func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*Job, error) {
@@ -51,7 +56,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*
 
 // GetSnapshot implements SnapshotAPI.
 func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error) {
-	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name))
+	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name, nil))
 	if err != nil {
 		return nil, fmt.Errorf("get snapshot %s of volume %s: %w", name, volumeUUID, err)
 	}
@@ -60,16 +65,26 @@ func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Sna
 
 // ListSnapshots implements SnapshotAPI.
 func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error) {
-	snaps, err := c.listSnapshots(ctx, volumeUUID, nil)
+	snaps, err := c.listSnapshots(ctx, volumeUUID, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of volume %s: %w", volumeUUID, err)
 	}
 	return snaps, nil
 }
 
-func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name *string) ([]Snapshot, error) {
+// FindSnapshots implements SnapshotAPI.
+func (c *Client) FindSnapshots(ctx context.Context, volume, name string) ([]Snapshot, error) {
+	snaps, err := c.listSnapshots(ctx, "*", nonEmpty(name), nonEmpty(volume))
+	if err != nil {
+		return nil, fmt.Errorf("find snapshots %s of volumes %s: %w", name, volume, err)
+	}
+	return snaps, nil
+}
+
+func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name, volume *string) ([]Snapshot, error) {
 	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID(volumeUUID).WithName(name).
 		WithFields(snapshotFields).WithOrderBy([]string{"create_time"}).WithMaxRecords(c.pageSize)
+	params.SetVolumeName(volume)
 	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Snapshot, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.SnapshotCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {
@@ -78,6 +93,9 @@ func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name *str
 		return resp.Payload.Records, resp.Payload.Links, nil
 	}, infallible(func(r *models.Snapshot) Snapshot {
 		s := Snapshot{UUID: r.UUID, Name: r.Name, Size: r.Size, Owners: r.Owners}
+		if r.Volume != nil {
+			s.Volume, s.VolumeUUID = r.Volume.Name, r.Volume.UUID
+		}
 		if r.CreateTime != nil {
 			s.Created = time.Time(*r.CreateTime)
 		}

@@ -56,6 +56,9 @@ type VolumeSpec struct {
 	// grows by itself, as a DP destination must when its source outgrows it.
 	AutosizeMode string
 	AutosizeMax  int64
+	// CloneOf and CloneSnapshot, when set, make the volume a FlexClone of that volume's
+	// snapshot, in the same SVM.
+	CloneOf, CloneSnapshot string
 }
 
 // VolumeAPI manages FlexVols. Mutations return a nil *Job when done, or the running job.
@@ -103,6 +106,12 @@ func (c *Client) CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error
 	}
 	if spec.AutosizeMode != "" {
 		v.Autosize = &models.VolumeAutosize{Mode: spec.AutosizeMode, Maximum: spec.AutosizeMax}
+	}
+	if spec.CloneOf != "" {
+		v.Clone = &models.VolumeClone{
+			IsFlexclone: true, ParentVolume: &models.NamedReference{Name: spec.CloneOf},
+			ParentSnapshot: &models.NamedReference{Name: spec.CloneSnapshot},
+		}
 	}
 	params := storage.NewVolumeCreateParams().WithInfo(v).WithReturnTimeout(&c.returnTimeout)
 	_, accepted, err := c.api.Storage.VolumeCreateContext(ctx, params, nil)

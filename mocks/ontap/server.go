@@ -109,7 +109,7 @@ var routes = []route{
 	newRoute("POST", "/api/protocols/nfs/export-policies/{policy.id}/rules", []string{"clients", "protocols", "ro_rule", "rw_rule", "superuser", "anonymous_user"}, (*Cluster).createExportRule),
 }
 
-var volumeWritable = []string{"name", "svm", "aggregates", "size", "type", "state", "style", "comment", "guarantee", "nas", "snapshot_policy", "space", "autosize", "encryption", "language"}
+var volumeWritable = []string{"name", "svm", "aggregates", "size", "type", "state", "style", "comment", "guarantee", "nas", "snapshot_policy", "space", "autosize", "encryption", "language", "clone"}
 
 var idSegment = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]+)$`)
 

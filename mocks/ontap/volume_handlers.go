@@ -107,6 +107,21 @@ func (c *Cluster) createVolume(r *request) response {
 	if e := applyVolumeFields(v, r.body); e != nil {
 		return fail(e)
 	}
+	if clone, isMap := r.body["clone"].(map[string]any); isMap {
+		// A FlexClone starts with the content of its parent's snapshot. The simulator copies
+		// it, as if the clone were split at once; ONTAP keeps the two sharing blocks.
+		parentName, _ := nameOf(clone, "parent_volume")
+		snapName, _ := nameOf(clone, "parent_snapshot")
+		parent := c.volumeByName(s.name, parentName)
+		if parent == nil {
+			return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Parent volume " + parentName + " does not exist.", target: "clone.parent_volume.name"})
+		}
+		snap := parent.snapshot(snapName)
+		if snap == nil {
+			return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Snapshot copy " + snapName + " of volume " + parentName + " does not exist.", target: "clone.parent_snapshot.name"})
+		}
+		v.files = maps.Clone(snap.files)
+	}
 	if v.typ == "dp" {
 		v.snapshotPolicy = ""
 		if v.path != "" {
@@ -252,6 +267,18 @@ func snapshotRecord(v *volume, s *snapshot) map[string]any {
 	return rec
 }
 
+// volumesOf returns the volume of the request's {volume.uuid}, or every volume for "*".
+func (c *Cluster) volumesOf(r *request) ([]*volume, *apiErr) {
+	if r.vars["volume.uuid"] == "*" {
+		return sortedValues(c.volumes, func(v *volume) string { return v.uuid }), nil
+	}
+	v, e := c.volumeOf(r)
+	if e != nil {
+		return nil, e
+	}
+	return []*volume{v}, nil
+}
+
 func (c *Cluster) volumeOf(r *request) (*volume, *apiErr) {
 	v := c.volumes[r.vars["volume.uuid"]]
 	if v == nil {
@@ -261,13 +288,15 @@ func (c *Cluster) volumeOf(r *request) (*volume, *apiErr) {
 }
 
 func (c *Cluster) listSnapshots(r *request) response {
-	v, e := c.volumeOf(r)
+	vols, e := c.volumesOf(r)
 	if e != nil {
 		return fail(e)
 	}
-	recs := make([]map[string]any, 0, len(v.snapshots))
-	for _, s := range v.snapshots {
-		recs = append(recs, snapshotRecord(v, s))
+	var recs []map[string]any
+	for _, v := range vols {
+		for _, s := range v.snapshots {
+			recs = append(recs, snapshotRecord(v, s))
+		}
 	}
 	return ok(recs)
 }

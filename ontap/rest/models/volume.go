@@ -26,6 +26,9 @@ type Volume struct {
 	// autosize
 	Autosize *VolumeAutosize `json:"autosize,omitempty"`
 
+	// clone
+	Clone *VolumeClone `json:"clone,omitempty"`
+
 	// comment
 	Comment string `json:"comment,omitempty"`
 
@@ -87,6 +90,10 @@ func (m *Volume) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateAutosize(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateClone(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -176,6 +183,29 @@ func (m *Volume) validateAutosize(formats strfmt.Registry) error {
 			ce := new(errors.CompositeError)
 			if stderrors.As(err, &ce) {
 				return ce.ValidateName("autosize")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+func (m *Volume) validateClone(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Clone) { // not required
+		return nil
+	}
+
+	if m.Clone != nil {
+		if err := m.Clone.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone")
 			}
 
 			return err
@@ -443,6 +473,10 @@ func (m *Volume) ContextValidate(ctx context.Context, formats strfmt.Registry) e
 		res = append(res, err)
 	}
 
+	if err := m.contextValidateClone(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.contextValidateCreateTime(ctx, formats); err != nil {
 		res = append(res, err)
 	}
@@ -530,6 +564,31 @@ func (m *Volume) contextValidateAutosize(ctx context.Context, formats strfmt.Reg
 			ce := new(errors.CompositeError)
 			if stderrors.As(err, &ce) {
 				return ce.ValidateName("autosize")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+func (m *Volume) contextValidateClone(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.Clone != nil {
+
+		if typeutils.IsZero(m.Clone) { // not required
+			return nil
+		}
+
+		if err := m.Clone.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone")
 			}
 
 			return err
@@ -828,6 +887,171 @@ func (m *VolumeAutosize) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary interface implementation
 func (m *VolumeAutosize) UnmarshalBinary(b []byte) error {
 	var res VolumeAutosize
+	if err := jsonutils.ReadJSON(b, &res); err != nil {
+		return err
+	}
+	*m = res
+	return nil
+}
+
+// VolumeClone POST only, to create a FlexClone of a parent volume's snapshot.
+//
+// swagger:model VolumeClone
+type VolumeClone struct {
+
+	// is flexclone
+	IsFlexclone bool `json:"is_flexclone,omitempty"`
+
+	// parent snapshot
+	ParentSnapshot *NamedReference `json:"parent_snapshot,omitempty"`
+
+	// parent volume
+	ParentVolume *NamedReference `json:"parent_volume,omitempty"`
+}
+
+// Validate validates this volume clone
+func (m *VolumeClone) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateParentSnapshot(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateParentVolume(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *VolumeClone) validateParentSnapshot(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.ParentSnapshot) { // not required
+		return nil
+	}
+
+	if m.ParentSnapshot != nil {
+		if err := m.ParentSnapshot.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone" + "." + "parent_snapshot")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone" + "." + "parent_snapshot")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+func (m *VolumeClone) validateParentVolume(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.ParentVolume) { // not required
+		return nil
+	}
+
+	if m.ParentVolume != nil {
+		if err := m.ParentVolume.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone" + "." + "parent_volume")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone" + "." + "parent_volume")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+// ContextValidate validate this volume clone based on the context it is used
+func (m *VolumeClone) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.contextValidateParentSnapshot(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.contextValidateParentVolume(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *VolumeClone) contextValidateParentSnapshot(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.ParentSnapshot != nil {
+
+		if typeutils.IsZero(m.ParentSnapshot) { // not required
+			return nil
+		}
+
+		if err := m.ParentSnapshot.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone" + "." + "parent_snapshot")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone" + "." + "parent_snapshot")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+func (m *VolumeClone) contextValidateParentVolume(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.ParentVolume != nil {
+
+		if typeutils.IsZero(m.ParentVolume) { // not required
+			return nil
+		}
+
+		if err := m.ParentVolume.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("clone" + "." + "parent_volume")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("clone" + "." + "parent_volume")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+// MarshalBinary interface implementation
+func (m *VolumeClone) MarshalBinary() ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return jsonutils.WriteJSON(m)
+}
+
+// UnmarshalBinary interface implementation
+func (m *VolumeClone) UnmarshalBinary(b []byte) error {
+	var res VolumeClone
 	if err := jsonutils.ReadJSON(b, &res); err != nil {
 		return err
 	}

@@ -84,7 +84,12 @@ type SnapshotCollectionGetParams struct {
 	// OrderBy.
 	OrderBy []string
 
+	// VolumeName.
+	VolumeName *string
+
 	// VolumeUUID.
+	//
+	// The volume's UUID, or * for every volume's snapshots.
 	VolumeUUID string
 
 	HTTPClient *http.Client
@@ -188,6 +193,17 @@ func (o *SnapshotCollectionGetParams) SetOrderBy(orderBy []string) {
 	o.OrderBy = orderBy
 }
 
+// WithVolumeName adds the volumeName to the snapshot collection get params.
+func (o *SnapshotCollectionGetParams) WithVolumeName(volumeName *string) *SnapshotCollectionGetParams {
+	o.SetVolumeName(volumeName)
+	return o
+}
+
+// SetVolumeName adds the volumeName to the snapshot collection get params.
+func (o *SnapshotCollectionGetParams) SetVolumeName(volumeName *string) {
+	o.VolumeName = volumeName
+}
+
 // WithVolumeUUID adds the volumeUUID to the snapshot collection get params.
 func (o *SnapshotCollectionGetParams) WithVolumeUUID(volumeUUID string) *SnapshotCollectionGetParams {
 	o.SetVolumeUUID(volumeUUID)
@@ -259,6 +275,23 @@ func (o *SnapshotCollectionGetParams) WriteToRequest(r runtime.ClientRequest, re
 		// query array param order_by
 		if err := r.SetQueryParam("order_by", joinedOrderBy...); err != nil {
 			return err
+		}
+	}
+
+	if o.VolumeName != nil {
+
+		// query param volume.name
+		var qrVolumeName string
+
+		if o.VolumeName != nil {
+			qrVolumeName = *o.VolumeName
+		}
+		qVolumeName := qrVolumeName
+		if qVolumeName != "" {
+
+			if err := r.SetQueryParam("volume.name", qVolumeName); err != nil {
+				return err
+			}
 		}
 	}
 

@@ -75,6 +75,8 @@ type SnapshotCreateParams struct {
 	ReturnTimeout *int64
 
 	// VolumeUUID.
+	//
+	// The volume's UUID, or * for every volume's snapshots.
 	VolumeUUID string
 
 	HTTPClient *http.Client
