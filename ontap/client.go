@@ -56,7 +56,6 @@ type Config struct {
 // Client is the domain API of one ONTAP cluster. It is safe for concurrent use.
 type Client struct {
 	api           *client.Ontap
-	name          string
 	returnTimeout int64
 	pageSize      *int64
 	jobPoll       time.Duration
@@ -108,7 +107,6 @@ func New(cfg Config) (*Client, error) {
 	transport.SetDebug(false) // the runtime's debug dump must never print requests
 	c := &Client{
 		api:           client.New(transport, strfmt.Default),
-		name:          name,
 		returnTimeout: int64(min(orDefault(cfg.ReturnTimeout, 5*time.Second), 120*time.Second) / time.Second),
 		jobPoll:       orDefault(cfg.JobPollInterval, 100*time.Millisecond),
 	}
@@ -117,9 +115,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Name is the cluster's name in metrics and logs.
-func (c *Client) Name() string { return c.name }
 
 func orDefault[T comparable](v, def T) T {
 	var zero T

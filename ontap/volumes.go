@@ -3,6 +3,7 @@ package ontap
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/go-openapi/runtime"
 
@@ -215,3 +216,6 @@ func volumeFromModel(m *models.Volume) Volume {
 	}
 	return v
 }
+
+// volumeNamePrefix is what a storage prefix may be: a valid start of a FlexVol name.
+var volumeNamePrefix = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

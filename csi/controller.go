@@ -1,0 +1,690 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+const (
+	// defaultSize is a volume's size when the request gives none.
+	defaultSize = 1 << 30
+	// sizeGranularity rounds sizes up; minSize is ONTAP's smallest FlexVol.
+	sizeGranularity = 1 << 20
+	minSize         = 20 << 20
+	// dpAutosizeFactor bounds how far a DP destination grows by itself to hold its source.
+	dpAutosizeFactor = 16
+)
+
+var controllerCapabilities = []csi.ControllerServiceCapability_RPC_Type{
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+	csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+	csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+	csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+	csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+}
+
+// ControllerGetCapabilities implements csi.ControllerServer.
+func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	caps := make([]*csi.ControllerServiceCapability, len(controllerCapabilities))
+	for i, c := range controllerCapabilities {
+		caps[i] = &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: c}}}
+	}
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// found is a volume with the backend that holds it.
+type found struct {
+	backend *ontap.Backend
+	volume  *ontap.Volume
+}
+
+// findVolume finds a PV's FlexVol: first on the backend it was last seen on, then on every
+// backend. It returns nil, nil when no backend has it.
+func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
+	try := func(b *ontap.Backend) (*found, error) {
+		name, err := flexvolName(b.Prefix(), pv)
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		v, err := b.GetVolume(ctx, b.SVM, name)
+		if errors.Is(err, ontap.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.placed.Store(pv, b)
+		return &found{backend: b, volume: v}, nil
+	}
+	if b, ok := d.placed.Load(pv); ok {
+		f, err := try(b.(*ontap.Backend))
+		if f != nil || err != nil {
+			return f, err
+		}
+		d.placed.Delete(pv)
+	}
+	for _, b := range d.backends {
+		f, err := try(b)
+		if f != nil || err != nil {
+			return f, err
+		}
+	}
+	return nil, nil
+}
+
+// CreateVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
+// with trident.netapp.io/mirrorRelationship, a DP destination on an SVM peered with the
+// relationship's source. It is idempotent by name.
+func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	size, err := volumeSize(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	end, ok := d.busy.begin(req.GetName())
+	if !ok {
+		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", req.GetName())
+	}
+	defer end()
+
+	var mirror *MirrorTarget
+	if d.mirrors != nil && p.pvcName != "" {
+		if mirror, err = d.mirrors.DestinationOf(ctx, p.pvcNamespace, p.pvcName); err != nil {
+			return nil, grpcError(err)
+		}
+	}
+	var source *found
+	var sourceSnap string
+	if snap := req.GetVolumeContentSource().GetSnapshot(); snap != nil {
+		if source, sourceSnap, err = d.findSnapshotSource(ctx, snap.GetSnapshotId()); err != nil {
+			return nil, err
+		}
+	} else if req.GetVolumeContentSource() != nil {
+		return nil, status.Error(codes.InvalidArgument, "volume_content_source: only snapshots can be cloned")
+	}
+
+	candidates := d.backends
+	if source != nil {
+		candidates = []*ontap.Backend{source.backend}
+	}
+	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits.
+	for _, b := range candidates {
+		name, err := flexvolName(b.Prefix(), req.GetName())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		v, err := b.GetVolume(ctx, b.SVM, name)
+		if errors.Is(err, ontap.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if id, ok := idOf(*v); ok && id != req.GetName() {
+			return nil, status.Errorf(codes.AlreadyExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
+		}
+		if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), mirror != nil); err != nil {
+			return nil, err
+		}
+		d.placed.Store(req.GetName(), b)
+		return d.createResponse(req, b, v), nil
+	}
+
+	b, err := d.choose(ctx, candidates, p, mirror)
+	if err != nil {
+		return nil, err
+	}
+	name, _ := flexvolName(b.Prefix(), req.GetName())
+	spec := ontap.VolumeSpec{
+		Name: name, SVM: b.SVM, Aggregate: b.Aggregates[0], Size: size, SnapshotPolicy: "none",
+		Comment: volumeComment(req.GetName(), p.pvcNamespace, p.pvcName),
+	}
+	if mirror != nil {
+		spec.Type, spec.AutosizeMode, spec.AutosizeMax = ontap.VolumeDP, "grow", dpAutosizeFactor*size
+		spec.SnapshotPolicy = ""
+	} else {
+		spec.Type, spec.JunctionPath, spec.ExportPolicy = ontap.VolumeRW, "/"+name, b.ExportPolicy
+	}
+	if source != nil {
+		spec.CloneOf, spec.CloneSnapshot = source.volume.Name, sourceSnap
+	}
+	job, err := b.CreateVolume(ctx, spec)
+	if err == nil {
+		err = b.WaitJob(ctx, job)
+	}
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	v, err := b.GetVolume(ctx, b.SVM, name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	d.placed.Store(req.GetName(), b)
+	return d.createResponse(req, b, v), nil
+}
+
+// choose picks the first candidate backend that can hold the volume, or explains why none
+// can.
+func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p params, mirror *MirrorTarget) (*ontap.Backend, error) {
+	remoteSVM := ""
+	if mirror != nil {
+		svm, _, ok := ontap.SplitPath(mirror.RemoteVolumeHandle)
+		if !ok {
+			return nil, status.Errorf(codes.FailedPrecondition, "TridentMirrorRelationship %s: remoteVolumeHandle %q is not <svm>:<volume>", mirror.Relationship, mirror.RemoteVolumeHandle)
+		}
+		remoteSVM = svm
+	}
+	var why []string
+	for _, b := range candidates {
+		if p.backendType != "" && b.Driver != p.backendType {
+			why = append(why, fmt.Sprintf("%s is %s, not %s", b.Name, b.Driver, p.backendType))
+			continue
+		}
+		if !p.replication && mirror == nil {
+			return b, nil
+		}
+		peered, err := d.peeredWith(ctx, b, remoteSVM)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if peered {
+			return b, nil
+		}
+		if mirror != nil {
+			why = append(why, fmt.Sprintf("SVM %s of backend %s is not peered with SVM %s, the source of TridentMirrorRelationship %s", b.SVM, b.Name, remoteSVM, mirror.Relationship))
+		} else {
+			why = append(why, fmt.Sprintf("SVM %s of backend %s has no SVM peer, which %s=true needs", b.SVM, b.Name, ParamReplication))
+		}
+	}
+	return nil, status.Errorf(codes.FailedPrecondition, "no backend can hold the volume: %s", strings.Join(why, "; "))
+}
+
+func (d *Driver) createResponse(req *csi.CreateVolumeRequest, b *ontap.Backend, v *ontap.Volume) *csi.CreateVolumeResponse {
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId:      req.GetName(),
+		CapacityBytes: v.Size,
+		ContentSource: req.GetVolumeContentSource(),
+		VolumeContext: map[string]string{
+			"backend": b.Name, "backendType": b.Driver, "svm": b.SVM, "internalName": v.Name,
+			"server": b.DataAddress(), "path": "/" + v.Name, "type": v.Type,
+		},
+	}}
+}
+
+// fits checks that an existing volume answers a repeated CreateVolume.
+func fits(v *ontap.Volume, size, limit int64, dp bool) error {
+	if v.Size < size || (limit > 0 && v.Size > limit) {
+		return status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, not the %d requested", v.Name, v.Size, size)
+	}
+	if dp != (v.Type == ontap.VolumeDP) && dp {
+		return status.Errorf(codes.AlreadyExists, "volume %s exists as a %s volume, not as a mirror destination", v.Name, v.Type)
+	}
+	return nil
+}
+
+func checkCapabilities(caps []*csi.VolumeCapability) error {
+	if len(caps) == 0 {
+		return status.Error(codes.InvalidArgument, "volume_capabilities are required")
+	}
+	for _, c := range caps {
+		if c.GetBlock() != nil {
+			return status.Error(codes.InvalidArgument, "volume_capabilities: block access needs ontap-san, which is not supported yet; use a filesystem (NFS) volume")
+		}
+		if c.GetMount() == nil {
+			return status.Error(codes.InvalidArgument, "volume_capabilities: give a mount access type")
+		}
+		if fs := c.GetMount().GetFsType(); fs != "" && fs != "nfs" {
+			return status.Errorf(codes.InvalidArgument, "volume_capabilities: fs_type %q is not served by ontap-nas: use nfs", fs)
+		}
+	}
+	return nil
+}
+
+// volumeSize rounds the requested size up to whole MiB, at least ONTAP's minimum, within the
+// limit.
+func volumeSize(r *csi.CapacityRange) (int64, error) {
+	size := r.GetRequiredBytes()
+	if size < 0 || r.GetLimitBytes() < 0 {
+		return 0, status.Error(codes.InvalidArgument, "capacity_range: sizes cannot be negative")
+	}
+	if size == 0 {
+		size = min(defaultSize, max(r.GetLimitBytes(), minSize))
+		if r.GetLimitBytes() == 0 {
+			size = defaultSize
+		}
+	}
+	size = max((size+sizeGranularity-1)/sizeGranularity*sizeGranularity, minSize)
+	if limit := r.GetLimitBytes(); limit > 0 && size > limit {
+		return 0, status.Errorf(codes.OutOfRange, "capacity_range: %d bytes, rounded up to ONTAP's granularity and minimum (%d bytes), exceed the limit of %d bytes", r.GetRequiredBytes(), size, limit)
+	}
+	return size, nil
+}
+
+// DeleteVolume releases every SnapMirror relationship the volume is in (deleting it on the
+// destination side, releasing it on the source side), then deletes the volume. A volume that
+// is gone already counts as deleted.
+func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	}
+	if !volumeID.MatchString(id) {
+		return &csi.DeleteVolumeResponse{}, nil // no volume can have that ID
+	}
+	end, ok := d.busy.begin(id)
+	if !ok {
+		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", id)
+	}
+	defer end()
+	f, err := d.findVolume(ctx, id)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if f == nil {
+		return &csi.DeleteVolumeResponse{}, nil
+	}
+	if err := release(ctx, f); err != nil {
+		return nil, grpcError(err)
+	}
+	job, err := f.backend.DeleteVolume(ctx, f.volume.UUID)
+	if err == nil {
+		err = f.backend.WaitJob(ctx, job)
+	}
+	if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+		return nil, grpcError(err)
+	}
+	d.placed.Delete(id)
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// release removes the volume from SnapMirror: as a destination, the relationship is deleted
+// (both sides, or the destination's record when the source cannot be reached); as a source,
+// each destination's relationship is released.
+func release(ctx context.Context, f *found) error {
+	b, path := f.backend, f.backend.SVM+":"+f.volume.Name
+	rel, err := b.GetRelationship(ctx, path)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, rel.UUID, ontap.DeleteBoth) }); err != nil {
+			if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	if !f.volume.Protected {
+		return nil
+	}
+	dests, err := b.ListRelationships(ctx, ontap.RelationshipFilter{Source: path, SourceSide: true})
+	if err != nil {
+		return err
+	}
+	for _, r := range dests {
+		if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, r.UUID, ontap.ReleaseSource) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// run starts an asynchronous operation and waits for its job.
+func run(ctx context.Context, b *ontap.Backend, op func() (*ontap.Job, error)) error {
+	job, err := op()
+	if err != nil {
+		return err
+	}
+	return b.WaitJob(ctx, job)
+}
+
+// ValidateVolumeCapabilities implements csi.ControllerServer: NFS volumes serve every mount
+// access mode.
+func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	}
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "volume_capabilities are required")
+	}
+	if !volumeID.MatchString(req.GetVolumeId()) {
+		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
+	}
+	f, err := d.findVolume(ctx, req.GetVolumeId())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if f == nil {
+		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: status.Convert(err).Message()}, nil
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters(),
+	}}, nil
+}
+
+// ControllerExpandVolume grows the FlexVol. A DP destination grows by ONTAP autosize as its
+// source does; an explicit resize sets its size as well.
+func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	}
+	if req.GetCapacityRange() == nil {
+		return nil, status.Error(codes.InvalidArgument, "capacity_range is required")
+	}
+	size, err := volumeSize(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	end, ok := d.busy.begin(req.GetVolumeId())
+	if !ok {
+		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", req.GetVolumeId())
+	}
+	defer end()
+	f, err := d.findVolume(ctx, req.GetVolumeId())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if f == nil {
+		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
+	}
+	if f.volume.Size >= size {
+		return &csi.ControllerExpandVolumeResponse{CapacityBytes: f.volume.Size}, nil
+	}
+	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) }); err != nil {
+		return nil, grpcError(err)
+	}
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: size}, nil
+}
+
+// GetCapacity sums the available space of the configured aggregates of the backends that
+// the parameters select.
+func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var total int64
+	for _, b := range d.backends {
+		if p.backendType != "" && b.Driver != p.backendType {
+			continue
+		}
+		for _, name := range b.Aggregates {
+			a, err := b.GetAggregate(ctx, name)
+			if err != nil {
+				return nil, grpcError(err)
+			}
+			total += a.Available
+		}
+	}
+	return &csi.GetCapacityResponse{AvailableCapacity: total}, nil
+}
+
+// ListVolumes lists the volumes this driver made on every backend, in ID order.
+func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+	var entries []*csi.ListVolumesResponse_Entry
+	for _, b := range d.backends {
+		vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		for _, v := range vols {
+			if id, ok := idOf(v); ok {
+				entries = append(entries, &csi.ListVolumesResponse_Entry{Volume: &csi.Volume{VolumeId: id, CapacityBytes: v.Size}})
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Volume.VolumeId < entries[j].Volume.VolumeId })
+	page, next, err := paginate(entries, req.GetStartingToken(), req.GetMaxEntries())
+	if err != nil {
+		return nil, err
+	}
+	return &csi.ListVolumesResponse{Entries: page, NextToken: next}, nil
+}
+
+// paginate cuts a page from a sorted list; the token is the offset of the page.
+func paginate[T any](all []T, token string, maxEntries int32) ([]T, string, error) {
+	start := 0
+	if token != "" {
+		n, err := strconv.Atoi(token)
+		if err != nil || n < 0 || n > len(all) {
+			return nil, "", status.Errorf(codes.Aborted, "starting_token %q is not one this driver gave", token)
+		}
+		start = n
+	}
+	if maxEntries < 0 {
+		return nil, "", status.Error(codes.InvalidArgument, "max_entries cannot be negative")
+	}
+	end := len(all)
+	next := ""
+	if maxEntries > 0 && start+int(maxEntries) < len(all) {
+		end = start + int(maxEntries)
+		next = strconv.Itoa(end)
+	}
+	return all[start:end], next, nil
+}
+
+// CreateSnapshot takes a snapshot of a read-write volume; ONTAP refuses snapshots of DP
+// destinations, and so does the driver. It is idempotent by name.
+func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	name, source := req.GetName(), req.GetSourceVolumeId()
+	switch {
+	case name == "":
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	case source == "":
+		return nil, status.Error(codes.InvalidArgument, "source_volume_id is required")
+	case !snapshotName.MatchString(name):
+		return nil, status.Errorf(codes.InvalidArgument, "name %q: ONTAP snapshot names take letters, digits, '_', '-' and '.', up to 255", name)
+	}
+	if len(req.GetParameters()) > 0 {
+		return nil, status.Error(codes.InvalidArgument, "parameters: the VolumeSnapshotClass takes none")
+	}
+	end, ok := d.busy.begin("snapshot/" + name)
+	if !ok {
+		return nil, status.Errorf(codes.Aborted, "an operation on snapshot %s is in progress", name)
+	}
+	defer end()
+	if !volumeID.MatchString(source) {
+		return nil, status.Errorf(codes.NotFound, "source volume %s does not exist", source)
+	}
+	f, err := d.findVolume(ctx, source)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if f == nil {
+		return nil, status.Errorf(codes.NotFound, "source volume %s does not exist", source)
+	}
+	b := f.backend
+	// Snapshot names are unique per driver: look for the name on every volume at once.
+	same, err := b.FindSnapshots(ctx, b.Prefix()+"*", name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	for _, s := range same {
+		if s.VolumeUUID != f.volume.UUID {
+			return nil, status.Errorf(codes.AlreadyExists, "snapshot %s exists on another volume, %s", name, s.Volume)
+		}
+		return snapshotResponse(source, s), nil
+	}
+	if f.volume.Type == ontap.VolumeDP {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is a SnapMirror destination (DP), on which ONTAP refuses snapshots: take the snapshot of the source volume, and it will be mirrored", source)
+	}
+	if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil {
+		return nil, grpcError(err)
+	}
+	s, err := b.GetSnapshot(ctx, f.volume.UUID, name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return snapshotResponse(source, *s), nil
+}
+
+func snapshotResponse(pv string, s ontap.Snapshot) *csi.CreateSnapshotResponse {
+	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(pv, s)}
+}
+
+func csiSnapshot(pv string, s ontap.Snapshot) *csi.Snapshot {
+	return &csi.Snapshot{
+		SnapshotId: snapshotID(pv, s.Name), SourceVolumeId: pv, SizeBytes: s.Size,
+		CreationTime: timestamppb.New(s.Created), ReadyToUse: true,
+	}
+}
+
+// findSnapshotSource resolves a snapshot ID for a clone: the volume and the snapshot name.
+func (d *Driver) findSnapshotSource(ctx context.Context, id string) (*found, string, error) {
+	pv, snap, ok := parseSnapshotID(id)
+	if !ok {
+		return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist", id)
+	}
+	f, err := d.findVolume(ctx, pv)
+	if err != nil {
+		return nil, "", grpcError(err)
+	}
+	if f == nil {
+		return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist: no volume %s", id, pv)
+	}
+	if _, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap); err != nil {
+		if errors.Is(err, ontap.ErrNotFound) {
+			return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist", id)
+		}
+		return nil, "", grpcError(err)
+	}
+	return f, snap, nil
+}
+
+// DeleteSnapshot deletes a snapshot; one that is gone, or an ID this driver never gave,
+// counts as deleted.
+func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "snapshot_id is required")
+	}
+	pv, snap, ok := parseSnapshotID(req.GetSnapshotId())
+	if !ok {
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	end, ok := d.busy.begin("snapshot/" + snap)
+	if !ok {
+		return nil, status.Errorf(codes.Aborted, "an operation on snapshot %s is in progress", snap)
+	}
+	defer end()
+	f, err := d.findVolume(ctx, pv)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if f == nil {
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	s, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap)
+	if errors.Is(err, ontap.ErrNotFound) {
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteSnapshot(ctx, f.volume.UUID, s.UUID) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+		return nil, grpcError(err)
+	}
+	return &csi.DeleteSnapshotResponse{}, nil
+}
+
+// ListSnapshots lists snapshots by ID, by source volume, or all of this driver's volumes'
+// (SnapMirror's own base snapshots left out), in ID order and in pages.
+func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+	var entries []*csi.ListSnapshotsResponse_Entry
+	add := func(id string, s ontap.Snapshot) {
+		if !strings.HasPrefix(s.Name, "snapmirror.") {
+			entries = append(entries, &csi.ListSnapshotsResponse_Entry{Snapshot: csiSnapshot(id, s)})
+		}
+	}
+	switch {
+	case req.GetSnapshotId() != "":
+		pv, snap, ok := parseSnapshotID(req.GetSnapshotId())
+		if !ok {
+			break
+		}
+		f, err := d.findVolume(ctx, pv)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if f == nil {
+			break
+		}
+		s, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap)
+		if errors.Is(err, ontap.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		add(pv, *s)
+	case req.GetSourceVolumeId() != "":
+		if !volumeID.MatchString(req.GetSourceVolumeId()) {
+			break
+		}
+		f, err := d.findVolume(ctx, req.GetSourceVolumeId())
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if f == nil {
+			break
+		}
+		snaps, err := f.backend.ListSnapshots(ctx, f.volume.UUID)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		for _, s := range snaps {
+			add(req.GetSourceVolumeId(), s)
+		}
+	default:
+		for _, b := range d.backends {
+			vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
+			if err != nil {
+				return nil, grpcError(err)
+			}
+			ids := map[string]string{}
+			for _, v := range vols {
+				if id, ok := idOf(v); ok {
+					ids[v.UUID] = id
+				}
+			}
+			snaps, err := b.FindSnapshots(ctx, b.Prefix()+"*", "")
+			if err != nil {
+				return nil, grpcError(err)
+			}
+			for _, s := range snaps {
+				if id, ok := ids[s.VolumeUUID]; ok {
+					add(id, s)
+				}
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Snapshot.SnapshotId < entries[j].Snapshot.SnapshotId })
+	page, next, err := paginate(entries, req.GetStartingToken(), req.GetMaxEntries())
+	if err != nil {
+		return nil, err
+	}
+	return &csi.ListSnapshotsResponse{Entries: page, NextToken: next}, nil
+}

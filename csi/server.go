@@ -1,0 +1,203 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
+	"github.com/kubernetes-csi/csi-lib-utils/protosanitizer"
+	"google.golang.org/grpc"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// DefaultDriverName is Trident's, so that the documented StorageClasses work unchanged.
+const DefaultDriverName = "csi.trident.netapp.io"
+
+// Config wires a Driver.
+type Config struct {
+	// DriverName is the CSI driver name; default DefaultDriverName.
+	DriverName string
+	// Version is reported by GetPluginInfo.
+	Version string
+	// Backends are the validated ONTAP backends; at least one.
+	Backends []*ontap.Backend
+	// Mirrors answers whether a PVC's volume must be a mirror destination; nil means no PVC
+	// is ever one (no Kubernetes API, as in csi-sanity).
+	Mirrors Mirrors
+	// Log receives one line per call.
+	Log logr.Logger
+}
+
+// MirrorTarget is the mirror relationship a new volume must be the destination of.
+type MirrorTarget struct {
+	// Relationship names the TridentMirrorRelationship.
+	Relationship string
+	// RemoteVolumeHandle is the source volume, <svm>:<volume>.
+	RemoteVolumeHandle string
+}
+
+// Mirrors is what the driver needs from Kubernetes; package frontend implements it.
+type Mirrors interface {
+	// DestinationOf returns the mirror a PVC's new volume must be the destination of: nil
+	// when the PVC carries no trident.netapp.io/mirrorRelationship annotation. When the
+	// annotation names a TMR that is missing or maps another PVC, it returns a *MirrorError
+	// that says what to create.
+	DestinationOf(ctx context.Context, namespace, pvc string) (*MirrorTarget, error)
+}
+
+// MirrorError is a problem with the mirror relationship a PVC names; the user fixes it.
+type MirrorError struct{ Message string }
+
+func (e *MirrorError) Error() string { return e.Message }
+
+// Driver is the CSI Identity and Controller services over ONTAP backends.
+type Driver struct {
+	csi.UnimplementedIdentityServer
+	csi.UnimplementedControllerServer
+
+	name, version string
+	backends      []*ontap.Backend
+	mirrors       Mirrors
+	log           logr.Logger
+
+	busy   inflight
+	peers  peerCache
+	placed sync.Map // PV name -> *ontap.Backend, where the volume was last found
+}
+
+// NewDriver checks cfg and builds a Driver.
+func NewDriver(cfg Config) (*Driver, error) {
+	if len(cfg.Backends) == 0 {
+		return nil, errors.New("no backend: configure at least one ONTAP backend")
+	}
+	name := cfg.DriverName
+	if name == "" {
+		name = DefaultDriverName
+	}
+	return &Driver{
+		name: name, version: cfg.Version, backends: cfg.Backends, mirrors: cfg.Mirrors, log: cfg.Log,
+		busy: inflight{keys: map[string]bool{}}, peers: peerCache{entries: map[string]peerEntry{}},
+	}, nil
+}
+
+// Register adds the driver's services to a gRPC server.
+func (d *Driver) Register(s *grpc.Server) {
+	csi.RegisterIdentityServer(s, d)
+	csi.RegisterControllerServer(s, d)
+}
+
+// Serve listens on endpoint (unix:///path or tcp://host:port) and serves until ctx ends.
+func (d *Driver) Serve(ctx context.Context, endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") {
+		return fmt.Errorf("CSI endpoint %q: want unix:///path/csi.sock or tcp://host:port", endpoint)
+	}
+	addr := u.Host
+	if u.Scheme == "unix" {
+		addr = u.Path
+		if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale socket %s: %w", addr, err)
+		}
+	}
+	ln, err := net.Listen(u.Scheme, addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", endpoint, err)
+	}
+	s := grpc.NewServer(grpc.UnaryInterceptor(d.logCalls))
+	d.Register(s)
+	go func() {
+		<-ctx.Done()
+		s.GracefulStop()
+	}()
+	d.log.Info("Serving CSI", "driver", d.name, "endpoint", endpoint)
+	return s.Serve(ln)
+}
+
+// logCalls logs each call once, with secrets stripped from the request.
+func (d *Driver) logCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	log := d.log.WithValues("method", info.FullMethod, "duration", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		log.Info("CSI call failed", "request", protosanitizer.StripSecrets(req), "error", err.Error())
+	} else {
+		log.V(1).Info("CSI call", "request", protosanitizer.StripSecrets(req))
+	}
+	return resp, err
+}
+
+// inflight serializes operations on one volume: a second call while one runs is refused
+// with ABORTED, the CSI spec's "operation pending" answer.
+type inflight struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (f *inflight) begin(key string) (end func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.keys[key] {
+		return nil, false
+	}
+	f.keys[key] = true
+	return func() {
+		f.mu.Lock()
+		delete(f.keys, key)
+		f.mu.Unlock()
+	}, true
+}
+
+// peerCache keeps each backend's SVM peers for a short while: provisioning checks them on
+// every replicated volume, and they change rarely.
+type peerCache struct {
+	mu      sync.Mutex
+	entries map[string]peerEntry
+}
+
+type peerEntry struct {
+	peers []ontap.SVMPeer
+	at    time.Time
+}
+
+const peerCacheTTL = 30 * time.Second
+
+func (c *peerCache) get(ctx context.Context, b *ontap.Backend) ([]ontap.SVMPeer, error) {
+	c.mu.Lock()
+	e, ok := c.entries[b.Name]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < peerCacheTTL {
+		return e.peers, nil
+	}
+	peers, err := b.SVMPeers(ctx, b.SVM)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.entries[b.Name] = peerEntry{peers: peers, at: time.Now()}
+	c.mu.Unlock()
+	return peers, nil
+}
+
+// peeredWith reports whether the backend's SVM is peered for SnapMirror with remote ("" for
+// any SVM).
+func (d *Driver) peeredWith(ctx context.Context, b *ontap.Backend, remote string) (bool, error) {
+	peers, err := d.peers.get(ctx, b)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range peers {
+		if p.Peered() && (remote == "" || strings.EqualFold(p.PeerSVM, remote)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
