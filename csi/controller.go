@@ -176,12 +176,8 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	v, err := b.GetVolume(ctx, b.SVM, name)
-	if err != nil {
-		return nil, grpcError(err)
-	}
 	d.placed.Store(req.GetName(), b)
-	return d.createResponse(req, b, v), nil
+	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
 }
 
 // choose picks the first candidate backend that can hold the volume, or explains why none
