@@ -39,7 +39,7 @@ func TestMirrors(t *testing.T) {
 	tmr := func(name, localPVC string, state tridentv1.MirrorState) {
 		o := &tridentv1.TridentMirrorRelationship{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: tridentv1.TridentMirrorRelationshipSpec{State: state, VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: localPVC}}},
+			Spec:       tridentv1.TridentMirrorRelationshipSpec{State: state, VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: localPVC}}},
 		}
 		if state != tridentv1.MirrorStatePromoted {
 			o.Spec.VolumeMappings[0].RemoteVolumeHandle = handle
