@@ -515,7 +515,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	}
 	b := f.backend
 	// Snapshot names are unique per driver: look for the name on every volume at once.
-	same, err := b.FindSnapshots(ctx, b.Prefix()+"*", name)
+	same, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", name)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -666,7 +666,7 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 					ids[v.UUID] = id
 				}
 			}
-			snaps, err := b.FindSnapshots(ctx, b.Prefix()+"*", "")
+			snaps, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", "")
 			if err != nil {
 				return nil, grpcError(err)
 			}

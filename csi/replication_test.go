@@ -201,7 +201,7 @@ func TestDeleteReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := client(t, e, e.secondary)
-	if job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:trident_pvc_src", Destination: "svm2:trident_pvc_dst"}); err != nil || api.WaitJob(ctx, job) != nil {
+	if _, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:trident_pvc_src", Destination: "svm2:trident_pvc_dst"}); err != nil || api.WaitJob(ctx, job) != nil {
 		t.Fatal(err)
 	}
 	rel, _ := api.GetRelationship(ctx, "svm2:trident_pvc_dst")

@@ -311,7 +311,7 @@ func TestErrorShapes(t *testing.T) {
 				w.WriteHeader(tc.status)
 				fmt.Fprint(w, tc.body)
 			})
-			_, err := newClient(t, srv, func(c *ontap.Config) { c.RetryAttempts = 1 }).CreateRelationship(context.Background(),
+			_, _, err := newClient(t, srv, func(c *ontap.Config) { c.RetryAttempts = 1 }).CreateRelationship(context.Background(),
 				ontap.RelationshipSpec{Source: "svm1:vol1", Destination: "svm2:vol1"})
 			if err == nil || !tc.check(err) {
 				t.Errorf("error %v does not match", err)

@@ -64,12 +64,12 @@ func TestRequests(t *testing.T) {
 	}, {
 		name: "create a relationship",
 		call: func(c *ontap.Client) error {
-			_, err := c.CreateRelationship(context.Background(), ontap.RelationshipSpec{
+			_, _, err := c.CreateRelationship(context.Background(), ontap.RelationshipSpec{
 				Source: "svm1:v1", Destination: "svm2:v1", Policy: "MirrorAllSnapshots", Schedule: "5min",
 			})
 			return err
 		},
-		method: "POST", path: "/api/snapmirror/relationships", query: map[string]string{"return_timeout": "5"},
+		method: "POST", path: "/api/snapmirror/relationships", query: map[string]string{"return_timeout": "5", "return_records": "true"},
 		body: `{"source":{"path":"svm1:v1"},"destination":{"path":"svm2:v1"},"policy":{"name":"MirrorAllSnapshots"},"transfer_schedule":{"name":"5min"}}`,
 	}, {
 		name: "break to a snapshot",

@@ -2,6 +2,7 @@ package ontap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -121,9 +122,10 @@ type SnapMirrorAPI interface {
 	GetRelationship(ctx context.Context, destination string) (*Relationship, error)
 	// ListRelationships lists the relationships that match, following every page.
 	ListRelationships(ctx context.Context, filter RelationshipFilter) ([]Relationship, error)
-	// CreateRelationship creates an uninitialized relationship to an existing DP volume; a
-	// second one for the same destination fails with IsAlreadyExists.
-	CreateRelationship(ctx context.Context, spec RelationshipSpec) (*Job, error)
+	// CreateRelationship creates an uninitialized relationship to an existing DP volume and
+	// returns its UUID (empty when ONTAP did not return the record); a second one for the
+	// same destination fails with IsAlreadyExists.
+	CreateRelationship(ctx context.Context, spec RelationshipSpec) (string, *Job, error)
 	// ModifyRelationship changes the state, policy or schedule.
 	ModifyRelationship(ctx context.Context, uuid string, change RelationshipChange) (*Job, error)
 	// DeleteRelationship removes records of the relationship, as scope says; ReleaseSource
@@ -178,7 +180,7 @@ func (c *Client) listRelationships(ctx context.Context, filter RelationshipFilte
 }
 
 // CreateRelationship implements SnapMirrorAPI.
-func (c *Client) CreateRelationship(ctx context.Context, spec RelationshipSpec) (*Job, error) {
+func (c *Client) CreateRelationship(ctx context.Context, spec RelationshipSpec) (string, *Job, error) {
 	m := &models.SnapmirrorRelationship{
 		Source:      &models.SnapmirrorEndpoint{Path: spec.Source},
 		Destination: &models.SnapmirrorEndpoint{Path: spec.Destination},
@@ -189,12 +191,28 @@ func (c *Client) CreateRelationship(ctx context.Context, spec RelationshipSpec) 
 	if spec.Schedule != "" {
 		m.TransferSchedule = &models.NamedReference{Name: spec.Schedule}
 	}
-	params := snapmirror.NewSnapmirrorRelationshipCreateParams().WithInfo(m).WithReturnTimeout(&c.returnTimeout)
-	_, accepted, err := c.api.Snapmirror.SnapmirrorRelationshipCreateContext(ctx, params, nil)
+	yes := true
+	params := snapmirror.NewSnapmirrorRelationshipCreateParams().WithInfo(m).WithReturnTimeout(&c.returnTimeout).WithReturnRecords(&yes)
+	created, accepted, err := c.api.Snapmirror.SnapmirrorRelationshipCreateContext(ctx, params, nil)
 	if err != nil {
-		return nil, fmt.Errorf("create relationship %s -> %s: %w", spec.Source, spec.Destination, apiError(err))
+		return "", nil, fmt.Errorf("create relationship %s -> %s: %w", spec.Source, spec.Destination, apiError(err))
 	}
-	return pending(accepted)
+	var body *models.SnapmirrorRelationshipJobResponse
+	var job *Job
+	if created != nil {
+		body = created.Payload
+	} else {
+		body = accepted.Payload
+		if body == nil || body.Job == nil || body.Job.UUID == "" {
+			return "", nil, errors.New("create relationship: ONTAP answered 202 Accepted without a job link")
+		}
+		job = &Job{UUID: body.Job.UUID, State: JobRunning}
+	}
+	uuid := ""
+	if body != nil && len(body.Records) > 0 && body.Records[0] != nil {
+		uuid = body.Records[0].UUID
+	}
+	return uuid, job, nil
 }
 
 // ModifyRelationship implements SnapMirrorAPI.

@@ -36,9 +36,9 @@ type SnapshotAPI interface {
 	ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error)
 	// DeleteSnapshot deletes a snapshot by UUID.
 	DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error)
-	// FindSnapshots finds the snapshots of every volume whose name matches name (ONTAP's *
-	// wildcard) and whose volume's name matches volume, with one query.
-	FindSnapshots(ctx context.Context, volume, name string) ([]Snapshot, error)
+	// FindSnapshots finds, with one query, the snapshots whose name matches name on every
+	// volume of the SVM whose name matches volume (ONTAP's * wildcard; empty matches all).
+	FindSnapshots(ctx context.Context, svm, volume, name string) ([]Snapshot, error)
 }
 
 var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners", "volume.name", "volume.uuid"}
@@ -56,7 +56,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*
 
 // GetSnapshot implements SnapshotAPI.
 func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error) {
-	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name, nil))
+	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name, nil, nil))
 	if err != nil {
 		return nil, fmt.Errorf("get snapshot %s of volume %s: %w", name, volumeUUID, err)
 	}
@@ -65,7 +65,7 @@ func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Sna
 
 // ListSnapshots implements SnapshotAPI.
 func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error) {
-	snaps, err := c.listSnapshots(ctx, volumeUUID, nil, nil)
+	snaps, err := c.listSnapshots(ctx, volumeUUID, nil, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of volume %s: %w", volumeUUID, err)
 	}
@@ -73,18 +73,21 @@ func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapsh
 }
 
 // FindSnapshots implements SnapshotAPI.
-func (c *Client) FindSnapshots(ctx context.Context, volume, name string) ([]Snapshot, error) {
-	snaps, err := c.listSnapshots(ctx, "*", nonEmpty(name), nonEmpty(volume))
+func (c *Client) FindSnapshots(ctx context.Context, svm, volume, name string) ([]Snapshot, error) {
+	snaps, err := c.listSnapshots(ctx, "*", nonEmpty(name), nonEmpty(svm), nonEmpty(volume))
 	if err != nil {
 		return nil, fmt.Errorf("find snapshots %s of volumes %s: %w", name, volume, err)
 	}
 	return snaps, nil
 }
 
-func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name, volume *string) ([]Snapshot, error) {
+// listSnapshots lists snapshots of one volume, or of every volume ("*") filtered by SVM and
+// volume name.
+func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name, svm, volume *string) ([]Snapshot, error) {
 	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID(volumeUUID).WithName(name).
 		WithFields(snapshotFields).WithOrderBy([]string{"create_time"}).WithMaxRecords(c.pageSize)
 	params.SetVolumeName(volume)
+	params.SetSvmName(svm)
 	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Snapshot, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.SnapshotCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {

@@ -244,19 +244,19 @@ func (c *Cluster) createRelationship(r *request) response {
 			return fail(&apiErr{status: http.StatusConflict, code: "6619637", message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"})
 		}
 	}
-	return c.async(r, func() *apiErr {
-		var rel *relationship
-		for _, old := range f.relationships {
-			// A source-side record left from an earlier relationship of the same pair is
-			// picked up again, as ONTAP matches it on the next transfer.
-			if old.src == src && old.dst == dst && !old.dstRecord {
-				rel = old
-			}
+	var rel *relationship
+	for _, old := range f.relationships {
+		// A source-side record left from an earlier relationship of the same pair is picked
+		// up again, as ONTAP matches it on the next transfer.
+		if old.src == src && old.dst == dst && !old.dstRecord {
+			rel = old
 		}
-		if rel == nil {
-			rel = &relationship{uuid: f.newUUID(), src: src, dst: dst, srcCluster: srcSVM.cluster, dstCluster: c}
-			f.relationships[rel.uuid] = rel
-		}
+	}
+	if rel == nil {
+		rel = &relationship{uuid: f.newUUID(), src: src, dst: dst, srcCluster: srcSVM.cluster, dstCluster: c}
+	}
+	resp := c.async(r, func() *apiErr {
+		f.relationships[rel.uuid] = rel
 		rel.dstRecord, rel.policy, rel.schedule, rel.healthy, rel.quiesced = true, policyName, sched, true, false
 		rel.lastScheduleCheck = r.now
 		rel.state = "uninitialized"
@@ -271,6 +271,11 @@ func (c *Cluster) createRelationship(r *request) response {
 		}
 		return nil
 	})
+	if body, isMap := resp.body.(map[string]any); isMap && r.query.Get("return_records") == "true" {
+		body["num_records"] = 1
+		body["records"] = []map[string]any{{"uuid": rel.uuid}}
+	}
+	return resp
 }
 
 func (c *Cluster) modifyRelationship(r *request) response {

@@ -87,7 +87,7 @@ func TestBreakToSnapshot(t *testing.T) {
 	must(t, primary.api)(primary.api.CreateSnapshot(ctx, src.UUID, "planned"))
 	write(t, primary, "svm1", "v", map[string]string{"f": "after it"})
 	volume(t, secondary, "svm2", "v", ontap.VolumeDP)
-	must(t, secondary.api)(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:v", Destination: "svm2:v", Policy: "MirrorAllSnapshots"}))
+	must(t, secondary.api)(dropUUID(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:v", Destination: "svm2:v", Policy: "MirrorAllSnapshots"})))
 	rel, _ := secondary.api.GetRelationship(ctx, "svm2:v")
 	must(t, secondary.api)(secondary.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}))
 	if got := files(t, secondary, "svm2", "v")["f"]; got != "after it" {
@@ -114,7 +114,7 @@ func TestReverseResync(t *testing.T) {
 	write(t, primary, "svm1", "v", map[string]string{"stale": "written on the old primary after the last transfer"})
 
 	// On the old source's cluster: svm2:v -> svm1:v, then resync.
-	must(t, primary.api)(primary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm2:v", Destination: "svm1:v"}))
+	must(t, primary.api)(dropUUID(primary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm2:v", Destination: "svm1:v"})))
 	back, err := primary.api.GetRelationship(ctx, "svm1:v")
 	if err != nil || back.State != ontap.BrokenOff {
 		t.Fatalf("reverse relationship: %+v, %v", back, err)
@@ -209,7 +209,7 @@ func TestAutosize(t *testing.T) {
 		must(t, secondary.api)(secondary.api.CreateVolume(ctx, ontap.VolumeSpec{
 			Name: name, SVM: "svm2", Aggregate: "aggr2", Size: 20 << 20, Type: ontap.VolumeDP, AutosizeMode: tc.mode,
 		}))
-		must(t, secondary.api)(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:" + name, Destination: "svm2:" + name}))
+		must(t, secondary.api)(dropUUID(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:" + name, Destination: "svm2:" + name})))
 		rel, _ := secondary.api.GetRelationship(ctx, "svm2:"+name)
 		must(t, secondary.api)(secondary.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}))
 		rel, _ = secondary.api.GetRelationship(ctx, "svm2:"+name)

@@ -52,9 +52,9 @@ func NewSnapmirrorRelationshipCreateCreated() *SnapmirrorRelationshipCreateCreat
 
 // SnapmirrorRelationshipCreateCreated describes a response with status code 201, with default header values.
 //
-// The job of an asynchronous operation.
+// Created; with return_records, the new relationship's key.
 type SnapmirrorRelationshipCreateCreated struct {
-	Payload *models.JobLinkResponse
+	Payload *models.SnapmirrorRelationshipJobResponse
 }
 
 // IsSuccess returns true when this snapmirror relationship create created response has a 2xx status code
@@ -97,13 +97,13 @@ func (o *SnapmirrorRelationshipCreateCreated) String() string {
 	return fmt.Sprintf("[POST /snapmirror/relationships][%d] snapmirrorRelationshipCreateCreated %s", 201, payload)
 }
 
-func (o *SnapmirrorRelationshipCreateCreated) GetPayload() *models.JobLinkResponse {
+func (o *SnapmirrorRelationshipCreateCreated) GetPayload() *models.SnapmirrorRelationshipJobResponse {
 	return o.Payload
 }
 
 func (o *SnapmirrorRelationshipCreateCreated) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
-	o.Payload = new(models.JobLinkResponse)
+	o.Payload = new(models.SnapmirrorRelationshipJobResponse)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {
@@ -120,9 +120,9 @@ func NewSnapmirrorRelationshipCreateAccepted() *SnapmirrorRelationshipCreateAcce
 
 // SnapmirrorRelationshipCreateAccepted describes a response with status code 202, with default header values.
 //
-// The job of an asynchronous operation.
+// Accepted; with return_records, the new relationship's key.
 type SnapmirrorRelationshipCreateAccepted struct {
-	Payload *models.JobLinkResponse
+	Payload *models.SnapmirrorRelationshipJobResponse
 }
 
 // IsSuccess returns true when this snapmirror relationship create accepted response has a 2xx status code
@@ -165,13 +165,13 @@ func (o *SnapmirrorRelationshipCreateAccepted) String() string {
 	return fmt.Sprintf("[POST /snapmirror/relationships][%d] snapmirrorRelationshipCreateAccepted %s", 202, payload)
 }
 
-func (o *SnapmirrorRelationshipCreateAccepted) GetPayload() *models.JobLinkResponse {
+func (o *SnapmirrorRelationshipCreateAccepted) GetPayload() *models.SnapmirrorRelationshipJobResponse {
 	return o.Payload
 }
 
 func (o *SnapmirrorRelationshipCreateAccepted) readResponse(response runtime.ClientResponse, consumer runtime.Consumer, formats strfmt.Registry) error {
 
-	o.Payload = new(models.JobLinkResponse)
+	o.Payload = new(models.SnapmirrorRelationshipJobResponse)
 
 	// response payload
 	if err := consumer.Consume(response.Body(), o.Payload); err != nil && !stderrors.Is(err, io.EOF) {

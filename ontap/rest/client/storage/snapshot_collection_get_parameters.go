@@ -84,6 +84,11 @@ type SnapshotCollectionGetParams struct {
 	// OrderBy.
 	OrderBy []string
 
+	// SvmName.
+	//
+	// Filter by SVM name.
+	SvmName *string
+
 	// VolumeName.
 	VolumeName *string
 
@@ -193,6 +198,17 @@ func (o *SnapshotCollectionGetParams) SetOrderBy(orderBy []string) {
 	o.OrderBy = orderBy
 }
 
+// WithSvmName adds the svmName to the snapshot collection get params.
+func (o *SnapshotCollectionGetParams) WithSvmName(svmName *string) *SnapshotCollectionGetParams {
+	o.SetSvmName(svmName)
+	return o
+}
+
+// SetSvmName adds the svmName to the snapshot collection get params.
+func (o *SnapshotCollectionGetParams) SetSvmName(svmName *string) {
+	o.SvmName = svmName
+}
+
 // WithVolumeName adds the volumeName to the snapshot collection get params.
 func (o *SnapshotCollectionGetParams) WithVolumeName(volumeName *string) *SnapshotCollectionGetParams {
 	o.SetVolumeName(volumeName)
@@ -275,6 +291,23 @@ func (o *SnapshotCollectionGetParams) WriteToRequest(r runtime.ClientRequest, re
 		// query array param order_by
 		if err := r.SetQueryParam("order_by", joinedOrderBy...); err != nil {
 			return err
+		}
+	}
+
+	if o.SvmName != nil {
+
+		// query param svm.name
+		var qrSvmName string
+
+		if o.SvmName != nil {
+			qrSvmName = *o.SvmName
+		}
+		qSvmName := qrSvmName
+		if qSvmName != "" {
+
+			if err := r.SetQueryParam("svm.name", qSvmName); err != nil {
+				return err
+			}
 		}
 	}
 
