@@ -1,0 +1,152 @@
+package mirror
+
+import (
+	"fmt"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// Desired states of a relationship, as TridentMirrorRelationship spells them.
+const (
+	Established   = "established"
+	Promoted      = "promoted"
+	Reestablished = "reestablished"
+)
+
+// Transitions and failures the status reports besides the desired states.
+const (
+	Establishing   = "establishing"
+	Promoting      = "promoting"
+	Reestablishing = "reestablishing"
+	Failed         = "failed"
+)
+
+// Request is what the caller wants of one local volume.
+type Request struct {
+	// Local is the local volume, "svm:volume".
+	Local string
+	// Remote is the source volume, "svm:volume"; required unless Desired is Promoted.
+	Remote string
+	// Desired is Established, Promoted or Reestablished.
+	Desired string
+	// Policy and Schedule apply to a relationship the engine creates; empty means ONTAP's.
+	Policy, Schedule string
+	// PromotedSnapshot, with Promoted, is the snapshot to wait for and restore to.
+	PromotedSnapshot string
+}
+
+// Observation is what ONTAP shows of the local volume's relationship.
+type Observation struct {
+	// Relationship is the one whose destination is the local volume; nil when there is none.
+	Relationship *ontap.Relationship
+	// SnapshotArrived says whether PromotedSnapshot is on the local volume.
+	SnapshotArrived bool
+}
+
+// Action is the next step toward the desired state.
+type Action int
+
+// The steps. Each is one ONTAP call.
+const (
+	Done       Action = iota // the desired state holds
+	Wait                     // ONTAP is busy (a transfer); look again later
+	Fail                     // the request cannot be met as it stands
+	Create                   // create the relationship
+	Initialize               // PATCH snapmirrored on an uninitialized relationship
+	Resume                   // PATCH snapmirrored on a paused relationship
+	Resync                   // PATCH snapmirrored on a broken-off relationship
+	Quiesce                  // PATCH paused
+	Abort                    // abort the running transfer
+	Break                    // PATCH broken_off, restoring to PromotedSnapshot if set
+	Update                   // transfer PromotedSnapshot now
+	Forget                   // delete a broken-off relationship from another source
+	SetPolicy                // PATCH the policy or schedule
+)
+
+var actionNames = [...]string{"done", "wait", "fail", "create", "initialize", "resume", "resync", "quiesce", "abort", "break", "update", "forget", "set-policy"}
+
+func (a Action) String() string { return actionNames[a] }
+
+// Decision is the next step and what the status says meanwhile.
+type Decision struct {
+	Action Action
+	// State is the actual state to report: a desired state once Done, a transition
+	// meanwhile, or Failed.
+	State string
+	// Message explains the state.
+	Message string
+}
+
+// transition is the status state while moving toward desired.
+func transition(desired string) string {
+	switch desired {
+	case Promoted:
+		return Promoting
+	case Reestablished:
+		return Reestablishing
+	}
+	return Establishing
+}
+
+// Decide picks the next step from the desired and the observed state. It is pure: the same
+// inputs give the same step, so that a crash between any two steps is resumed by deciding
+// again from what ONTAP shows.
+func Decide(req Request, obs Observation) Decision {
+	step := func(a Action, format string, args ...any) Decision {
+		return Decision{Action: a, State: transition(req.Desired), Message: fmt.Sprintf(format, args...)}
+	}
+	rel := obs.Relationship
+	active := rel != nil && rel.Transfer != nil && rel.Transfer.State.Active()
+
+	if req.Desired == Promoted {
+		switch {
+		case rel == nil || rel.State == ontap.BrokenOff:
+			return Decision{Action: Done, State: Promoted}
+		case rel.State == ontap.Uninitialized && active:
+			return step(Wait, "waiting for the baseline transfer from %s to complete before promoting", rel.Source)
+		case rel.State == ontap.Uninitialized:
+			return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("cannot promote: the baseline transfer from %s never completed, so the volume holds no data; set state established to retry the baseline", rel.Source)}
+		case req.PromotedSnapshot != "" && !obs.SnapshotArrived:
+			switch {
+			case active:
+				return step(Wait, "waiting for snapshot %s to arrive from %s: a transfer is running", req.PromotedSnapshot, rel.Source)
+			case rel.State == ontap.Paused:
+				return step(Resume, "resuming the relationship so that snapshot %s can arrive", req.PromotedSnapshot)
+			}
+			return step(Update, "transferring snapshot %s from %s", req.PromotedSnapshot, rel.Source)
+		case rel.State == ontap.Snapmirrored:
+			return step(Quiesce, "quiescing the relationship with %s", rel.Source)
+		case active:
+			return step(Abort, "aborting the running transfer from %s", rel.Source)
+		}
+		return step(Break, "breaking the relationship with %s", rel.Source)
+	}
+
+	if req.Remote == "" {
+		return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("remoteVolumeHandle is required for state %s: set it to the source volume, <svm>:<volume>", req.Desired)}
+	}
+	if rel != nil && rel.Source != req.Remote {
+		if rel.State == ontap.BrokenOff && req.Desired == Reestablished {
+			return step(Forget, "removing the broken-off relationship with %s before mirroring from %s", rel.Source, req.Remote)
+		}
+		return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("volume %s is the destination of %s, not of %s: promote it first, or correct remoteVolumeHandle", req.Local, rel.Source, req.Remote)}
+	}
+	switch {
+	case rel == nil:
+		return step(Create, "creating the relationship %s -> %s", req.Remote, req.Local)
+	case active:
+		return step(Wait, "a %s transfer from %s is running", rel.Transfer.Type, rel.Source)
+	case rel.State == ontap.Uninitialized:
+		return step(Initialize, "starting the baseline transfer from %s", rel.Source)
+	case rel.State == ontap.Paused:
+		return step(Resume, "resuming the quiesced relationship with %s", rel.Source)
+	case rel.State == ontap.BrokenOff && req.Desired == Reestablished:
+		return step(Resync, "resyncing from %s: data written here since the break is discarded", rel.Source)
+	case rel.State == ontap.BrokenOff:
+		// Broken off outside of this TMR's control: report it, never resync unasked.
+		return Decision{Action: Done, State: Promoted, Message: fmt.Sprintf("the relationship with %s is broken off, so the volume is read-write: set state reestablished to resync (it discards writes made here since the break)", rel.Source)}
+	case req.Policy != "" && rel.Policy != req.Policy, req.Schedule != "" && rel.Schedule != req.Schedule:
+		return step(SetPolicy, "setting policy %q and schedule %q", req.Policy, req.Schedule)
+	}
+	return Decision{Action: Done, State: req.Desired}
+}

@@ -1,0 +1,282 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// ONTAP is what the engine needs of the local volume's cluster; *ontap.Client has it.
+type ONTAP interface {
+	GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error)
+	ListRelationships(ctx context.Context, filter ontap.RelationshipFilter) ([]ontap.Relationship, error)
+	CreateRelationship(ctx context.Context, spec ontap.RelationshipSpec) (string, *ontap.Job, error)
+	ModifyRelationship(ctx context.Context, uuid string, change ontap.RelationshipChange) (*ontap.Job, error)
+	DeleteRelationship(ctx context.Context, uuid string, scope ontap.DeleteScope) (*ontap.Job, error)
+	StartTransfer(ctx context.Context, relationshipUUID, sourceSnapshot string) (*ontap.Transfer, error)
+	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
+	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
+}
+
+// Result is the outcome of one pass: the state to report, the relationship as last seen, and
+// when to look again.
+type Result struct {
+	// State and Message are for the status.
+	State, Message string
+	// Relationship is the relationship as last seen, for lag, health and transfer figures;
+	// nil when there is none.
+	Relationship *ontap.Relationship
+	// RequeueAfter is when to look again: soon while in progress, 0 once settled (the caller
+	// re-checks on its own interval).
+	RequeueAfter time.Duration
+	// Err is set when the pass failed; the caller retries with backoff.
+	Err error
+	// Actions are the steps taken, for events and metrics.
+	Actions []Action
+}
+
+// Complete reports a settled state.
+func Complete(state, msg string, rel *ontap.Relationship) Result {
+	return Result{State: state, Message: msg, Relationship: rel}
+}
+
+// InProgress reports a transition and asks to look again soon.
+func InProgress(state, msg string, rel *ontap.Relationship) Result {
+	return Result{State: state, Message: msg, Relationship: rel, RequeueAfter: 2 * time.Second}
+}
+
+// Failure reports a failed pass; the caller retries with backoff.
+func Failure(err error, rel *ontap.Relationship) Result {
+	return Result{State: Failed, Message: err.Error(), Relationship: rel, Err: err}
+}
+
+// maxSteps bounds one pass; a pass that needs more looks again.
+const maxSteps = 8
+
+// Run moves the local volume's relationship toward the request: it observes once, then
+// decides and acts until the desired state holds, ONTAP is busy, or a step fails. It never
+// blocks on a job: a job that outlasts return_timeout ends the pass in progress.
+func Run(ctx context.Context, api ONTAP, req Request) Result {
+	obs, err := observe(ctx, api, req)
+	if err != nil {
+		return Failure(err, nil)
+	}
+	var taken []Action
+	for range maxSteps {
+		d := Decide(req, obs)
+		res, next, err := act(ctx, api, req, obs, d)
+		if d.Action != Done && d.Action != Wait && d.Action != Fail {
+			taken = append(taken, d.Action)
+		}
+		if err != nil {
+			r := Failure(fmt.Errorf("%s: %w", d.Action, err), obs.Relationship)
+			r.Actions = taken
+			return r
+		}
+		if res != nil {
+			res.Actions = taken
+			return *res
+		}
+		obs = next
+	}
+	r := InProgress(transition(req.Desired), "more steps to go", obs.Relationship)
+	r.Actions = taken
+	return r
+}
+
+// observe reads the relationship whose destination is the local volume and, when promoting
+// to a snapshot, whether it has arrived.
+func observe(ctx context.Context, api ONTAP, req Request) (Observation, error) {
+	var obs Observation
+	rel, err := api.GetRelationship(ctx, req.Local)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound):
+	case err != nil:
+		return obs, err
+	default:
+		obs.Relationship = rel
+	}
+	if req.Desired == Promoted && req.PromotedSnapshot != "" && obs.Relationship != nil && obs.Relationship.State != ontap.BrokenOff {
+		if obs.SnapshotArrived, err = arrived(ctx, api, req); err != nil {
+			return obs, err
+		}
+	}
+	return obs, nil
+}
+
+func arrived(ctx context.Context, api ONTAP, req Request) (bool, error) {
+	svm, vol, _ := ontap.SplitPath(req.Local)
+	snaps, err := api.FindSnapshots(ctx, svm, vol, req.PromotedSnapshot)
+	return len(snaps) > 0, err
+}
+
+// act takes one step. It returns a final result, or the observation after the step.
+func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decision) (*Result, Observation, error) {
+	rel := obs.Relationship
+	final := func(r Result) (*Result, Observation, error) { return &r, obs, nil }
+	// pending ends the pass while a job runs; ONTAP is looked at again next pass.
+	pending := func(job *ontap.Job) (*Result, Observation, error) {
+		r := InProgress(d.State, fmt.Sprintf("%s (waiting for ONTAP job %s)", d.Message, job.UUID), rel)
+		return &r, obs, nil
+	}
+	reobserve := func() (*Result, Observation, error) {
+		next, err := observe(ctx, api, req)
+		return nil, next, err
+	}
+	switch d.Action {
+	case Done:
+		return final(Complete(d.State, d.Message, rel))
+	case Wait:
+		return final(InProgress(d.State, d.Message, rel))
+	case Fail:
+		return final(Failure(errors.New(d.Message), rel))
+	case Create:
+		_, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: req.Remote, Destination: req.Local, Policy: req.Policy, Schedule: req.Schedule})
+		if err != nil && !ontap.IsAlreadyExists(err) {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		return reobserve()
+	case Initialize, Resume, Resync:
+		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored})
+		if d.Action == Resync && ontap.IsNoCommonSnapshot(err) {
+			// The relationship cannot serve: remove its record (created for this resync, or
+			// left broken) so that nothing is left half made.
+			if job, derr := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly); derr == nil && job == nil {
+				obs.Relationship = nil
+			}
+			return final(Failure(fmt.Errorf("volume %s was never in a relationship with %s (they share no snapshot), so it cannot be reestablished: mirror it with a new destination volume instead: %w", req.Local, rel.Source, err), obs.Relationship))
+		}
+		if err != nil {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		return reobserve()
+	case Quiesce:
+		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Paused})
+		if err != nil {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		next := *rel
+		if next.Transfer == nil || !next.Transfer.State.Active() {
+			next.State = ontap.Paused
+		}
+		obs.Relationship = &next
+		return nil, obs, nil
+	case Abort:
+		err := api.AbortTransfer(ctx, rel.UUID, rel.Transfer.UUID)
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) && !ontap.HasCode(err, ontap.CodeNoActiveTransfer) {
+			return nil, obs, err
+		}
+		// The transfer is over either way; the relationship is paused now.
+		next := *rel
+		next.State, next.Transfer = ontap.Paused, &ontap.Transfer{UUID: rel.Transfer.UUID, State: ontap.TransferAborted}
+		obs.Relationship = &next
+		return nil, obs, nil
+	case Break:
+		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.BrokenOff, RestoreToSnapshot: req.PromotedSnapshot})
+		if err != nil {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		next := *rel
+		next.State = ontap.BrokenOff
+		obs.Relationship = &next
+		return nil, obs, nil
+	case Update:
+		t, err := api.StartTransfer(ctx, rel.UUID, req.PromotedSnapshot)
+		if err != nil && !ontap.IsTransferInProgress(err) {
+			return nil, obs, err
+		}
+		if err != nil || t.State.Active() {
+			return final(InProgress(d.State, fmt.Sprintf("waiting for snapshot %s to arrive from %s", req.PromotedSnapshot, rel.Source), rel))
+		}
+		// The transfer reports the snapshot it carried; otherwise look.
+		if obs.SnapshotArrived = t.State == ontap.TransferSuccess && t.Snapshot == req.PromotedSnapshot; !obs.SnapshotArrived {
+			if obs.SnapshotArrived, err = arrived(ctx, api, req); err != nil {
+				return nil, obs, err
+			}
+		}
+		if !obs.SnapshotArrived {
+			return final(Failure(fmt.Errorf("snapshot %s did not arrive with a transfer from %s: check that it exists on the source and that the policy %s mirrors all snapshots", req.PromotedSnapshot, rel.Source, rel.Policy), rel))
+		}
+		return nil, obs, nil
+	case Forget:
+		job, err := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		obs.Relationship = nil
+		return nil, obs, nil
+	case SetPolicy:
+		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{Policy: req.Policy, Schedule: req.Schedule})
+		if err != nil {
+			return nil, obs, err
+		}
+		if job != nil {
+			return pending(job)
+		}
+		next := *rel
+		next.Policy, next.Schedule = orKeep(req.Policy, rel.Policy), orKeep(req.Schedule, rel.Schedule)
+		obs.Relationship = &next
+		return nil, obs, nil
+	}
+	return nil, obs, fmt.Errorf("unknown action %d", d.Action)
+}
+
+func orKeep(v, old string) string {
+	if v == "" {
+		return old
+	}
+	return v
+}
+
+// Release removes the local volume's SnapMirror metadata when its TMR is deleted, keeping
+// the common snapshots so that a later TMR with reestablished can resync: as a destination it
+// is promoted first (quiesce, abort, break), then its relationship record is deleted; as a
+// source, the source-side information of each relationship is removed. The volume stays
+// read-write.
+func Release(ctx context.Context, api ONTAP, local string) Result {
+	promoted := Run(ctx, api, Request{Local: local, Desired: Promoted})
+	if promoted.Err != nil || promoted.RequeueAfter > 0 {
+		return promoted
+	}
+	if rel := promoted.Relationship; rel != nil {
+		job, err := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return Failure(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
+		}
+		if job != nil {
+			return InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
+		}
+	}
+	dests, err := api.ListRelationships(ctx, ontap.RelationshipFilter{Source: local, SourceSide: true})
+	if err != nil {
+		return Failure(fmt.Errorf("list the relationships from %s: %w", local, err), nil)
+	}
+	for _, d := range dests {
+		job, err := api.DeleteRelationship(ctx, d.UUID, ontap.DeleteSourceInfoOnly)
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return Failure(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
+		}
+		if job != nil {
+			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
+		}
+	}
+	return Complete(Promoted, "released", nil)
+}
