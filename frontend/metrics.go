@@ -1,0 +1,98 @@
+package frontend
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
+)
+
+// Metrics are the Prometheus metrics of mirror relationships, one series per TMR. A nil
+// *Metrics records nothing.
+type Metrics struct {
+	state      *prometheus.GaugeVec
+	lag        *prometheus.GaugeVec
+	healthy    *prometheus.GaugeVec
+	lastEnd    *prometheus.GaugeVec
+	lastBytes  *prometheus.GaugeVec
+	lastLength *prometheus.GaugeVec
+	operations *prometheus.CounterVec
+}
+
+var states = []string{"established", "promoted", "reestablished", "establishing", "promoting", "reestablishing", "failed", "invalid"}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	tmr := []string{"namespace", "name"}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "snapmirror_csi_tmr_" + name, Help: help}, append(tmr, labels...))
+	}
+	m := &Metrics{
+		state:      gauge("state", "1 for the relationship's actual state, 0 for the others.", "state"),
+		lag:        gauge("lag_seconds", "How far the destination is behind the source (ONTAP's lag_time)."),
+		healthy:    gauge("healthy", "1 when ONTAP reports the relationship healthy."),
+		lastEnd:    gauge("last_transfer_end_timestamp_seconds", "When the last transfer ended."),
+		lastBytes:  gauge("last_transfer_bytes", "The size of the last transfer."),
+		lastLength: gauge("last_transfer_duration_seconds", "How long the last transfer took."),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "snapmirror_csi_mirror_operations_total", Help: "Replication steps taken, by action and result.",
+		}, []string{"action", "result"}),
+	}
+	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.operations} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Result) {
+	if m == nil {
+		return
+	}
+	ns, name := t.Namespace, t.Name
+	for _, s := range states {
+		v := 0.0
+		if s == res.State {
+			v = 1
+		}
+		m.state.WithLabelValues(ns, name, s).Set(v)
+	}
+	result := "ok"
+	if res.Err != nil {
+		result = "error"
+	}
+	for _, a := range res.Actions {
+		m.operations.WithLabelValues(a.String(), result).Inc()
+	}
+	rel := res.Relationship
+	if rel == nil {
+		return
+	}
+	if rel.Lag != nil {
+		m.lag.WithLabelValues(ns, name).Set(rel.Lag.Seconds())
+	}
+	if rel.Healthy != nil {
+		h := 0.0
+		if *rel.Healthy {
+			h = 1
+		}
+		m.healthy.WithLabelValues(ns, name).Set(h)
+	}
+	if t := rel.Transfer; t != nil && !t.End.IsZero() {
+		m.lastEnd.WithLabelValues(ns, name).Set(float64(t.End.Unix()))
+		m.lastBytes.WithLabelValues(ns, name).Set(float64(t.BytesTransferred))
+		m.lastLength.WithLabelValues(ns, name).Set(t.Duration.Seconds())
+	}
+}
+
+// forget removes a deleted TMR's series.
+func (m *Metrics) forget(t *tridentv1.TridentMirrorRelationship) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"namespace": t.Namespace, "name": t.Name}
+	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength} {
+		g.DeletePartialMatch(labels)
+	}
+}

@@ -1,0 +1,302 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// Event reasons.
+const (
+	ReasonTransition = "StateChanged"
+	ReasonFailed     = "Failed"
+	ReasonInvalid    = "Invalid"
+	ReasonReleased   = "Released"
+)
+
+// TMRReconciler drives each TridentMirrorRelationship's local volume toward its desired
+// state through the replication engine, and reports the truth in its status.
+type TMRReconciler struct {
+	Client client.Client
+	Events events.EventRecorder
+	// Backends by name: a PV's volume context names its backend.
+	Backends map[string]*ontap.Backend
+	// DriverName is the CSI driver whose PVs this controller acts on.
+	DriverName string
+	// Recheck is how often a settled relationship is looked at again, from one list per
+	// cluster (Cache), to report lag, health and out-of-band changes.
+	Recheck time.Duration
+	// Cache serves settled re-checks; nil means a GET per relationship.
+	Cache *mirror.Cache
+	// MaxConcurrentReconciles is how many TMRs are worked on at once; default 16.
+	MaxConcurrentReconciles int
+	Metrics                 *Metrics
+}
+
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller: TMRs, and the PVCs they name.
+func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 16
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&tridentv1.TridentMirrorRelationship{}).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.tmrsOfPVC)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
+func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list tridentv1.TridentMirrorRelationshipList
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, t := range list.Items {
+		for _, m := range t.Spec.VolumeMappings {
+			if m.LocalPVCName == obj.GetName() {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+			}
+		}
+	}
+	return out
+}
+
+// local is a TMR's local volume on ONTAP.
+type local struct {
+	backend *ontap.Backend
+	handle  string // svm:volume
+}
+
+// errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
+type errWaiting struct{ msg string }
+
+func (e errWaiting) Error() string { return e.msg }
+
+// errInvalid is a problem only the user can fix.
+type errInvalid struct{ msg string }
+
+func (e errInvalid) Error() string { return e.msg }
+
+// Reconcile implements reconcile.Reconciler.
+func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
+	tmr := &tridentv1.TridentMirrorRelationship{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tmr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !tmr.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, tmr)
+	}
+	if controllerutil.AddFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer) {
+		if err := r.Client.Update(ctx, tmr); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	base := tmr.DeepCopy()
+	defer func() {
+		if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+	return r.reconcileNormal(ctx, tmr)
+}
+
+func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship) (ctrl.Result, error) {
+	m := tmr.Spec.VolumeMappings[0]
+	cond := tridentv1.TridentMirrorRelationshipCondition{LocalPVCName: m.LocalPVCName, RemoteVolumeHandle: m.RemoteVolumeHandle}
+	loc, err := r.resolve(ctx, tmr.Namespace, m.LocalPVCName)
+	var waiting errWaiting
+	var invalid errInvalid
+	switch {
+	case errors.As(err, &waiting):
+		cond.State, cond.Message = tridentv1.MirrorStateEstablishing, err.Error()
+		if tmr.Spec.State == tridentv1.MirrorStatePromoted {
+			cond.State = tridentv1.MirrorStatePromoting
+		}
+		r.setCondition(tmr, cond, "")
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	case errors.As(err, &invalid):
+		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()
+		r.setCondition(tmr, cond, ReasonInvalid)
+		return ctrl.Result{RequeueAfter: r.Recheck}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+	cond.LocalVolumeHandle = loc.handle
+
+	mreq := mirror.Request{
+		Local: loc.handle, Remote: m.RemoteVolumeHandle, Desired: string(tmr.Spec.State),
+		Policy: orDefault(tmr.Spec.ReplicationPolicy, loc.backend.ReplicationPolicy), Schedule: orDefault(tmr.Spec.ReplicationSchedule, loc.backend.ReplicationSchedule),
+	}
+	if _, snap, ok := strings.Cut(m.PromotedSnapshotHandle, "/"); ok {
+		mreq.PromotedSnapshot = snap
+	}
+	var api mirror.ONTAP = loc.backend.Client
+	if r.Cache != nil && settled(tmr) {
+		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, loc.backend.Client)
+	}
+	res := mirror.Run(ctx, api, mreq)
+	r.Metrics.observe(tmr, res)
+	cond.State, cond.Message = tridentv1.MirrorState(res.State), res.Message
+	fillFromRelationship(&cond, res.Relationship)
+	switch {
+	case res.Err != nil:
+		r.setCondition(tmr, cond, ReasonFailed)
+		return ctrl.Result{}, res.Err
+	case res.RequeueAfter > 0:
+		r.setCondition(tmr, cond, ReasonTransition)
+		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
+	}
+	r.setCondition(tmr, cond, ReasonTransition)
+	return ctrl.Result{RequeueAfter: r.Recheck}, nil
+}
+
+// settled reports whether the TMR's status already shows its desired state for its current
+// spec: then a re-check may read from the cache.
+func settled(tmr *tridentv1.TridentMirrorRelationship) bool {
+	c := tmr.Status.Conditions
+	return len(c) == 1 && c[0].ObservedGeneration == tmr.Generation && c[0].State == tmr.Spec.State
+}
+
+func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	loc, err := r.resolve(ctx, tmr.Namespace, tmr.Spec.VolumeMappings[0].LocalPVCName)
+	var waiting errWaiting
+	var invalid errInvalid
+	switch {
+	case errors.As(err, &waiting), errors.As(err, &invalid):
+		// No volume of ours behind it: nothing to release on ONTAP.
+	case err != nil:
+		return ctrl.Result{}, err
+	default:
+		res := mirror.Release(ctx, loc.backend.Client, loc.handle)
+		if res.Err != nil {
+			r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonFailed, "Release", "release %s: %s", loc.handle, res.Err)
+			return ctrl.Result{}, res.Err
+		}
+		if res.RequeueAfter > 0 {
+			return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
+		}
+		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s promoted and its SnapMirror metadata released", loc.handle)
+	}
+	r.Metrics.forget(tmr)
+	controllerutil.RemoveFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer)
+	return ctrl.Result{}, r.Client.Update(ctx, tmr)
+}
+
+// resolve follows PVC -> PV -> ONTAP volume.
+func (r *TMRReconciler) resolve(ctx context.Context, namespace, pvcName string) (*local, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pvcName}, pvc)
+	if apierrors.IsNotFound(err) {
+		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to exist", pvcName)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to be bound", pvcName)}
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errWaiting{fmt.Sprintf("waiting for PV %s of PVC %s", pvc.Spec.VolumeName, pvcName)}
+		}
+		return nil, err
+	}
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != r.DriverName {
+		return nil, errInvalid{fmt.Sprintf("PVC %s is not provisioned by %s: mirror relationships need volumes of this driver", pvcName, r.DriverName)}
+	}
+	attrs := pv.Spec.CSI.VolumeAttributes
+	b := r.Backends[attrs["backend"]]
+	if b == nil {
+		return nil, errInvalid{fmt.Sprintf("PV %s is on backend %q, which this driver does not have configured: add it to the backend file", pv.Name, attrs["backend"])}
+	}
+	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
+}
+
+// setCondition writes the one condition, keeping lastTransitionTime when the state stays, and
+// records an Event when it changes.
+func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, cond tridentv1.TridentMirrorRelationshipCondition, reason string) {
+	cond.ObservedGeneration = tmr.Generation
+	var old tridentv1.TridentMirrorRelationshipCondition
+	if len(tmr.Status.Conditions) > 0 {
+		old = tmr.Status.Conditions[0]
+	}
+	now := metav1.Now()
+	cond.LastTransitionTime = &now
+	if old.State == cond.State && old.LastTransitionTime != nil {
+		cond.LastTransitionTime = old.LastTransitionTime
+	}
+	tmr.Status.Conditions = []tridentv1.TridentMirrorRelationshipCondition{cond}
+	if old.State == cond.State && old.Message == cond.Message {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if cond.State == tridentv1.MirrorStateFailed || cond.State == tridentv1.MirrorStateInvalid {
+		eventType = corev1.EventTypeWarning
+	}
+	if old.State != cond.State || eventType == corev1.EventTypeWarning {
+		note := string(cond.State)
+		if cond.Message != "" {
+			note += ": " + cond.Message
+		}
+		r.Events.Eventf(tmr, nil, eventType, reason, "Reconcile", "%s", note)
+	}
+}
+
+// fillFromRelationship copies ONTAP's figures into the condition.
+func fillFromRelationship(c *tridentv1.TridentMirrorRelationshipCondition, rel *ontap.Relationship) {
+	if rel == nil {
+		return
+	}
+	if c.RemoteVolumeHandle == "" {
+		c.RemoteVolumeHandle = rel.Source
+	}
+	c.ReplicationPolicy, c.ReplicationSchedule = rel.Policy, rel.Schedule
+	c.Healthy = rel.Healthy
+	c.UnhealthyReason = strings.Join(rel.UnhealthyReasons, "; ")
+	if rel.Lag != nil {
+		c.Lag = &metav1.Duration{Duration: *rel.Lag}
+	}
+	if t := rel.Transfer; t != nil && !t.End.IsZero() {
+		end := metav1.NewTime(t.End)
+		bytes := t.BytesTransferred
+		c.LastTransferTime, c.LastTransferBytes = &end, &bytes
+		c.LastTransferDuration = &metav1.Duration{Duration: t.Duration}
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

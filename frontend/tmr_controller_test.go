@@ -1,0 +1,333 @@
+package frontend_test
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	"github.com/snapmirror-csi/snapmirror-csi/frontend"
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// side is one site: a namespace standing for its Kubernetes cluster, its simulated ONTAP
+// cluster, its CSI driver and its own manager running the TMR controller.
+type side struct {
+	ns      string
+	cluster *sim.Cluster
+	svm     string
+	driver  *csi.Driver
+	backend *ontap.Backend
+}
+
+func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	u, p := f.Credentials()
+	os.WriteFile(filepath.Join(dir, "username"), []byte(u), 0o600)
+	os.WriteFile(filepath.Join(dir, "password"), []byte(p), 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), c.CA(), 0o600)
+	cfg := &ontap.DriverConfig{Backends: []ontap.BackendConfig{{
+		Name: svm, Driver: ontap.DriverNAS, ManagementLIF: c.Address(), SVM: svm, Aggregates: []string{"aggr1"},
+		CAFile: filepath.Join(dir, "ca.pem"), Credentials: ontap.CredentialsRef{File: dir},
+		ReplicationPolicy: "MirrorAllSnapshots", ReplicationSchedule: "5min",
+	}}}
+	backends, err := ontap.OpenBackends(ctx, cfg, ontap.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &side{ns: newNamespace(t), cluster: c, svm: svm, backend: backends[0]}
+	if s.driver, err = csi.NewDriver(csi.Config{Backends: backends, Mirrors: frontend.Mirrors{Reader: cp.Client}, Log: logr.Discard()}); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cp.Config(), ctrl.Options{
+		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{s.ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &frontend.TMRReconciler{
+		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"), DriverName: csi.DefaultDriverName,
+		Backends: map[string]*ontap.Backend{svm: backends[0]}, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	go mgr.Start(ctx)
+	return s
+}
+
+// provision does what external-provisioner and kube-controller-manager do: CreateVolume
+// through the driver, then a PV and a bound PVC.
+func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[string]string) *csispec.Volume {
+	t.Helper()
+	ctx := context.Background()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: pvcName, Namespace: s.ns, Annotations: annotations},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To("csi-nas"),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if err := cp.Client.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.driver.CreateVolume(ctx, &csispec.CreateVolumeRequest{
+		Name: pvName, CapacityRange: &csispec.CapacityRange{RequiredBytes: 1 << 30},
+		VolumeCapabilities: []*csispec.VolumeCapability{{AccessType: &csispec.VolumeCapability_Mount{Mount: &csispec.VolumeCapability_MountVolume{}}, AccessMode: &csispec.VolumeCapability_AccessMode{Mode: csispec.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER}}},
+		Parameters:         map[string]string{"trident.netapp.io/replication": "true", "csi.storage.k8s.io/pvc/name": pvcName, "csi.storage.k8s.io/pvc/namespace": s.ns},
+	})
+	if err != nil {
+		t.Fatalf("CreateVolume %s: %v", pvName, err)
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: "csi-nas",
+			ClaimRef:               &corev1.ObjectReference{Namespace: s.ns, Name: pvcName},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: csi.DefaultDriverName, VolumeHandle: pvName, VolumeAttributes: resp.GetVolume().GetVolumeContext()}},
+		},
+	}
+	if err := cp.Client.Create(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	pvc.Spec.VolumeName = pvName
+	if err := cp.Client.Update(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	pvc.Status.Phase = corev1.ClaimBound
+	if err := cp.Client.Status().Update(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetVolume()
+}
+
+func (s *side) tmr(t *testing.T, name string, mutate func(*tridentv1.TridentMirrorRelationship)) {
+	t.Helper()
+	ctx := context.Background()
+	obj := &tridentv1.TridentMirrorRelationship{}
+	err := cp.Client.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, obj)
+	if err != nil {
+		obj = &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns}}
+		mutate(obj)
+		if err := cp.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	mutate(obj)
+	if err := cp.Client.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait polls the TMR until its status shows state for its current generation.
+func (s *side) wait(t *testing.T, name string, state tridentv1.MirrorState) tridentv1.TridentMirrorRelationshipCondition {
+	t.Helper()
+	var last tridentv1.TridentMirrorRelationshipCondition
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		obj := &tridentv1.TridentMirrorRelationship{}
+		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, obj); err == nil && len(obj.Status.Conditions) == 1 {
+			last = obj.Status.Conditions[0]
+			if last.State == state && last.ObservedGeneration == obj.Generation {
+				return last
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("TMR %s/%s did not reach %s; last status %+v", s.ns, name, state, last)
+	return last
+}
+
+func (s *side) files(t *testing.T, vol string) map[string]string {
+	t.Helper()
+	f, err := s.cluster.Files(s.svm, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestWorkflow walks shared/docs/workflow.md sections 1 to 7 with two sites.
+func TestWorkflow(t *testing.T) {
+	f := sim.NewFabric(sim.Options{})
+	t.Cleanup(f.Close)
+	pc, _ := f.AddCluster(sim.ClusterSpec{Name: "primary", SVMs: []string{"datavserver"}, Aggregates: []string{"aggr1"}})
+	sc, _ := f.AddCluster(sim.ClusterSpec{Name: "secondary", SVMs: []string{"drvserver"}, Aggregates: []string{"aggr1"}})
+	if err := f.PeerSVMs("datavserver", "drvserver"); err != nil {
+		t.Fatal(err)
+	}
+	primary, secondary := startSide(t, f, pc, "datavserver"), startSide(t, f, sc, "drvserver")
+	const srcPV, dstPV = "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1", "pvc-7f2a6b1e-0c4d-4e55-9a1b-2d3c4e5f6a7b"
+	const srcVol, dstVol = "trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1", "trident_pvc_7f2a6b1e_0c4d_4e55_9a1b_2d3c4e5f6a7b"
+
+	// 1. Primary: PVC, TMR promoted: the status gives the local handle.
+	primary.provision(t, srcPV, "csi-nas", nil)
+	pc.WriteFile("datavserver", srcVol, "app.db", "v1")
+	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas"}}}
+	})
+	cond := primary.wait(t, "csi-nas", "promoted")
+	handle := cond.LocalVolumeHandle
+	if handle != "datavserver:"+srcVol || cond.LocalPVCName != "csi-nas" {
+		t.Fatalf("primary status %+v", cond)
+	}
+
+	// 2. Secondary: TMR established first (it waits for its PVC), then the annotated PVC.
+	established := func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
+	}
+	secondary.tmr(t, "csi-nas", established)
+	if c := secondary.wait(t, "csi-nas", "establishing"); !strings.Contains(c.Message, "waiting for PVC csi-nas") {
+		t.Errorf("before the PVC: %+v", c)
+	}
+	vol := secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
+	if vol.GetVolumeContext()["type"] != "dp" {
+		t.Fatalf("destination volume %v", vol.GetVolumeContext())
+	}
+	cond = secondary.wait(t, "csi-nas", "established")
+	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
+		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
+		t.Errorf("established status %+v", cond)
+	}
+	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
+		t.Errorf("destination content %v", got)
+	}
+
+	// 4. Unplanned failover: the primary's ONTAP is down; promote the secondary.
+	if err := pc.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
+	secondary.wait(t, "csi-nas", "promoted")
+	if err := sc.WriteFile("drvserver", dstVol, "during-outage", "discarded later"); err != nil {
+		t.Errorf("the promoted volume is read-only: %v", err)
+	}
+	if err := pc.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+
+	// 6. Restore the mirror: reestablish on the secondary; its writes since the break go.
+	pc.WriteFile("datavserver", srcVol, "app.db", "v2")
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "reestablished" })
+	secondary.wait(t, "csi-nas", "reestablished")
+	if got := secondary.files(t, dstVol); !maps.Equal(got, map[string]string{"app.db": "v2"}) {
+		t.Errorf("after reestablish: %v", got)
+	}
+
+	// 5. Planned failover: snapshot on the primary, promote the secondary to it.
+	pc.WriteFile("datavserver", srcVol, "app.db", "v3-final")
+	snap, err := primary.driver.CreateSnapshot(context.Background(), &csispec.CreateSnapshotRequest{Name: "snapshot-migrate", SourceVolumeId: srcPV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := primary.files(t, srcVol)
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec.State = "promoted"
+		o.Spec.VolumeMappings[0].PromotedSnapshotHandle = snap.GetSnapshot().GetSnapshotId()
+	})
+	secondary.wait(t, "csi-nas", "promoted")
+	if got := secondary.files(t, dstVol); !maps.Equal(got, want) {
+		t.Errorf("planned failover lost data: %v, want %v", got, want)
+	}
+
+	// 7. Delete the secondary's TMR: it is released and goes; the volume stays read-write.
+	obj := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: secondary.ns}}
+	if err := cp.Client.Delete(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for cp.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the TMR was not released: %+v", obj.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if info, err := sc.Volume("drvserver", dstVol); err != nil || info.Type != "rw" {
+		t.Errorf("after the TMR went: %+v, %v", info, err)
+	}
+	if _, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err == nil {
+		t.Error("the destination's relationship record survived its TMR")
+	}
+}
+
+// TestInvalidPVC: a TMR naming a PVC of another driver is invalid, with an Event.
+func TestInvalidPVC(t *testing.T) {
+	f := sim.NewFabric(sim.Options{})
+	t.Cleanup(f.Close)
+	c, _ := f.AddCluster(sim.ClusterSpec{Name: "c", SVMs: []string{"svm1"}, Aggregates: []string{"aggr1"}})
+	s := startSide(t, f, c, "svm1")
+	ctx := context.Background()
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "foreign-" + s.ns},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: "other.csi.example.com", VolumeHandle: "x"}},
+		},
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: s.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, VolumeName: pv.Name,
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	for _, o := range []client.Object{pv, pvc} {
+		if err := cp.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pvc.Status.Phase = corev1.ClaimBound
+	if err := cp.Client.Status().Update(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	s.tmr(t, "m", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "data"}}}
+	})
+	if cond := s.wait(t, "m", "invalid"); !strings.Contains(cond.Message, "not provisioned by csi.trident.netapp.io") {
+		t.Errorf("status %+v", cond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var evs eventsv1.EventList
+		if err := cp.Client.List(ctx, &evs, client.InNamespace(s.ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs.Items {
+			if e.Reason == frontend.ReasonInvalid && e.Type == corev1.EventTypeWarning && e.Regarding.Name == "m" && strings.Contains(e.Note, "not provisioned") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Invalid event among %d events", len(evs.Items))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,72 @@
+package mirror
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// Cache holds, per backend, the relationships whose destination is on its SVM, refreshed by
+// one paginated list at most once per MaxAge. Settled relationships are re-checked from it,
+// so that the re-check costs one list per cluster per interval, whatever their number.
+type Cache struct {
+	// MaxAge is how old a list may be before it is refreshed.
+	MaxAge time.Duration
+
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+}
+
+type cacheEntry struct {
+	mu   sync.Mutex // one refresh at a time
+	at   time.Time
+	byTo map[string]ontap.Relationship
+}
+
+// Reads returns api with GetRelationship served from the cache of the named backend, whose
+// relationships end on svm. Every other call goes to api.
+func (c *Cache) Reads(backend, svm string, api ONTAP) ONTAP {
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]*cacheEntry{}
+	}
+	e := c.entries[backend]
+	if e == nil {
+		e = &cacheEntry{}
+		c.entries[backend] = e
+	}
+	c.mu.Unlock()
+	return cachedReads{ONTAP: api, entry: e, svm: svm, maxAge: c.MaxAge}
+}
+
+type cachedReads struct {
+	ONTAP
+	entry  *cacheEntry
+	svm    string
+	maxAge time.Duration
+}
+
+// GetRelationship answers from the list, refreshing it when it is older than MaxAge.
+func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error) {
+	e := r.entry
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.byTo == nil || time.Since(e.at) > r.maxAge {
+		rels, err := r.ListRelationships(ctx, ontap.RelationshipFilter{Destination: r.svm + ":*"})
+		if err != nil {
+			return nil, err
+		}
+		e.byTo = make(map[string]ontap.Relationship, len(rels))
+		for _, rel := range rels {
+			e.byTo[rel.Destination] = rel
+		}
+		e.at = time.Now()
+	}
+	rel, ok := e.byTo[destination]
+	if !ok {
+		return nil, ontap.ErrNotFound
+	}
+	return &rel, nil
+}
