@@ -23,12 +23,14 @@ test: test-binaries ## Run the unit and envtest tests on real etcd and kube-apis
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: build
-build: ## Compile every package.
+build: ## Compile every package, and the binaries into bin/.
 	go build ./...
+	go build -o $(BIN)/ ./cmd/...
 
 .PHONY: generate
-generate: ## Regenerate deepcopy, CRD manifests (controller-gen) and the ONTAP client (go-swagger), with pinned tools.
+generate: ## Regenerate deepcopy, CRD and RBAC manifests (controller-gen) and the ONTAP client (go-swagger), with pinned tools.
 	go tool controller-gen object paths=./crds/... crd output:crd:artifacts:config=crds/manifests
+	go tool controller-gen rbac:roleName=snapmirror-csi paths=./frontend/... paths=./cmd/... output:rbac:artifacts:config=deploy/rbac
 	rm -rf ontap/rest/client ontap/rest/models
 	go tool swagger generate client --quiet --spec=ontap/rest/swagger.yaml --target=ontap/rest --name=ontap \
 		--client-package=client --model-package=models
@@ -36,8 +38,8 @@ generate: ## Regenerate deepcopy, CRD manifests (controller-gen) and the ONTAP c
 .PHONY: verify
 verify: generate ## Regenerate, then fail on any diff; check go.mod tidiness, gofmt and go vet.
 	go mod tidy
-	@if [ -n "$$(git status --porcelain -- crds ontap/rest go.mod go.sum)" ]; then \
-		git status --short -- crds ontap/rest go.mod go.sum; git diff --stat -- crds ontap/rest go.mod go.sum; \
+	@if [ -n "$$(git status --porcelain -- crds ontap/rest deploy go.mod go.sum)" ]; then \
+		git status --short -- crds ontap/rest deploy go.mod go.sum; git diff --stat -- crds ontap/rest deploy go.mod go.sum; \
 		echo "generated code or go.mod is out of date: run 'make generate' and 'go mod tidy', then commit"; exit 1; fi
 	@if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "not gofmt-formatted: run 'gofmt -w .'"; exit 1; fi
 	go vet ./...

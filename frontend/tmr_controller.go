@@ -50,8 +50,8 @@ type TMRReconciler struct {
 	Metrics                 *Metrics
 }
 
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/status,verbs=patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get

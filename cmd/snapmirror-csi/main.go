@@ -1,0 +1,168 @@
+// Command snapmirror-csi is one process that serves the CSI Identity and Controller services
+// on a unix socket and runs the controllers of the trident.netapp.io custom resources, with
+// leader election, health and readiness probes, and Prometheus metrics. main only parses flags
+// into a config and wires the parts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	"github.com/snapmirror-csi/snapmirror-csi/frontend"
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// Leader election holds a Lease and records events on it.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// config is what the flags say.
+type config struct {
+	backendFile, csiEndpoint, driverName string
+	metricsAddr, probeAddr               string
+	leaderElect                          bool
+	leaderElectionNamespace              string
+	workers                              int
+	recheck, secretTTL                   time.Duration
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.backendFile, "backends", "/etc/snapmirror-csi/backends.yaml", "the backend configuration file")
+	flag.StringVar(&cfg.csiEndpoint, "csi-endpoint", "unix:///csi/csi.sock", "where to serve CSI: unix:///path or tcp://host:port")
+	flag.StringVar(&cfg.driverName, "driver-name", csi.DefaultDriverName, "the CSI driver name of the StorageClasses to serve")
+	flag.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", `Prometheus metrics address; "0" turns metrics off`)
+	flag.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
+	flag.BoolVar(&cfg.leaderElect, "leader-elect", false, "elect one active controller among replicas (CSI is served by all)")
+	flag.StringVar(&cfg.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; default: the pod's")
+	flag.IntVar(&cfg.workers, "max-concurrent-reconciles", 16, "TMRs worked on at once; operations on one TMR are serialized")
+	flag.DurationVar(&cfg.recheck, "recheck-interval", time.Minute, "how often settled relationships are re-checked, from one list per cluster")
+	flag.DurationVar(&cfg.secretTTL, "credentials-ttl", 30*time.Second, "how long credentials read from Secrets are cached")
+	klog.InitFlags(nil)
+	flag.Parse()
+	ctrl.SetLogger(klog.NewKlogr())
+	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
+		klog.ErrorS(err, "snapmirror-csi stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	log := ctrl.Log.WithName("snapmirror-csi")
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme)); err != nil {
+		return err
+	}
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("Kubernetes API: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:  cfg.probeAddr,
+		LeaderElection:          cfg.leaderElect,
+		LeaderElectionID:        "snapmirror-csi.trident.netapp.io",
+		LeaderElectionNamespace: cfg.leaderElectionNamespace,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+
+	driverCfg, err := ontap.LoadConfig(cfg.backendFile)
+	if err != nil {
+		return err
+	}
+	ontapMetrics, err := ontap.NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
+	backends, err := ontap.OpenBackends(ctx, driverCfg, ontap.OpenOptions{
+		Secrets: frontend.SecretCredentials(mgr.GetAPIReader(), cfg.secretTTL), Metrics: ontapMetrics, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("backends:\n%w", err)
+	}
+	byName := map[string]*ontap.Backend{}
+	for _, b := range backends {
+		byName[b.Name] = b
+	}
+
+	driver, err := csi.NewDriver(csi.Config{
+		DriverName: cfg.driverName, Version: version, Backends: backends,
+		Mirrors: frontend.Mirrors{Reader: mgr.GetAPIReader()}, Log: log.WithName("csi"),
+	})
+	if err != nil {
+		return err
+	}
+	// Every replica serves CSI; only the leader reconciles.
+	if err := mgr.Add(csiServer{driver: driver, endpoint: cfg.csiEndpoint}); err != nil {
+		return err
+	}
+
+	mirrorMetrics, err := frontend.NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
+	tmr := &frontend.TMRReconciler{
+		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"), Backends: byName,
+		DriverName: cfg.driverName, Recheck: cfg.recheck, Cache: &mirror.Cache{MaxAge: cfg.recheck},
+		MaxConcurrentReconciles: cfg.workers, Metrics: mirrorMetrics,
+	}
+	if err := tmr.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("backends", func(*http.Request) error { return ready(ctx, backends) }); err != nil {
+		return err
+	}
+	log.Info("Starting", "version", version, "driver", cfg.driverName, "backends", len(backends), "csi", cfg.csiEndpoint)
+	return mgr.Start(ctx)
+}
+
+// csiServer runs the CSI gRPC server as a manager runnable on every replica.
+type csiServer struct {
+	driver   *csi.Driver
+	endpoint string
+}
+
+func (s csiServer) Start(ctx context.Context) error { return s.driver.Serve(ctx, s.endpoint) }
+
+// NeedLeaderElection is false: the sidecars of every replica talk to their own socket.
+func (csiServer) NeedLeaderElection() bool { return false }
+
+var _ manager.LeaderElectionRunnable = csiServer{}
+
+// ready reports an error naming the first backend whose cluster does not answer.
+func ready(ctx context.Context, backends []*ontap.Backend) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, b := range backends {
+		if _, err := b.Cluster(ctx); err != nil {
+			return fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+	}
+	return nil
+}
