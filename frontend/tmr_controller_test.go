@@ -220,6 +220,23 @@ func TestWorkflow(t *testing.T) {
 		t.Errorf("destination content %v", got)
 	}
 
+	// Drift: a break on ONTAP behind the controller's back is reported, never undone.
+	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []ontap.RelationshipState{ontap.Paused, ontap.BrokenOff} {
+		if _, err := secondary.backend.ModifyRelationship(context.Background(), rel.UUID, ontap.RelationshipChange{State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := secondary.wait(t, "csi-nas", "promoted"); !strings.Contains(c.Message, "broken off") || !strings.Contains(c.Message, "set state reestablished") {
+		t.Errorf("drift status %+v", c)
+	}
+	if r, _ := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); r.State != ontap.BrokenOff {
+		t.Errorf("the controller acted on the drift: %s", r.State)
+	}
+
 	// 4. Unplanned failover: the primary's ONTAP is down; promote the secondary.
 	if err := pc.SetDown(true); err != nil {
 		t.Fatal(err)

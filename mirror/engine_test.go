@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -243,5 +244,45 @@ func TestRelease(t *testing.T) {
 	res, _ := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished})
 	if res.Err != nil || res.State != mirror.Reestablished {
 		t.Errorf("reestablish after release: %+v", res)
+	}
+}
+
+// TestSteadyState: re-checking settled relationships costs one list per cluster per
+// interval, whatever their number.
+func TestSteadyState(t *testing.T) {
+	_, primary, secondary := sites(t)
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		name := fmt.Sprintf("m%02d", i)
+		for _, s := range []struct {
+			site
+			svm, typ string
+		}{{primary, "svm1", ontap.VolumeRW}, {secondary, "svm2", ontap.VolumeDP}} {
+			job, err := s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: name, SVM: s.svm, Aggregate: "a", Size: 1 << 30, Type: s.typ})
+			if err == nil {
+				err = s.api.WaitJob(ctx, job)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res := mirror.Run(ctx, secondary.api, mirror.Request{Local: "svm2:" + name, Remote: "svm1:" + name, Desired: mirror.Established}); res.State != mirror.Established {
+			t.Fatalf("establish %s: %+v", name, res)
+		}
+	}
+	cache := &mirror.Cache{MaxAge: time.Hour}
+	secondary.ResetRequests()
+	for round := range 3 {
+		for i := range n {
+			name := fmt.Sprintf("m%02d", i)
+			res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), mirror.Request{Local: "svm2:" + name, Remote: "svm1:" + name, Desired: mirror.Established})
+			if res.State != mirror.Established || len(res.Actions) != 0 {
+				t.Fatalf("round %d, %s: %+v", round, name, res)
+			}
+		}
+	}
+	if got := secondary.Requests(); got["total"] != 1 || got["GET /snapmirror/relationships"] != 1 {
+		t.Errorf("3 rounds over %d relationships made %v, want one list", n, got)
 	}
 }
