@@ -1,13 +1,7 @@
 package v1_test
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
 )
@@ -16,25 +10,7 @@ import (
 // of this package shares; each test works in a namespace of its own.
 var cp *controlplane.ControlPlane
 
-func TestMain(m *testing.M) {
-	var err error
-	if cp, err = controlplane.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := cp.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop control plane:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { controlplane.Main(m, &cp) }
 
 // newNamespace creates a namespace for one test and returns its name.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-"}}
-	if err := cp.Client.Create(context.Background(), ns); err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	return ns.Name
-}
+func newNamespace(t *testing.T) string { return cp.Namespace(t) }
