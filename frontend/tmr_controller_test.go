@@ -140,8 +140,11 @@ func (s *side) tmr(t *testing.T, name string, mutate func(*tridentv1.TridentMirr
 		}
 		return
 	}
+	// A merge patch of the spec, as kubectl apply makes: the controller's status writes do
+	// not conflict with it.
+	orig := obj.DeepCopy()
 	mutate(obj)
-	if err := cp.Client.Update(ctx, obj); err != nil {
+	if err := cp.Client.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
 }
