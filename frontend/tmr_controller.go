@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +49,9 @@ type TMRReconciler struct {
 	// MaxConcurrentReconciles is how many TMRs are worked on at once; default 16.
 	MaxConcurrentReconciles int
 	Metrics                 *Metrics
+
+	// mounted remembers the volumes known to have their junction path.
+	mounted sync.Map
 }
 
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;update
@@ -172,8 +176,41 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		r.setCondition(tmr, cond, ReasonTransition)
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 	}
+	if err := r.mount(ctx, loc); err != nil {
+		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
+		r.setCondition(tmr, cond, ReasonFailed)
+		return ctrl.Result{}, err
+	}
 	r.setCondition(tmr, cond, ReasonTransition)
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
+}
+
+// mount gives a mirrored volume its NFS junction path once it holds data: a DP destination is
+// created unmounted, as ONTAP refuses to mount it before the baseline, and nodes need the path
+// to mount it read-only while mirrored and read-write once promoted. It costs one GET per
+// settled pass only until the path is known to be set.
+func (r *TMRReconciler) mount(ctx context.Context, loc *local) error {
+	if _, done := r.mounted.Load(loc.handle); done {
+		return nil
+	}
+	svm, name, _ := ontap.SplitPath(loc.handle)
+	v, err := loc.backend.GetVolume(ctx, svm, name)
+	if err != nil {
+		return err
+	}
+	if v.JunctionPath != "" {
+		r.mounted.Store(loc.handle, true)
+		return nil
+	}
+	job, err := loc.backend.MountVolume(ctx, v.UUID, "/"+name, loc.backend.ExportPolicy)
+	if err == nil {
+		err = loc.backend.WaitJob(ctx, job)
+	}
+	if err != nil {
+		return fmt.Errorf("mount volume %s for NFS: %w", loc.handle, err)
+	}
+	r.mounted.Store(loc.handle, true)
+	return nil
 }
 
 // settled reports whether the TMR's status already shows its desired state for its current

@@ -222,6 +222,9 @@ func TestWorkflow(t *testing.T) {
 	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
 		t.Errorf("destination content %v", got)
 	}
+	if v, err := secondary.backend.GetVolume(context.Background(), "drvserver", dstVol); err != nil || v.JunctionPath != "/"+dstVol {
+		t.Errorf("the mirrored destination is not mounted for NFS: %+v, %v", v, err)
+	}
 
 	// Drift: a break on ONTAP behind the controller's back is reported, never undone.
 	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)

@@ -72,6 +72,9 @@ type VolumeAPI interface {
 	ListVolumes(ctx context.Context, svm, pattern string) ([]Volume, error)
 	// ResizeVolume sets the volume's size in bytes.
 	ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error)
+	// MountVolume sets the volume's NFS junction path and export policy; ONTAP refuses it on
+	// a DP volume before its first transfer.
+	MountVolume(ctx context.Context, uuid, path, exportPolicy string) (*Job, error)
 	// RestoreVolume reverts the volume to one of its snapshots.
 	RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error)
 	// DeleteVolume deletes the volume; a volume still in a SnapMirror relationship fails with
@@ -157,6 +160,19 @@ func (c *Client) ResizeVolume(ctx context.Context, uuid string, size int64) (*Jo
 	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Size: size}))
 	if err != nil {
 		return nil, fmt.Errorf("resize volume %s to %d bytes: %w", uuid, size, err)
+	}
+	return job, nil
+}
+
+// MountVolume implements VolumeAPI.
+func (c *Client) MountVolume(ctx context.Context, uuid, path, exportPolicy string) (*Job, error) {
+	nas := &models.VolumeNas{Path: &path}
+	if exportPolicy != "" {
+		nas.ExportPolicy = &models.VolumeNasExportPolicy{Name: exportPolicy}
+	}
+	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Nas: nas}))
+	if err != nil {
+		return nil, fmt.Errorf("mount volume %s at %s: %w", uuid, path, err)
 	}
 	return job, nil
 }
