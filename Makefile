@@ -28,9 +28,10 @@ build: ## Compile every package, and the binaries into bin/.
 	go build -o $(BIN)/ ./cmd/...
 
 .PHONY: generate
-generate: ## Regenerate deepcopy, CRD and RBAC manifests (controller-gen) and the ONTAP client (go-swagger), with pinned tools.
+generate: ## Regenerate deepcopy, CRD and RBAC manifests (controller-gen), the ONTAP client (go-swagger), and copy the VolumeSnapshot CRDs from external-snapshotter.
 	go tool controller-gen object paths=./crds/... crd output:crd:artifacts:config=crds/manifests
 	go tool controller-gen rbac:roleName=snapmirror-csi paths=./frontend/... paths=./cmd/... output:rbac:artifacts:config=deploy/rbac
+	install -m 644 "$$(go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)"/config/crd/snapshot.storage.k8s.io_*.yaml crds/external/
 	rm -rf ontap/rest/client ontap/rest/models
 	go tool swagger generate client --quiet --spec=ontap/rest/swagger.yaml --target=ontap/rest --name=ontap \
 		--client-package=client --model-package=models

@@ -37,10 +37,8 @@ const (
 type TMRReconciler struct {
 	Client client.Client
 	Events events.EventRecorder
-	// Backends by name: a PV's volume context names its backend.
-	Backends map[string]*ontap.Backend
-	// DriverName is the CSI driver whose PVs this controller acts on.
-	DriverName string
+	// Volumes resolves PVCs to ONTAP volumes.
+	Volumes Volumes
 	// Recheck is how often a settled relationship is looked at again, from one list per
 	// cluster (Cache), to report lag, health and out-of-band changes.
 	Recheck time.Duration
@@ -91,22 +89,6 @@ func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reco
 	return out
 }
 
-// local is a TMR's local volume on ONTAP.
-type local struct {
-	backend *ontap.Backend
-	handle  string // svm:volume
-}
-
-// errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
-type errWaiting struct{ msg string }
-
-func (e errWaiting) Error() string { return e.msg }
-
-// errInvalid is a problem only the user can fix.
-type errInvalid struct{ msg string }
-
-func (e errInvalid) Error() string { return e.msg }
-
 // Reconcile implements reconcile.Reconciler.
 func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
 	tmr := &tridentv1.TridentMirrorRelationship{}
@@ -133,7 +115,7 @@ func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship) (ctrl.Result, error) {
 	m := tmr.Spec.VolumeMappings[0]
 	cond := tridentv1.TridentMirrorRelationshipCondition{LocalPVCName: m.LocalPVCName, RemoteVolumeHandle: m.RemoteVolumeHandle}
-	loc, err := r.resolve(ctx, tmr.Namespace, m.LocalPVCName)
+	loc, err := r.Volumes.resolve(ctx, tmr.Namespace, m.LocalPVCName)
 	var waiting errWaiting
 	var invalid errInvalid
 	switch {
@@ -224,7 +206,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 	if !controllerutil.ContainsFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	loc, err := r.resolve(ctx, tmr.Namespace, tmr.Spec.VolumeMappings[0].LocalPVCName)
+	loc, err := r.Volumes.resolve(ctx, tmr.Namespace, tmr.Spec.VolumeMappings[0].LocalPVCName)
 	var waiting errWaiting
 	var invalid errInvalid
 	switch {
@@ -246,37 +228,6 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 	r.Metrics.forget(tmr)
 	controllerutil.RemoveFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer)
 	return ctrl.Result{}, r.Client.Update(ctx, tmr)
-}
-
-// resolve follows PVC -> PV -> ONTAP volume.
-func (r *TMRReconciler) resolve(ctx context.Context, namespace, pvcName string) (*local, error) {
-	pvc := &corev1.PersistentVolumeClaim{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pvcName}, pvc)
-	if apierrors.IsNotFound(err) {
-		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to exist", pvcName)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
-		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to be bound", pvcName)}
-	}
-	pv := &corev1.PersistentVolume{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, errWaiting{fmt.Sprintf("waiting for PV %s of PVC %s", pvc.Spec.VolumeName, pvcName)}
-		}
-		return nil, err
-	}
-	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != r.DriverName {
-		return nil, errInvalid{fmt.Sprintf("PVC %s is not provisioned by %s: mirror relationships need volumes of this driver", pvcName, r.DriverName)}
-	}
-	attrs := pv.Spec.CSI.VolumeAttributes
-	b := r.Backends[attrs["backend"]]
-	if b == nil {
-		return nil, errInvalid{fmt.Sprintf("PV %s is on backend %q, which this driver does not have configured: add it to the backend file", pv.Name, attrs["backend"])}
-	}
-	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
 }
 
 // setCondition writes the one condition, keeping lastTransitionTime when the state stays, and

@@ -71,8 +71,9 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 		t.Fatal(err)
 	}
 	r := &frontend.TMRReconciler{
-		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"), DriverName: csi.DefaultDriverName,
-		Backends: map[string]*ontap.Backend{svm: backends[0]}, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second},
+		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"),
+		Volumes: frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: map[string]*ontap.Backend{svm: backends[0]}},
+		Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

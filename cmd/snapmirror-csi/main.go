@@ -120,13 +120,14 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	volumes := frontend.Volumes{Client: mgr.GetClient(), Backends: byName, DriverName: cfg.driverName}
 	mirrorMetrics, err := frontend.NewMetrics(metrics.Registry)
 	if err != nil {
 		return err
 	}
 	tmr := &frontend.TMRReconciler{
-		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"), Backends: byName,
-		DriverName: cfg.driverName, Recheck: cfg.recheck, Cache: &mirror.Cache{MaxAge: cfg.recheck},
+		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"), Volumes: volumes,
+		Recheck: cfg.recheck, Cache: &mirror.Cache{MaxAge: cfg.recheck},
 		MaxConcurrentReconciles: cfg.workers, Metrics: mirrorMetrics,
 	}
 	if err := tmr.SetupWithManager(mgr); err != nil {

@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 )
 
@@ -49,7 +51,8 @@ type ControlPlane struct {
 	dir    string
 }
 
-// Start starts a control plane and installs the CRDs from crds/manifests. Call Stop when done.
+// Start starts a control plane and installs the CRDs from crds/manifests and the VolumeSnapshot
+// CRDs from crds/external. Call Stop when done.
 func Start() (*ControlPlane, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -60,12 +63,12 @@ func Start() (*ControlPlane, error) {
 		return nil, err
 	}
 	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme), snapshotv1.AddToScheme(scheme)); err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "crds", "manifests")},
+		CRDDirectoryPaths:     []string{filepath.Join(root, "crds", "manifests"), filepath.Join(root, "crds", "external")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}

@@ -1,0 +1,70 @@
+package frontend
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// Volumes resolves a PVC to its ONTAP volume: PVC -> bound PV of this driver -> backend and
+// FlexVol from the PV's volume context.
+type Volumes struct {
+	Client client.Reader
+	// Backends by name: a PV's volume context names its backend.
+	Backends map[string]*ontap.Backend
+	// DriverName is the CSI driver whose PVs are this controller's.
+	DriverName string
+}
+
+// local is a TMR's local volume on ONTAP.
+type local struct {
+	backend *ontap.Backend
+	handle  string // svm:volume
+}
+
+// errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
+type errWaiting struct{ msg string }
+
+func (e errWaiting) Error() string { return e.msg }
+
+// errInvalid is a problem only the user can fix.
+type errInvalid struct{ msg string }
+
+func (e errInvalid) Error() string { return e.msg }
+
+// resolve follows PVC -> PV -> ONTAP volume.
+func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := v.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pvcName}, pvc)
+	if apierrors.IsNotFound(err) {
+		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to exist", pvcName)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to be bound", pvcName)}
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := v.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errWaiting{fmt.Sprintf("waiting for PV %s of PVC %s", pvc.Spec.VolumeName, pvcName)}
+		}
+		return nil, err
+	}
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != v.DriverName {
+		return nil, errInvalid{fmt.Sprintf("PVC %s is not provisioned by %s: mirror relationships need volumes of this driver", pvcName, v.DriverName)}
+	}
+	attrs := pv.Spec.CSI.VolumeAttributes
+	b := v.Backends[attrs["backend"]]
+	if b == nil {
+		return nil, errInvalid{fmt.Sprintf("PV %s is on backend %q, which this driver does not have configured: add it to the backend file", pv.Name, attrs["backend"])}
+	}
+	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
+}
+
