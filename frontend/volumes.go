@@ -67,4 +67,3 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	}
 	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
 }
-
