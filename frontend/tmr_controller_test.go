@@ -33,17 +33,19 @@ import (
 // side is one site: a namespace standing for its Kubernetes cluster, its simulated ONTAP
 // cluster, its CSI driver and its own manager running the TMR controller.
 type side struct {
-	ns      string
-	cluster *sim.Cluster
-	svm     string
-	driver  *csi.Driver
-	backend *ontap.Backend
+	ns       string
+	cluster  *sim.Cluster
+	svm      string
+	driver   *csi.Driver
+	backend  *ontap.Backend
+	backends map[string]*ontap.Backend
+	// stop stops the side's manager.
+	stop func()
 }
 
 func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	ctx := context.Background()
 	dir := t.TempDir()
 	u, p := f.Credentials()
 	os.WriteFile(filepath.Join(dir, "username"), []byte(u), 0o600)
@@ -62,6 +64,17 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	if s.driver, err = csi.NewDriver(csi.Config{Backends: backends, Mirrors: frontend.Mirrors{Reader: cp.Client}, Log: logr.Discard()}); err != nil {
 		t.Fatal(err)
 	}
+	s.backends = map[string]*ontap.Backend{svm: backends[0]}
+	s.stop = s.start(t)
+	return s
+}
+
+// start runs the side's manager with every controller, until the returned stop is called
+// (or the test ends): a restart is stop, then start.
+func (s *side) start(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	mgr, err := ctrl.NewManager(cp.Config(), ctrl.Options{
 		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{s.ns: {}}},
@@ -70,16 +83,21 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &frontend.TMRReconciler{
-		Client: mgr.GetClient(), Events: mgr.GetEventRecorder("snapmirror-csi"),
-		Volumes: frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: map[string]*ontap.Backend{svm: backends[0]}},
-		Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second},
+	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: s.backends}
+	events := mgr.GetEventRecorder("snapmirror-csi")
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
+		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}},
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Poll: 100 * time.Millisecond},
+		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName},
+		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Trident: true},
+	} {
+		if err := r.SetupWithManager(mgr); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	go mgr.Start(ctx)
-	return s
+	done := make(chan struct{})
+	go func() { mgr.Start(ctx); close(done) }()
+	return func() { cancel(); <-done }
 }
 
 // provision does what external-provisioner and kube-controller-manager do: CreateVolume
@@ -105,8 +123,10 @@ func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[s
 	if err != nil {
 		t.Fatalf("CreateVolume %s: %v", pvName, err)
 	}
+	// PVs are cluster-wide and the tests share one API server: the object's name is made
+	// unique per test, the CSI volume handle stays the driver's.
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		ObjectMeta: metav1.ObjectMeta{Name: pvName + "-" + s.ns},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: "csi-nas",
@@ -117,7 +137,7 @@ func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[s
 	if err := cp.Client.Create(ctx, pv); err != nil {
 		t.Fatal(err)
 	}
-	pvc.Spec.VolumeName = pvName
+	pvc.Spec.VolumeName = pv.Name
 	if err := cp.Client.Update(ctx, pvc); err != nil {
 		t.Fatal(err)
 	}

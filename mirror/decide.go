@@ -134,7 +134,9 @@ func Decide(req Request, obs Observation) Decision {
 	switch {
 	case rel == nil:
 		return step(Create, "creating the relationship %s -> %s", req.Remote, req.Local)
-	case active:
+	case active && (rel.State == ontap.Uninitialized || rel.State == ontap.BrokenOff):
+		// A baseline or a resync: the relationship is not there until it ends. (An update
+		// on a mirrored relationship changes nothing of its state.)
 		return step(Wait, "a %s transfer from %s is running", rel.Transfer.Type, rel.Source)
 	case rel.State == ontap.Uninitialized:
 		return step(Initialize, "starting the baseline transfer from %s", rel.Source)

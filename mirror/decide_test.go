@@ -30,7 +30,7 @@ func TestDecide(t *testing.T) {
 		{"establish: baseline running", Established, "", src, rel(ontap.Uninitialized, ontap.TransferTransferring), false, Wait, Establishing},
 		{"establish: baseline failed, retried", Established, "", src, rel(ontap.Uninitialized, ontap.TransferFailed), false, Initialize, Establishing},
 		{"establish: mirrored", Established, "", src, rel(ontap.Snapmirrored, ""), false, Done, Established},
-		{"establish: update running is fine", Established, "", src, rel(ontap.Snapmirrored, ontap.TransferTransferring), false, Wait, Establishing},
+		{"establish: an update running changes nothing", Established, "", src, rel(ontap.Snapmirrored, ontap.TransferTransferring), false, Done, Established},
 		{"establish: quiesced out of band", Established, "", src, rel(ontap.Paused, ""), false, Resume, Establishing},
 		{"establish: broken out of band is reported, not resynced", Established, "", src, rel(ontap.BrokenOff, ""), false, Done, Promoted},
 		{"establish: another source", Established, "", other, rel(ontap.Snapmirrored, ""), false, Fail, Failed},

@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	"github.com/snapmirror-csi/snapmirror-csi/frontend"
@@ -70,7 +72,7 @@ func main() {
 func run(ctx context.Context, cfg config) error {
 	log := ctrl.Log.WithName("snapmirror-csi")
 	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tridentv1.AddToScheme(scheme), snapshotv1.AddToScheme(scheme)); err != nil {
 		return err
 	}
 	restCfg, err := ctrl.GetConfig()
@@ -130,8 +132,16 @@ func run(ctx context.Context, cfg config) error {
 		Recheck: cfg.recheck, Cache: &mirror.Cache{MaxAge: cfg.recheck},
 		MaxConcurrentReconciles: cfg.workers, Metrics: mirrorMetrics,
 	}
-	if err := tmr.SetupWithManager(mgr); err != nil {
-		return err
+	events := mgr.GetEventRecorder("snapmirror-csi")
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
+		tmr,
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Events: events, Volumes: volumes},
+		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName},
+		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName, Trident: true},
+	} {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

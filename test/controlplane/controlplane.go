@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 
@@ -167,6 +169,7 @@ func RepoRoot() (string, error) {
 // Main is a test package's TestMain: it starts a control plane into *cp, runs the tests and
 // stops it, exiting with the tests' code.
 func Main(m *testing.M, cp **ControlPlane) {
+	log.SetLogger(logr.Discard())
 	var err error
 	if *cp, err = Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,237 @@
+package frontend_test
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+)
+
+const (
+	srcPV  = "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1"
+	dstPV  = "pvc-7f2a6b1e-0c4d-4e55-9a1b-2d3c4e5f6a7b"
+	srcVol = "trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1"
+	dstVol = "trident_pvc_7f2a6b1e_0c4d_4e55_9a1b_2d3c4e5f6a7b"
+)
+
+// mirrored sets up sections 1 and 2 of the workflow: a primary PVC with a file, mirrored to an
+// established secondary PVC.
+func mirrored(t *testing.T) (*side, *side) {
+	t.Helper()
+	f := sim.NewFabric(sim.Options{})
+	t.Cleanup(f.Close)
+	pc, _ := f.AddCluster(sim.ClusterSpec{Name: "primary", SVMs: []string{"datavserver"}, Aggregates: []string{"aggr1"}})
+	sc, _ := f.AddCluster(sim.ClusterSpec{Name: "secondary", SVMs: []string{"drvserver"}, Aggregates: []string{"aggr1"}})
+	if err := f.PeerSVMs("datavserver", "drvserver"); err != nil {
+		t.Fatal(err)
+	}
+	primary, secondary := startSide(t, f, pc, "datavserver"), startSide(t, f, sc, "drvserver")
+	primary.provision(t, srcPV, "csi-nas", nil)
+	pc.WriteFile("datavserver", srcVol, "app.db", "v1")
+	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas"}}}
+	})
+	handle := primary.wait(t, "csi-nas", "promoted").LocalVolumeHandle
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
+	})
+	secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
+	secondary.wait(t, "csi-nas", "established")
+	return primary, secondary
+}
+
+func (s *side) tamu(t *testing.T, name, tmr, snapshot string) {
+	t.Helper()
+	obj := &tridentv1.TridentActionMirrorUpdate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns},
+		Spec:       tridentv1.TridentActionMirrorUpdateSpec{TridentMirrorRelationshipName: tmr, SnapshotHandle: snapshot},
+	}
+	if err := cp.Client.Create(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *side) waitTAMU(t *testing.T, name string, state tridentv1.ActionState) tridentv1.TridentActionMirrorUpdateStatus {
+	t.Helper()
+	var last tridentv1.TridentActionMirrorUpdateStatus
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		obj := &tridentv1.TridentActionMirrorUpdate{}
+		if cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, obj) == nil {
+			if last = obj.Status; last.State == state {
+				return last
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("TAMU %s did not reach %q; last status %+v", name, state, last)
+	return last
+}
+
+func TestMirrorUpdate(t *testing.T) {
+	primary, secondary := mirrored(t)
+	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2")
+	primary.cluster.WriteFile("datavserver", srcVol, "new.txt", "after the baseline")
+	secondary.cluster.ResetRequests()
+	secondary.tamu(t, "update-1", "csi-nas", "")
+	st := secondary.waitTAMU(t, "update-1", tridentv1.ActionStateSucceeded)
+	if n := secondary.cluster.Requests()["POST /snapmirror/relationships/{id}/transfers"]; n != 1 {
+		t.Errorf("%d transfers started, want 1", n)
+	}
+	if st.CompletionTime == nil || st.PreviousTransferTime == nil || st.CompletionTime.Before(st.PreviousTransferTime) ||
+		st.LocalVolumeHandle != "drvserver:"+dstVol || st.RemoteVolumeHandle != "datavserver:"+srcVol {
+		t.Errorf("status %+v", st)
+	}
+	want, _ := primary.cluster.Files("datavserver", srcVol)
+	if got := secondary.files(t, dstVol); !maps.Equal(got, want) {
+		t.Errorf("after the update: %v, want %v", got, want)
+	}
+	// The finalizer is gone once the update ended.
+	obj := &tridentv1.TridentActionMirrorUpdate{}
+	cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "update-1"}, obj)
+	if len(obj.Finalizers) != 0 {
+		t.Errorf("finalizers left: %v", obj.Finalizers)
+	}
+
+	// An update of a promoted relationship fails, saying why.
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
+	secondary.wait(t, "csi-nas", "promoted")
+	secondary.tamu(t, "update-2", "csi-nas", "")
+	if st := secondary.waitTAMU(t, "update-2", tridentv1.ActionStateFailed); !strings.Contains(st.Message, `is "promoted": an update needs it established or reestablished`) {
+		t.Errorf("status %+v", st)
+	}
+	secondary.tamu(t, "update-3", "no-such-tmr", "")
+	if st := secondary.waitTAMU(t, "update-3", tridentv1.ActionStateFailed); !strings.Contains(st.Message, "does not exist") {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestMirrorUpdateSurvivesRestart: the controller restarts while the transfer runs; the
+// update still ends Succeeded.
+func TestMirrorUpdateSurvivesRestart(t *testing.T) {
+	primary, secondary := mirrored(t)
+	secondary.cluster.SetTransferDelay(time.Second)
+	primary.cluster.WriteFile("datavserver", srcVol, "slow.txt", "arrives after a restart")
+	secondary.tamu(t, "update", "csi-nas", "")
+	secondary.waitTAMU(t, "update", tridentv1.ActionStateInProgress)
+	secondary.stop()
+	secondary.stop = secondary.start(t)
+	secondary.waitTAMU(t, "update", tridentv1.ActionStateSucceeded)
+	if got := secondary.files(t, dstVol); got["slow.txt"] != "arrives after a restart" {
+		t.Errorf("after the update: %v", got)
+	}
+}
+
+// snapshot does what csi-snapshotter and snapshot-controller do: CreateSnapshot through the
+// driver, then a bound, ready VolumeSnapshot and VolumeSnapshotContent.
+func (s *side) snapshot(t *testing.T, pv, pvc, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := s.driver.CreateSnapshot(ctx, &csispec.CreateSnapshotRequest{Name: "snapshot-" + name, SourceVolumeId: pv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetSnapshot().GetSnapshotId()
+	content := &snapshotv1.VolumeSnapshotContent{
+		ObjectMeta: metav1.ObjectMeta{Name: "snapcontent-" + name + "-" + s.ns},
+		Spec: snapshotv1.VolumeSnapshotContentSpec{
+			Driver: csi.DefaultDriverName, DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete,
+			Source:            snapshotv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To(id)},
+			VolumeSnapshotRef: corev1.ObjectReference{Namespace: s.ns, Name: name},
+		},
+	}
+	if err := cp.Client.Create(ctx, content); err != nil {
+		t.Fatal(err)
+	}
+	content.Status = &snapshotv1.VolumeSnapshotContentStatus{SnapshotHandle: ptr.To(id), ReadyToUse: ptr.To(true)}
+	if err := cp.Client.Status().Update(ctx, content); err != nil {
+		t.Fatal(err)
+	}
+	vs := &snapshotv1.VolumeSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns},
+		Spec:       snapshotv1.VolumeSnapshotSpec{Source: snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(pvc)}},
+	}
+	if err := cp.Client.Create(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	vs.Status = &snapshotv1.VolumeSnapshotStatus{BoundVolumeSnapshotContentName: ptr.To(content.Name), ReadyToUse: ptr.To(true)}
+	if err := cp.Client.Status().Update(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitHandle polls a snapshot info of either kind until it reports a handle.
+func waitHandle(t *testing.T, obj client.Object, status func() *tridentv1.SnapshotInfoStatus) tridentv1.SnapshotInfoStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cp.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil && status().SnapshotHandle != "" {
+			return *status()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s got no handle; last status %+v", obj.GetName(), *status())
+	return tridentv1.SnapshotInfoStatus{}
+}
+
+// TestPlannedFailoverWithSnapshotInfo walks section 5: snapshot on the primary, its handle from
+// SnapshotInfo (and TridentSnapshotInfo), promotion of the secondary to it, zero bytes lost.
+func TestPlannedFailoverWithSnapshotInfo(t *testing.T) {
+	primary, secondary := mirrored(t)
+	ctx := context.Background()
+	// A SnapshotInfo created before its VolumeSnapshot says what it waits for.
+	si := &tridentv1.SnapshotInfo{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: primary.ns}, Spec: tridentv1.SnapshotInfoSpec{SnapshotName: "csi-nas-snapshot"}}
+	if err := cp.Client.Create(ctx, si); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(si.Status.Message, "VolumeSnapshot csi-nas-snapshot does not exist") {
+		if time.Now().After(deadline) {
+			t.Fatalf("status before the snapshot: %+v", si.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+		cp.Client.Get(ctx, client.ObjectKeyFromObject(si), si)
+	}
+
+	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "final state before the migration")
+	want, _ := primary.cluster.Checksum("datavserver", srcVol)
+	id := primary.snapshot(t, srcPV, "csi-nas", "csi-nas-snapshot")
+	// Writes after the snapshot are not part of the migration.
+	primary.cluster.WriteFile("datavserver", srcVol, "late.txt", "after the snapshot")
+
+	st := waitHandle(t, si, func() *tridentv1.SnapshotInfoStatus { return &si.Status })
+	if st.SnapshotHandle != id || st.SnapshotHandle != srcPV+"/snapshot-csi-nas-snapshot" || st.LastTransitionTime == nil || st.ObservedGeneration != si.Generation {
+		t.Errorf("SnapshotInfo status %+v, want handle %s", st, id)
+	}
+	tsi := &tridentv1.TridentSnapshotInfo{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: primary.ns}, Spec: tridentv1.TridentSnapshotInfoSpec{SnapshotName: "csi-nas-snapshot"}}
+	if err := cp.Client.Create(ctx, tsi); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitHandle(t, tsi, func() *tridentv1.SnapshotInfoStatus { return &tsi.Status }); st.SnapshotHandle != id {
+		t.Errorf("TridentSnapshotInfo handle %q, want %s", st.SnapshotHandle, id)
+	}
+
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec.State = "promoted"
+		o.Spec.VolumeMappings[0].PromotedSnapshotHandle = st.SnapshotHandle
+	})
+	secondary.wait(t, "csi-nas", "promoted")
+	got, _ := secondary.cluster.Checksum("drvserver", dstVol)
+	if got != want {
+		files := secondary.files(t, dstVol)
+		t.Errorf("planned failover: destination %v differs from the source at the snapshot", files)
+	}
+}

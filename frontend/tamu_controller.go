@@ -1,0 +1,158 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// TAMUReconciler runs each TridentActionMirrorUpdate once: it starts a transfer on the named
+// relationship and waits, without blocking a worker, until ONTAP reports a successful
+// transfer newer than the one before it.
+type TAMUReconciler struct {
+	Client  client.Client
+	Events  events.EventRecorder
+	Volumes Volumes
+	// Poll is how often an update in progress is looked at; default 2 seconds.
+	Poll time.Duration
+}
+
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/status,verbs=patch
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/finalizers,verbs=update
+
+// SetupWithManager registers the controller.
+func (r *TAMUReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).For(&tridentv1.TridentActionMirrorUpdate{}).Complete(r)
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
+	tamu := &tridentv1.TridentActionMirrorUpdate{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tamu); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	done := tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed
+	if !tamu.DeletionTimestamp.IsZero() || done {
+		// Nothing to undo on ONTAP: a transfer that was started runs to its end.
+		if controllerutil.RemoveFinalizer(tamu, tridentv1.ActionMirrorUpdateFinalizer) {
+			return ctrl.Result{}, r.Client.Update(ctx, tamu)
+		}
+		return ctrl.Result{}, nil
+	}
+	if controllerutil.AddFinalizer(tamu, tridentv1.ActionMirrorUpdateFinalizer) {
+		if err := r.Client.Update(ctx, tamu); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	base := tamu.DeepCopy()
+	defer func() {
+		if tamu.Status.State != base.Status.State {
+			r.event(tamu)
+		}
+		if err := r.Client.Status().Patch(ctx, tamu, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+	return r.reconcileNormal(ctx, tamu)
+}
+
+func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.TridentActionMirrorUpdate) (ctrl.Result, error) {
+	st := &tamu.Status
+	st.ObservedGeneration, st.SnapshotHandle = tamu.Generation, tamu.Spec.SnapshotHandle
+	finish := func(state tridentv1.ActionState, msg string) (ctrl.Result, error) {
+		now := metav1.Now()
+		st.State, st.Message, st.CompletionTime = state, msg, &now
+		return ctrl.Result{}, nil
+	}
+	tmr := &tridentv1.TridentMirrorRelationship{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: tamu.Namespace, Name: tamu.Spec.TridentMirrorRelationshipName}, tmr)
+	if apierrors.IsNotFound(err) {
+		return finish(tridentv1.ActionStateFailed, fmt.Sprintf("TridentMirrorRelationship %s does not exist in namespace %s", tamu.Spec.TridentMirrorRelationshipName, tamu.Namespace))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var actual tridentv1.MirrorState
+	if len(tmr.Status.Conditions) > 0 {
+		actual = tmr.Status.Conditions[0].State
+	}
+	if actual != tridentv1.MirrorStateEstablished && actual != tridentv1.MirrorStateReestablished {
+		return finish(tridentv1.ActionStateFailed, fmt.Sprintf("TridentMirrorRelationship %s is %q: an update needs it established or reestablished", tmr.Name, actual))
+	}
+	loc, err := r.Volumes.resolve(ctx, tamu.Namespace, tmr.Spec.VolumeMappings[0].LocalPVCName)
+	if err != nil {
+		var waiting errWaiting
+		var invalid errInvalid
+		if errors.As(err, &waiting) || errors.As(err, &invalid) {
+			return finish(tridentv1.ActionStateFailed, err.Error())
+		}
+		return ctrl.Result{}, err
+	}
+	st.LocalVolumeHandle, st.RemoteVolumeHandle = loc.handle, tmr.Spec.VolumeMappings[0].RemoteVolumeHandle
+	rel, err := loc.backend.GetRelationship(ctx, loc.handle)
+	if errors.Is(err, ontap.ErrNotFound) {
+		return finish(tridentv1.ActionStateFailed, fmt.Sprintf("volume %s is in no SnapMirror relationship on ONTAP", loc.handle))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	poll := r.Poll
+	if poll == 0 {
+		poll = 2 * time.Second
+	}
+
+	if st.PreviousTransferTime == nil {
+		// First pass: remember the last transfer, then start one. A restart before the status
+		// is written starts from here again; ONTAP refuses a second concurrent transfer.
+		prev := metav1.NewTime(time.Unix(0, 0).UTC())
+		if t := rel.Transfer; t != nil && t.State == ontap.TransferSuccess {
+			prev = metav1.NewTime(t.End)
+		}
+		st.PreviousTransferTime = &prev
+		_, snap, _ := strings.Cut(tamu.Spec.SnapshotHandle, "/")
+		t, err := loc.backend.StartTransfer(ctx, rel.UUID, snap)
+		switch {
+		case ontap.IsTransferInProgress(err):
+		case err != nil:
+			return finish(tridentv1.ActionStateFailed, fmt.Sprintf("start the transfer from %s: %s", rel.Source, err))
+		case t.State == ontap.TransferSuccess:
+			// ONTAP's answer describes the transfer just started: it ended already.
+			return finish(tridentv1.ActionStateSucceeded, fmt.Sprintf("transferred %d bytes from %s", t.BytesTransferred, rel.Source))
+		}
+		st.State, st.Message = tridentv1.ActionStateInProgress, fmt.Sprintf("transfer from %s started", rel.Source)
+		return ctrl.Result{RequeueAfter: poll}, nil
+	}
+
+	t := rel.Transfer
+	switch {
+	case t == nil || t.State.Active() || !t.End.After(st.PreviousTransferTime.Time):
+		st.State, st.Message = tridentv1.ActionStateInProgress, fmt.Sprintf("waiting for the transfer from %s", rel.Source)
+		return ctrl.Result{RequeueAfter: poll}, nil
+	case t.State == ontap.TransferSuccess:
+		return finish(tridentv1.ActionStateSucceeded, fmt.Sprintf("transferred %d bytes from %s", t.BytesTransferred, rel.Source))
+	}
+	reason := strings.Join(rel.UnhealthyReasons, "; ")
+	return finish(tridentv1.ActionStateFailed, fmt.Sprintf("the transfer from %s ended %s: %s", rel.Source, t.State, reason))
+}
+
+func (r *TAMUReconciler) event(tamu *tridentv1.TridentActionMirrorUpdate) {
+	eventType := corev1.EventTypeNormal
+	if tamu.Status.State == tridentv1.ActionStateFailed {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Events.Eventf(tamu, nil, eventType, strings.ReplaceAll(string(tamu.Status.State), " ", ""), "MirrorUpdate", "%s", tamu.Status.Message)
+}
