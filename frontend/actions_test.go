@@ -43,12 +43,33 @@ func mirrored(t *testing.T) (*side, *side) {
 	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas"}}}
 	})
-	handle := primary.wait(t, "csi-nas", "promoted").LocalVolumeHandle
+	cond := primary.wait(t, "csi-nas", "promoted")
+	handle := cond.LocalVolumeHandle
+	if handle != "datavserver:"+srcVol || cond.LocalPVCName != "csi-nas" {
+		t.Fatalf("primary status %+v", cond)
+	}
+	// The secondary's TMR comes first and waits for its PVC.
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
 	})
-	secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
-	secondary.wait(t, "csi-nas", "established")
+	if c := secondary.wait(t, "csi-nas", "establishing"); !strings.Contains(c.Message, "waiting for PVC csi-nas") {
+		t.Errorf("before the PVC: %+v", c)
+	}
+	vol := secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
+	if vol.GetVolumeContext()["type"] != "dp" {
+		t.Fatalf("destination volume %v", vol.GetVolumeContext())
+	}
+	cond = secondary.wait(t, "csi-nas", "established")
+	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
+		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
+		t.Errorf("established status %+v", cond)
+	}
+	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
+		t.Errorf("destination content %v", got)
+	}
+	if v, err := secondary.backend.GetVolume(context.Background(), "drvserver", dstVol); err != nil || v.JunctionPath != "/"+dstVol {
+		t.Errorf("the mirrored destination is not mounted for NFS: %+v, %v", v, err)
+	}
 	return primary, secondary
 }
 

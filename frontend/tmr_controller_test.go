@@ -198,54 +198,11 @@ func (s *side) files(t *testing.T, vol string) map[string]string {
 	return f
 }
 
-// TestWorkflow walks shared/docs/workflow.md sections 1 to 7 with two sites.
+// TestWorkflow walks shared/docs/workflow.md sections 1 to 7 with two sites; sections 1 and 2
+// are mirrored().
 func TestWorkflow(t *testing.T) {
-	f := sim.NewFabric(sim.Options{})
-	t.Cleanup(f.Close)
-	pc, _ := f.AddCluster(sim.ClusterSpec{Name: "primary", SVMs: []string{"datavserver"}, Aggregates: []string{"aggr1"}})
-	sc, _ := f.AddCluster(sim.ClusterSpec{Name: "secondary", SVMs: []string{"drvserver"}, Aggregates: []string{"aggr1"}})
-	if err := f.PeerSVMs("datavserver", "drvserver"); err != nil {
-		t.Fatal(err)
-	}
-	primary, secondary := startSide(t, f, pc, "datavserver"), startSide(t, f, sc, "drvserver")
-	const srcPV, dstPV = "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1", "pvc-7f2a6b1e-0c4d-4e55-9a1b-2d3c4e5f6a7b"
-	const srcVol, dstVol = "trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1", "trident_pvc_7f2a6b1e_0c4d_4e55_9a1b_2d3c4e5f6a7b"
-
-	// 1. Primary: PVC, TMR promoted: the status gives the local handle.
-	primary.provision(t, srcPV, "csi-nas", nil)
-	pc.WriteFile("datavserver", srcVol, "app.db", "v1")
-	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
-		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas"}}}
-	})
-	cond := primary.wait(t, "csi-nas", "promoted")
-	handle := cond.LocalVolumeHandle
-	if handle != "datavserver:"+srcVol || cond.LocalPVCName != "csi-nas" {
-		t.Fatalf("primary status %+v", cond)
-	}
-
-	// 2. Secondary: TMR established first (it waits for its PVC), then the annotated PVC.
-	established := func(o *tridentv1.TridentMirrorRelationship) {
-		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
-	}
-	secondary.tmr(t, "csi-nas", established)
-	if c := secondary.wait(t, "csi-nas", "establishing"); !strings.Contains(c.Message, "waiting for PVC csi-nas") {
-		t.Errorf("before the PVC: %+v", c)
-	}
-	vol := secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
-	if vol.GetVolumeContext()["type"] != "dp" {
-		t.Fatalf("destination volume %v", vol.GetVolumeContext())
-	}
-	cond = secondary.wait(t, "csi-nas", "established")
-	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
-		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
-		t.Errorf("established status %+v", cond)
-	}
-	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
-		t.Errorf("destination content %v", got)
-	}
-	if v, err := secondary.backend.GetVolume(context.Background(), "drvserver", dstVol); err != nil || v.JunctionPath != "/"+dstVol {
-		t.Errorf("the mirrored destination is not mounted for NFS: %+v, %v", v, err)
-	}
+	primary, secondary := mirrored(t)
+	pc, sc := primary.cluster, secondary.cluster
 
 	// Drift: a break on ONTAP behind the controller's back is reported, never undone.
 	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)
