@@ -48,6 +48,9 @@ type cachedReads struct {
 	maxAge time.Duration
 }
 
+// Live returns the underlying API, for reads that must not be stale.
+func (r cachedReads) Live() ONTAP { return r.ONTAP }
+
 // GetRelationship answers from the list, refreshing it when it is older than MaxAge.
 func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error) {
 	e := r.entry

@@ -64,6 +64,16 @@ func Run(ctx context.Context, api ONTAP, req Request) Result {
 	if err != nil {
 		return Failure(err, nil)
 	}
+	// A cached observation may be stale: it may only confirm the desired state. Anything
+	// else is decided again from a live look, and every step after it is live.
+	if cached, ok := api.(interface{ Live() ONTAP }); ok {
+		api = cached.Live()
+		if Decide(req, obs).Action != Done {
+			if obs, err = observe(ctx, api, req); err != nil {
+				return Failure(err, nil)
+			}
+		}
+	}
 	var taken []Action
 	for range maxSteps {
 		d := Decide(req, obs)

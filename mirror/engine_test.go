@@ -286,3 +286,33 @@ func TestSteadyState(t *testing.T) {
 		t.Errorf("3 rounds over %d relationships made %v, want one list", n, got)
 	}
 }
+
+// TestStaleCacheNeverActs: a cached view that shows another state than the desired one is
+// checked live before anything is done.
+func TestStaleCacheNeverActs(t *testing.T) {
+	_, _, secondary := sites(t)
+	ctx := context.Background()
+	establish(t, secondary)
+	cache := &mirror.Cache{MaxAge: time.Hour}
+	promoted := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}
+	if res := mirror.Run(ctx, secondary.api, promoted); res.State != mirror.Promoted {
+		t.Fatalf("promote: %+v", res)
+	}
+	// The cache now holds the broken-off relationship.
+	if res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), promoted); res.State != mirror.Promoted || len(res.Actions) != 0 {
+		t.Fatalf("cached re-check: %+v", res)
+	}
+	reestablished := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished}
+	if res := mirror.Run(ctx, secondary.api, reestablished); res.State != mirror.Reestablished {
+		t.Fatalf("reestablish: %+v", res)
+	}
+	// The cache still says broken off: the re-check looks live and does nothing.
+	secondary.ResetRequests()
+	res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), reestablished)
+	if res.Err != nil || res.State != mirror.Reestablished || len(res.Actions) != 0 {
+		t.Errorf("re-check through a stale cache: %+v", res)
+	}
+	if got := secondary.Requests(); got["total"] != 1 {
+		t.Errorf("the re-check made %v, want one live GET", got)
+	}
+}
