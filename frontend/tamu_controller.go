@@ -23,7 +23,10 @@ import (
 // relationship and waits, without blocking a worker, until ONTAP reports a successful
 // transfer newer than the one before it.
 type TAMUReconciler struct {
-	Client  client.Client
+	Client client.Client
+	// Reader reads TAMUs uncached (the manager's APIReader): a pass must see the status the
+	// previous pass wrote, or it would start a second transfer. Nil means Client.
+	Reader  client.Reader
 	Events  events.EventRecorder
 	Volumes Volumes
 	// Poll is how often an update in progress is looked at; default 2 seconds.
@@ -42,7 +45,11 @@ func (r *TAMUReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Reconcile implements reconcile.Reconciler.
 func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
 	tamu := &tridentv1.TridentActionMirrorUpdate{}
-	if err := r.Client.Get(ctx, req.NamespacedName, tamu); err != nil {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	if err := reader.Get(ctx, req.NamespacedName, tamu); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	done := tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed

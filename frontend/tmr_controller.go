@@ -124,7 +124,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		if tmr.Spec.State == tridentv1.MirrorStatePromoted {
 			cond.State = tridentv1.MirrorStatePromoting
 		}
-		r.setCondition(tmr, cond, "")
+		r.setCondition(tmr, cond, ReasonTransition)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	case errors.As(err, &invalid):
 		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()

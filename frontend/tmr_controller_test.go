@@ -87,7 +87,7 @@ func (s *side) start(t *testing.T) (stop func()) {
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}},
-		&frontend.TAMUReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Poll: 100 * time.Millisecond},
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: vols, Poll: 100 * time.Millisecond},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Trident: true},
 	} {

@@ -135,7 +135,7 @@ func run(ctx context.Context, cfg config) error {
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		tmr,
-		&frontend.TAMUReconciler{Client: mgr.GetClient(), Events: events, Volumes: volumes},
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: volumes},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName, Trident: true},
 	} {
