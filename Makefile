@@ -15,7 +15,7 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: test-binaries ## Start a local control plane with the CRDs and walk the documented workflow's YAML.
+demo: test-binaries ## Two sites (control planes, simulated ONTAP, snapmirror-csi, CSI sidecars) walk the DR workflow.
 	go run ./test/demo
 
 .PHONY: test
@@ -31,7 +31,7 @@ build: ## Compile every package, and the binaries into bin/.
 generate: ## Regenerate deepcopy, CRD and RBAC manifests (controller-gen), the ONTAP client (go-swagger), and copy the VolumeSnapshot CRDs from external-snapshotter.
 	go tool controller-gen object paths=./crds/... crd output:crd:artifacts:config=crds/manifests
 	go tool controller-gen rbac:roleName=snapmirror-csi paths=./frontend/... paths=./cmd/... output:rbac:artifacts:config=deploy/rbac
-	install -m 644 "$$(go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)"/config/crd/snapshot.storage.k8s.io_*.yaml crds/external/
+	install -m 644 "$$(go list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)"/config/crd/*snapshot.storage.k8s.io_*.yaml crds/external/
 	rm -rf ontap/rest/client ontap/rest/models
 	go tool swagger generate client --quiet --spec=ontap/rest/swagger.yaml --target=ontap/rest --name=ontap \
 		--client-package=client --model-package=models
@@ -50,5 +50,5 @@ tools: test-binaries ## Build the pinned tools (go.mod tool directives) into bin
 	GOBIN=$(BIN) go install tool
 
 .PHONY: test-binaries
-test-binaries: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl from source into bin/ (once).
-	hack/install-test-binaries.sh $(KUBEBUILDER_ASSETS) >/dev/null
+test-binaries: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl and the CSI sidecars from source into bin/ (once).
+	WITH_CSI=1 hack/install-test-binaries.sh $(KUBEBUILDER_ASSETS) >/dev/null

@@ -3,6 +3,8 @@
 # module proxy alone (setup-envtest's download bucket is unreachable here):
 #
 #   bin/k8s-$K8S_VERSION/{etcd,kube-apiserver,kube-controller-manager,kubectl}
+#   bin/k8s-$K8S_VERSION/csi/{csi-provisioner,csi-resizer,csi-snapshotter,snapshot-controller}
+#     (with WITH_CSI=1)
 #
 # Usage: hack/install-test-binaries.sh [DEST]; then export KUBEBUILDER_ASSETS=DEST.
 # The last line printed is DEST, so callers may capture it.
@@ -15,10 +17,15 @@
 # etcd's server module and k8s.io/kubernetes have. So each is built from a throwaway wrapper
 # module that requires it and carries its replaces; for Kubernetes, every staging module
 # (k8s.io/x => ./staging/src/k8s.io/x) is replaced by the published k8s.io/x v0.<minor>.<patch>.
-set -euo pipefail
+set -Eeuo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}   # a k8s.io/kubernetes version the proxy serves
 ETCD_VERSION=${ETCD_VERSION:-v3.6.8}  # the go.etcd.io/etcd version k8s.io/kubernetes uses
+# CSI sidecars, built with WITH_CSI=1. external-provisioner v6.4.0 needs a library the proxy
+# refuses; these build here.
+CSI_PROVISIONER=${CSI_PROVISIONER:-github.com/kubernetes-csi/external-provisioner/v6@v6.3.0}
+CSI_RESIZER=${CSI_RESIZER:-github.com/kubernetes-csi/external-resizer/v2@v2.3.0}
+CSI_SNAPSHOTTER=${CSI_SNAPSHOTTER:-github.com/kubernetes-csi/external-snapshotter/v8@v8.7.0}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-$root/bin/k8s-$K8S_VERSION}
@@ -50,6 +57,33 @@ build() {
 	rm -rf "$w"
 }
 
+# wrapmod MODULE VERSION OUT PKG...: build PKGs of MODULE@VERSION, whose go.mod has replace
+# directives, from a wrapper module that carries them: replaces pointing at sibling directories
+# (../api, ./staging/x) become the published module at the same version, and guards against bad
+# imports (X => ./FORBIDDEN_DEPENDENCY) are dropped.
+wrapmod() {
+	local mod=$1 ver=$2 out=$3; shift 3
+	local gomod w
+	gomod=$(modinfo "$mod@$ver" GoMod)
+	w=$(mktemp -d)
+	{
+		printf 'module local/wrap\n\ngo %s\n\nrequire %s %s\n\nreplace (\n' "$(goversion "$gomod")" "$mod" "$ver"
+		sed -n '/^replace (/,/^)/{/=>/p}; /^replace [^(]/{s/^replace //;p}' "$gomod" |
+			sed 's/^[[:space:]]*//' | { grep -v FORBIDDEN_DEPENDENCY || true; } |
+			while read -r lhs _ rhs rver; do
+				case $rhs in
+				./* | ../*) printf '\t%s => %s %s\n' "$lhs" "$lhs" "$ver" ;;
+				*) printf '\t%s => %s %s\n' "$lhs" "$rhs" "${rver:-}" ;;
+				esac
+			done
+		printf ')\n'
+	} >"$w/go.mod"
+	local sum
+	sum="$(modinfo "$mod@$ver" Dir)/go.sum"
+	if [ -f "$sum" ]; then install -m 644 "$sum" "$w/go.sum"; fi
+	build "$w" "$out" "$@"
+}
+
 start=$SECONDS
 
 # --- etcd -------------------------------------------------------------------------------------
@@ -57,27 +91,8 @@ if [[ "$(version "$DEST/etcd")" == *"etcd Version: ${ETCD_VERSION#v}"* ]]; then
 	step "etcd $ETCD_VERSION: present"
 else
 	step "etcd $ETCD_VERSION: building (about 1 minute cold)"
-	mod=go.etcd.io/etcd/server/v3
-	gomod=$(modinfo "$mod@$ETCD_VERSION" GoMod)
-	w=$(mktemp -d)
-	{
-		printf 'module local/etcdwrap\n\ngo %s\n\nrequire %s %s\n\nreplace (\n' "$(goversion "$gomod")" "$mod" "$ETCD_VERSION"
-		# etcd's own replaces point at sibling directories (../api, ../client/v3...): map each
-		# to the published module at the same version. Drop its guards against bad imports
-		# (X => ./FORBIDDEN_DEPENDENCY), which name no real module.
-		sed -n '/^replace (/,/^)/{/=>/p}; /^replace [^(]/{s/^replace //;p}' "$gomod" |
-			sed 's/^[[:space:]]*//' | grep -v FORBIDDEN_DEPENDENCY |
-			while read -r lhs _ rhs rver; do
-				case $rhs in
-				./* | ../*) printf '\t%s => %s %s\n' "$lhs" "$lhs" "$ETCD_VERSION" ;;
-				*) printf '\t%s => %s %s\n' "$lhs" "$rhs" "${rver:-}" ;;
-				esac
-			done
-		printf ')\n'
-	} >"$w/go.mod"
-	install -m 644 "$(modinfo "$mod@$ETCD_VERSION" Dir)/go.sum" "$w/go.sum"
 	tmp=$(mktemp -d)
-	build "$w" "$tmp/etcd" "$mod"
+	wrapmod go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$tmp/etcd" go.etcd.io/etcd/server/v3
 	mv "$tmp/etcd" "$DEST/etcd" && rm -rf "$tmp"
 fi
 
@@ -109,6 +124,26 @@ else
 	LDFLAGS=$LDFLAGS build "$w" "$tmp/" \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
 	mv "$tmp"/* "$DEST/" && rm -rf "$tmp"
+fi
+
+# --- CSI sidecars (WITH_CSI=1): external-provisioner, external-resizer, csi-snapshotter and
+# snapshot-controller, for the end-to-end tests and the demo -------------------------------------
+if [ "${WITH_CSI:-0}" = 1 ]; then
+	mkdir -p "$DEST/csi"
+	stamp="$DEST/csi/VERSIONS"
+	want_csi="$CSI_PROVISIONER $CSI_RESIZER $CSI_SNAPSHOTTER"
+	if [ "$(cat "$stamp" 2>/dev/null)" = "$want_csi" ]; then
+		step "CSI sidecars: present"
+	else
+		step "CSI sidecars: building (about 6 minutes cold)"
+		tmp=$(mktemp -d)
+		wrapmod "${CSI_PROVISIONER%@*}" "${CSI_PROVISIONER#*@}" "$tmp/" "${CSI_PROVISIONER%@*}/cmd/csi-provisioner"
+		wrapmod "${CSI_RESIZER%@*}" "${CSI_RESIZER#*@}" "$tmp/" "${CSI_RESIZER%@*}/cmd/csi-resizer"
+		wrapmod "${CSI_SNAPSHOTTER%@*}" "${CSI_SNAPSHOTTER#*@}" "$tmp/" \
+			"${CSI_SNAPSHOTTER%@*}/cmd/csi-snapshotter" "${CSI_SNAPSHOTTER%@*}/cmd/snapshot-controller"
+		mv "$tmp"/* "$DEST/csi/" && rm -rf "$tmp"
+		echo "$want_csi" >"$stamp"
+	fi
 fi
 
 for b in etcd kube-apiserver kube-controller-manager kubectl; do

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,8 +112,12 @@ func (cp *ControlPlane) Config() *rest.Config { return cp.Env.Config }
 
 // Kubectl runs the built kubectl against this control plane and returns its standard output,
 // or an error that carries its standard error.
-func (cp *ControlPlane) Kubectl(args ...string) (string, error) {
+func (cp *ControlPlane) Kubectl(args ...string) (string, error) { return cp.KubectlStdin(nil, args...) }
+
+// KubectlStdin is Kubectl with stdin, e.g. for "apply -f -".
+func (cp *ControlPlane) KubectlStdin(stdin io.Reader, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(cp.assets, "kubectl"), append([]string{"--kubeconfig", cp.Kubeconfig}, args...)...)
+	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -1,0 +1,218 @@
+// Package e2e runs the product as users run it, on two "sites": each has its own control plane
+// (etcd, kube-apiserver and kube-controller-manager, built from source), its own simulated
+// ONTAP cluster, its own snapmirror-csi process, and the real CSI sidecars on its socket
+// (external-provisioner with --extra-create-metadata, external-resizer, csi-snapshotter and
+// snapshot-controller). The end-to-end test and `make demo` both use it.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
+)
+
+// Env is the two sites and the simulated fabric between them.
+type Env struct {
+	Fabric             *sim.Fabric
+	Primary, Secondary *Site
+	// Root is the repository, where examples/ is.
+	Root string
+	dir  string
+}
+
+// Site is one Kubernetes cluster with its storage.
+type Site struct {
+	Name    string
+	SVM     string
+	CP      *controlplane.ControlPlane
+	Cluster *sim.Cluster
+	dir     string
+	procs   []*exec.Cmd
+}
+
+// Options configure Start.
+type Options struct {
+	// Log, when set, receives one line per started component.
+	Log func(format string, args ...any)
+}
+
+// Start builds snapmirror-csi, starts the fabric of test/topologies/two-clusters.yaml and both
+// sites. Call Stop when done, even after an error.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	logf := opts.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := controlplane.Assets(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range sidecars {
+		if _, err := os.Stat(filepath.Join(assets, "csi", b)); err != nil {
+			return nil, fmt.Errorf("CSI sidecar %s is missing from %s/csi: run WITH_CSI=1 hack/install-test-binaries.sh (or make test)", b, assets)
+		}
+	}
+	dir, err := os.MkdirTemp("", "snapmirror-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{dir: dir, Root: root}
+	binary := filepath.Join(dir, "snapmirror-csi")
+	logf("building snapmirror-csi")
+	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/snapmirror-csi")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return env, fmt.Errorf("build snapmirror-csi: %w: %s", err, out)
+	}
+	topo, err := sim.LoadTopology(filepath.Join(root, "test", "topologies", "two-clusters.yaml"))
+	if err != nil {
+		return env, err
+	}
+	if env.Fabric, err = topo.Start(); err != nil {
+		return env, err
+	}
+	for _, spec := range []struct{ name, cluster, svm string }{{"primary", "primary", "datavserver"}, {"secondary", "secondary", "drvserver"}} {
+		s := &Site{Name: spec.name, SVM: spec.svm, Cluster: env.Fabric.Cluster(spec.cluster), dir: filepath.Join(dir, spec.name)}
+		if spec.name == "primary" {
+			env.Primary = s
+		} else {
+			env.Secondary = s
+		}
+		if err := s.start(ctx, env.Fabric, assets, binary, logf); err != nil {
+			return env, fmt.Errorf("site %s: %w", spec.name, err)
+		}
+	}
+	return env, nil
+}
+
+var sidecars = []string{"csi-provisioner", "csi-resizer", "csi-snapshotter", "snapshot-controller"}
+
+func (s *Site) start(ctx context.Context, f *sim.Fabric, assets, binary string, logf func(string, ...any)) error {
+	if err := os.MkdirAll(filepath.Join(s.dir, "creds"), 0o700); err != nil {
+		return err
+	}
+	var err error
+	logf("%s: starting etcd and kube-apiserver", s.Name)
+	if s.CP, err = controlplane.Start(); err != nil {
+		return err
+	}
+	u, p := f.Credentials()
+	files := map[string]string{
+		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()),
+		"backends.yaml": fmt.Sprintf("backends:\n- name: %s\n  driver: ontap-nas\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
+			"  caFile: ca.pem\n  credentials: {file: creds}\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
+			s.Name, s.Cluster.Address(), s.SVM),
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	kc := "--kubeconfig=" + s.CP.Kubeconfig
+	sock := filepath.Join(s.dir, "csi.sock")
+	csiAddr := "--csi-address=" + sock
+	start := func(name, path string, args ...string) error {
+		logf("%s: starting %s", s.Name, name)
+		log, err := os.Create(filepath.Join(s.dir, name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(path, args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		s.procs = append(s.procs, cmd)
+		return nil
+	}
+	csiBin := func(b string) string { return filepath.Join(assets, "csi", b) }
+	for _, c := range []struct {
+		name, path string
+		args       []string
+	}{
+		{"kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), []string{kc, "--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
+			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}},
+		{"snapmirror-csi", binary, []string{kc, "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
+			"--metrics-bind-address=0", "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
+		{"csi-provisioner", csiBin("csi-provisioner"), []string{kc, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
+		{"csi-resizer", csiBin("csi-resizer"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"snapshot-controller", csiBin("snapshot-controller"), []string{kc, "--leader-election=false"}},
+	} {
+		if err := start(c.name, c.path, c.args...); err != nil {
+			return err
+		}
+	}
+	class := &snapshotv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "csi-snapclass"}, Driver: "csi.trident.netapp.io", DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete}
+	return s.CP.Client.Create(ctx, class)
+}
+
+// Logs returns the tail of each component's log, for a failure report.
+func (s *Site) Logs() string {
+	var b strings.Builder
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".log") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		data, _ := io.ReadAll(f)
+		f.Close()
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		fmt.Fprintf(&b, "--- %s: %s (last %d lines)\n%s\n", s.Name, e.Name(), min(len(lines), 30), strings.Join(lines[max(0, len(lines)-30):], "\n"))
+	}
+	return b.String()
+}
+
+// Stop stops every process of both sites, the control planes and the fabric, and removes the
+// working folder. Nothing is left running.
+func (e *Env) Stop() error {
+	var errs []error
+	for _, s := range []*Site{e.Secondary, e.Primary} {
+		if s == nil {
+			continue
+		}
+		for _, p := range s.procs {
+			syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}
+		if s.CP != nil {
+			errs = append(errs, s.CP.Stop())
+		}
+	}
+	if e.Fabric != nil {
+		e.Fabric.Close()
+	}
+	if e.dir != "" {
+		errs = append(errs, os.RemoveAll(e.dir))
+	}
+	return errors.Join(errs...)
+}
