@@ -15,7 +15,7 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: test-binaries ## Two sites (control planes, simulated ONTAP, snapmirror-csi, CSI sidecars) walk the DR workflow.
+demo: test-binaries ## Two sites (control planes, simulated ONTAP, snapmirror-csi, CSI sidecars) walk the DR workflow; KEEP=1 leaves them up.
 	go run ./test/demo
 
 .PHONY: test

@@ -67,5 +67,14 @@ func run() (err error) {
 		}
 	}
 	fmt.Println("\nAll data checks passed: what was written on the primary reached the secondary, planned failover lost nothing, reestablish discarded only the writes made since the break.")
+	if os.Getenv("KEEP") != "" {
+		fmt.Println("\nKEEP is set: both sites stay up.")
+		for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
+			fmt.Printf("  %-9s kubectl --kubeconfig %s get tmr,pvc,pv -A\n", s.Name+":", s.CP.Kubeconfig)
+			fmt.Printf("  %-9s ONTAP (simulated) at https://%s, side API under /sim/\n", "", s.Cluster.Address())
+		}
+		fmt.Println("Press Ctrl-C to stop them; nothing is left running afterwards.")
+		<-ctx.Done()
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,6 +31,16 @@ func TestWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The deploy manifests are valid for this Kubernetes: a server-side dry-run applies them.
+	if _, err := env.Primary.CP.Kubectl("create", "namespace", "snapmirror-csi"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Primary.CP.Kubectl("apply", "-k", filepath.Join(env.Root, "deploy"), "--dry-run=server"); err != nil {
+		t.Fatalf("deploy manifests: %v", err)
+	} else {
+		t.Logf("kubectl apply -k deploy --dry-run=server:\n%s", out)
+	}
+
 	st := &e2e.State{}
 	for _, step := range e2e.Steps {
 		start := time.Now()
