@@ -18,6 +18,10 @@ help: ## List the targets.
 demo: test-binaries ## Two sites (control planes, simulated ONTAP, snapmirror-csi, CSI sidecars) walk the DR workflow; KEEP=1 leaves them up.
 	go run ./test/demo
 
+.PHONY: bench
+bench: test-binaries ## Benchmark: N mirrored pairs through provision, establish, steady state, failover, reestablish and updates (N=1000, LATENCY=20ms, CAP=10).
+	go run ./test/bench -n $(or $(N),1000) -latency $(or $(LATENCY),20ms) -cap $(or $(CAP),10) -memory-n $(or $(MEMORY_N),10000)
+
 .PHONY: test
 test: test-binaries ## Run the unit and envtest tests on real etcd and kube-apiserver (builds them once).
 	go test $(GO_TEST_FLAGS) ./...

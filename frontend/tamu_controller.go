@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
@@ -31,15 +31,22 @@ type TAMUReconciler struct {
 	Volumes Volumes
 	// Poll is how often an update in progress is looked at; default 2 seconds.
 	Poll time.Duration
+	// MaxConcurrentReconciles is how many updates are worked on at once; default 16.
+	MaxConcurrentReconciles int
 }
 
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/status,verbs=patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/finalizers,verbs=update
 
 // SetupWithManager registers the controller.
 func (r *TAMUReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&tridentv1.TridentActionMirrorUpdate{}).Complete(r)
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 16
+	}
+	return ctrl.NewControllerManagedBy(mgr).For(&tridentv1.TridentActionMirrorUpdate{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).Complete(r)
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -55,15 +62,10 @@ func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	done := tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed
 	if !tamu.DeletionTimestamp.IsZero() || done {
 		// Nothing to undo on ONTAP: a transfer that was started runs to its end.
-		if controllerutil.RemoveFinalizer(tamu, tridentv1.ActionMirrorUpdateFinalizer) {
-			return ctrl.Result{}, r.Client.Update(ctx, tamu)
-		}
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, setFinalizer(ctx, r.Client, tamu, tridentv1.ActionMirrorUpdateFinalizer, false)
 	}
-	if controllerutil.AddFinalizer(tamu, tridentv1.ActionMirrorUpdateFinalizer) {
-		if err := r.Client.Update(ctx, tamu); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := setFinalizer(ctx, r.Client, tamu, tridentv1.ActionMirrorUpdateFinalizer, true); err != nil {
+		return ctrl.Result{}, err
 	}
 	base := tamu.DeepCopy()
 	defer func() {

@@ -52,7 +52,7 @@ type TMRReconciler struct {
 	mounted sync.Map
 }
 
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/status,verbs=patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
@@ -98,10 +98,8 @@ func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	if !tmr.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, tmr)
 	}
-	if controllerutil.AddFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer) {
-		if err := r.Client.Update(ctx, tmr); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, true); err != nil {
+		return ctrl.Result{}, err
 	}
 	base := tmr.DeepCopy()
 	defer func() {
@@ -226,8 +224,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s promoted and its SnapMirror metadata released", loc.handle)
 	}
 	r.Metrics.forget(tmr)
-	controllerutil.RemoveFinalizer(tmr, tridentv1.MirrorRelationshipFinalizer)
-	return ctrl.Result{}, r.Client.Update(ctx, tmr)
+	return ctrl.Result{}, setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, false)
 }
 
 // setCondition writes the one condition, keeping lastTransitionTime when the state stays, and
@@ -287,4 +284,19 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// setFinalizer adds or removes a finalizer with a patch: unlike an update, it cannot conflict
+// with the status writes of another pass, so a pass never fails (and backs off) for a stale
+// read.
+func setFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string, present bool) error {
+	orig := obj.DeepCopyObject().(client.Object)
+	changed := controllerutil.AddFinalizer(obj, finalizer)
+	if !present {
+		changed = controllerutil.RemoveFinalizer(obj, finalizer)
+	}
+	if !changed {
+		return nil
+	}
+	return c.Patch(ctx, obj, client.MergeFrom(orig))
 }

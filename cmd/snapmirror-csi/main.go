@@ -45,6 +45,8 @@ type config struct {
 	leaderElect                          bool
 	leaderElectionNamespace              string
 	workers                              int
+	qps                                  float64
+	burst                                int
 	recheck, secretTTL                   time.Duration
 }
 
@@ -58,6 +60,8 @@ func main() {
 	flag.BoolVar(&cfg.leaderElect, "leader-elect", false, "elect one active controller among replicas (CSI is served by all)")
 	flag.StringVar(&cfg.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; default: the pod's")
 	flag.IntVar(&cfg.workers, "max-concurrent-reconciles", 16, "TMRs worked on at once; operations on one TMR are serialized")
+	flag.Float64Var(&cfg.qps, "kube-api-qps", 100, "Kubernetes API requests per second (status writes of many TMRs at once)")
+	flag.IntVar(&cfg.burst, "kube-api-burst", 200, "Kubernetes API request burst")
 	flag.DurationVar(&cfg.recheck, "recheck-interval", time.Minute, "how often settled relationships are re-checked, from one list per cluster")
 	flag.DurationVar(&cfg.secretTTL, "credentials-ttl", 30*time.Second, "how long credentials read from Secrets are cached")
 	klog.InitFlags(nil)
@@ -78,6 +82,9 @@ func run(ctx context.Context, cfg config) error {
 	restCfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("Kubernetes API: %w", err)
+	}
+	if cfg.qps > 0 {
+		restCfg.QPS, restCfg.Burst = float32(cfg.qps), cfg.burst
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -135,7 +142,7 @@ func run(ctx context.Context, cfg config) error {
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		tmr,
-		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: volumes},
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: volumes, MaxConcurrentReconciles: cfg.workers},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName, Trident: true},
 	} {
