@@ -27,6 +27,8 @@ type Cluster struct {
 	aggregates     map[string]*aggregate
 	volumes        map[string]*volume // by UUID
 	jobs           map[string]*job
+	running        []*job // jobs not ended yet
+	lastPurge      time.Time
 	policies       []*policy
 	schedules      []*schedule
 	clusterPeers   map[string]bool

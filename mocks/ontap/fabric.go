@@ -49,7 +49,10 @@ type Fabric struct {
 	// relationships are shared by their two ends: the destination's record and, after the
 	// first transfer, the source's.
 	relationships map[string]*relationship
-	seq           int
+	// transferring are the relationships with an active transfer.
+	transferring       map[*relationship]bool
+	lastScheduleMinute time.Time
+	seq                int
 }
 
 // NewFabric creates an empty fabric.
@@ -72,6 +75,7 @@ func NewFabric(opts Options) *Fabric {
 		clock:         clock{base: start, wall: time.Now(), manual: opts.Manual},
 		clusters:      map[string]*Cluster{},
 		relationships: map[string]*relationship{},
+		transferring:  map[*relationship]bool{},
 	}
 }
 

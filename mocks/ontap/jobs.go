@@ -67,7 +67,9 @@ func (c *Cluster) async(r *request, effect func() *apiErr) response {
 		"uuid": j.uuid, "_links": map[string]any{"self": map[string]any{"href": "/api/cluster/jobs/" + j.uuid}},
 	}}
 	timeout, _ := strconv.Atoi(r.query.Get("return_timeout"))
-	if time.Duration(timeout)*time.Second >= f.opts.JobDuration {
+	if time.Duration(timeout)*time.Second < f.opts.JobDuration {
+		c.running = append(c.running, j)
+	} else {
 		j.finish(r.now)
 		if timeout == 0 {
 			// An instant job still answers 202: the client asked not to wait.
@@ -94,19 +96,36 @@ func (c *Cluster) getJob(r *request) response {
 }
 
 // tick brings every cluster up to the simulated clock: jobs that are due end, transfers that
-// are due complete, scheduled updates start, and old jobs are purged. Callers hold f.mu.
+// are due complete, scheduled updates start, and old jobs are purged. It runs on every request,
+// so it only looks at what may be due: running jobs, active transfers, and schedules once per
+// simulated minute. Callers hold f.mu.
 func (f *Fabric) tick() {
 	now := f.clock.now()
 	for _, c := range f.sortedClusters() {
-		for id, j := range c.jobs {
-			if j.state == "running" && !now.Before(j.doneAt) {
-				j.finish(j.doneAt)
+		running := c.running[:0]
+		for _, j := range c.running {
+			if j.state != "running" {
+				continue
 			}
-			if !j.end.IsZero() && now.Sub(j.end) > jobRetention {
-				delete(c.jobs, id)
+			if now.Before(j.doneAt) {
+				running = append(running, j)
+				continue
 			}
+			j.finish(j.doneAt)
+		}
+		c.running = running
+		if now.Sub(c.lastPurge) > jobRetention/10 {
+			for id, j := range c.jobs {
+				if !j.end.IsZero() && now.Sub(j.end) > jobRetention {
+					delete(c.jobs, id)
+				}
+			}
+			c.lastPurge = now
 		}
 	}
 	f.progressTransfers(now)
-	f.runSchedules(now)
+	if minute := now.Truncate(time.Minute); minute.After(f.lastScheduleMinute) {
+		f.runSchedules(now)
+		f.lastScheduleMinute = minute
+	}
 }

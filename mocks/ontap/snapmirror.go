@@ -67,8 +67,18 @@ func (f *Fabric) relationshipsOf(c *Cluster, v *volume) (asSource, asDestination
 }
 
 func (f *Fabric) isProtected(c *Cluster, v *volume) bool {
-	src, _ := f.relationshipsOf(c, v)
-	return len(src) > 0
+	return f.protected(c)[v.svm+":"+v.name]
+}
+
+// protected is the set of this cluster's volumes that are SnapMirror sources.
+func (f *Fabric) protected(c *Cluster) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range f.relationships {
+		if r.srcCluster == c && r.srcRecord {
+			out[r.src] = true
+		}
+	}
+	return out
 }
 
 func (f *Fabric) inRelationship(c *Cluster, v *volume) bool {
@@ -145,7 +155,14 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 func (c *Cluster) listRelationships(r *request) response {
 	sourceSide := r.query.Get("list_destinations_only") == "true"
 	var recs []map[string]any
+	exact := r.query.Get("destination.path")
+	if strings.ContainsAny(exact, "*|!<>") {
+		exact = ""
+	}
 	for _, rel := range c.fabric.sortedRelationships() {
+		if exact != "" && rel.dst != exact {
+			continue // the filter would drop it; skip building its record
+		}
 		if (sourceSide && rel.srcCluster == c && rel.srcRecord) || (!sourceSide && rel.dstCluster == c && rel.dstRecord) {
 			recs = append(recs, rel.record(c, r.now))
 		}
@@ -461,6 +478,8 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	}
 	if !now.Before(t.doneAt) {
 		f.completeTransfer(rel, now)
+	} else {
+		f.transferring[rel] = true
 	}
 	return nil
 }
@@ -568,9 +587,14 @@ func prune(v *volume, rel *relationship, keep int) {
 
 // progressTransfers completes the transfers that are due. Callers hold f.mu.
 func (f *Fabric) progressTransfers(now time.Time) {
-	for _, rel := range f.sortedRelationships() {
-		if rel.transfer.active() && !now.Before(rel.transfer.doneAt) {
+	for rel := range f.transferring {
+		if !rel.transfer.active() {
+			delete(f.transferring, rel)
+			continue
+		}
+		if !now.Before(rel.transfer.doneAt) {
 			f.completeTransfer(rel, rel.transfer.doneAt)
+			delete(f.transferring, rel)
 		}
 	}
 }

@@ -13,13 +13,18 @@ const minVolumeSize = 20 << 20 // ONTAP's smallest FlexVol
 var volumeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
 func (c *Cluster) volumeRecord(v *volume) map[string]any {
+	return c.volumeRecordWith(v, c.fabric.protected(c))
+}
+
+// volumeRecordWith renders a volume, given the set of protected (source) volumes.
+func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[string]any {
 	rec := map[string]any{
 		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
 		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
 		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
 		"create_time": v.created.Format(time.RFC3339), "snapshot_count": len(v.snapshots),
 		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
-		"snapmirror": map[string]any{"is_protected": c.fabric.isProtected(c, v)},
+		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
 	}
 	if v.comment != "" {
 		rec["comment"] = v.comment
@@ -43,10 +48,19 @@ func (c *Cluster) volumeRecord(v *volume) map[string]any {
 	return rec
 }
 
-func (c *Cluster) listVolumes(*request) response {
+func (c *Cluster) listVolumes(r *request) response {
+	protected := c.fabric.protected(c)
+	// An exact name filter is applied here too, so that a lookup by name does not render
+	// every volume; the generic filters still run on what is returned.
+	name := r.query.Get("name")
+	if strings.ContainsAny(name, "*|!<>") {
+		name = ""
+	}
 	recs := make([]map[string]any, 0, len(c.volumes))
 	for _, v := range c.volumes {
-		recs = append(recs, c.volumeRecord(v))
+		if name == "" || strings.EqualFold(v.name, name) {
+			recs = append(recs, c.volumeRecordWith(v, protected))
+		}
 	}
 	sortByUUID(recs)
 	return ok(recs)

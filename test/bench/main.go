@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -110,6 +111,15 @@ func run(cfg config) (err error) {
 		return err
 	}
 	defer b.cp.Stop()
+	// Interrupted, it still stops the simulator and the control plane.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-interrupted
+		b.sim.stop()
+		b.cp.Stop()
+		os.Exit(130)
+	}()
 	if err := b.setup(); err != nil {
 		return err
 	}
