@@ -13,10 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
@@ -66,11 +69,19 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		workers = 16
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&tridentv1.TridentMirrorRelationship{}).
+		// Status writes do not wake the controller (they would make it look again at once,
+		// often through a stale cache); spec changes and deletion do, and so does the re-check
+		// interval.
+		For(&tridentv1.TridentMirrorRelationship{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deleting))).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.tmrsOfPVC)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
+
+// deleting passes the update that marks an object for deletion.
+var deleting = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+}}
 
 // tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
 func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
