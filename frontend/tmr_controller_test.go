@@ -75,9 +75,12 @@ func (s *side) start(t *testing.T) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	// The production cache options (trimmed PVCs and PVs), limited to the side's namespace.
+	cacheOpts := frontend.CacheOptions()
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{s.ns: {}}
 	mgr, err := ctrl.NewManager(cp.Config(), ctrl.Options{
 		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{s.ns: {}}},
+		Cache:      cacheOpts,
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {

@@ -204,7 +204,7 @@ func (b *bench) startManager(ctx context.Context) error {
 	restCfg.QPS, restCfg.Burst = 500, 1000 // as --kube-api-qps and --kube-api-burst would set
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme: b.cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{b.ns: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: b.cacheOptions(),
 	})
 	if err != nil {
 		return err
@@ -227,6 +227,13 @@ func (b *bench) startManager(ctx context.Context) error {
 	}
 	time.Sleep(time.Second)
 	return nil
+}
+
+// cacheOptions are the driver's cache options, limited to the bench's namespace.
+func (b *bench) cacheOptions() cache.Options {
+	opts := frontend.CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{b.ns: {}}
+	return opts
 }
 
 func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
