@@ -233,7 +233,7 @@ func fits(v *ontap.Volume, size, limit int64, dp bool) error {
 	if v.Size < size || (limit > 0 && v.Size > limit) {
 		return status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, not the %d requested", v.Name, v.Size, size)
 	}
-	if dp != (v.Type == ontap.VolumeDP) && dp {
+	if dp && v.Type != ontap.VolumeDP {
 		return status.Errorf(codes.AlreadyExists, "volume %s exists as a %s volume, not as a mirror destination", v.Name, v.Type)
 	}
 	return nil

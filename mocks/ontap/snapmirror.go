@@ -3,6 +3,7 @@ package ontap
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,9 +121,6 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 		"policy": map[string]any{"name": r.policy, "uuid": pol.uuid, "type": pol.typ},
 		"state":  r.state, "healthy": r.healthy, "total_transfer_bytes": r.totalBytes,
 		"total_transfer_duration": ontap.FormatDuration(r.totalDuration), "group_type": "none",
-	}
-	if r.state == "paused" || (r.quiesced && r.state == "uninitialized") {
-		rec["state"] = r.state
 	}
 	if r.schedule != "" {
 		rec["transfer_schedule"] = map[string]any{"name": r.schedule}
@@ -627,21 +625,13 @@ func (s *schedule) dueBetween(from, to time.Time) bool {
 	if to.Sub(t) > 7*24*time.Hour {
 		t = to.Add(-7 * 24 * time.Hour).Truncate(time.Minute)
 	}
-	in := func(list []int, v int) bool { return list == nil || contains(intStrings(list), strconv.Itoa(v)) }
+	in := func(list []int, v int) bool { return list == nil || slices.Contains(list, v) }
 	for ; !t.After(to); t = t.Add(time.Minute) {
 		if in(s.minutes, t.Minute()) && in(s.hours, t.Hour()) && in(s.weekdays, int(t.Weekday())) {
 			return true
 		}
 	}
 	return false
-}
-
-func intStrings(list []int) []string {
-	out := make([]string, len(list))
-	for i, v := range list {
-		out[i] = strconv.Itoa(v)
-	}
-	return out
 }
 
 func (c *Cluster) deleteRelationship(r *request) response {
