@@ -3,8 +3,8 @@ package ontap
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
