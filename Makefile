@@ -26,6 +26,11 @@ bench: test-binaries ## Benchmark: N mirrored pairs through provision, establish
 test: test-binaries ## Run the unit and envtest tests on real etcd and kube-apiserver (builds them once).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); make test runs only their seeds.
+	for t in FuzzNames FuzzParameters; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),30s) ./csi || exit 1; done
+	for t in FuzzDuration FuzzRelationship FuzzErrors; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),30s) ./ontap || exit 1; done
+
 .PHONY: build
 build: ## Compile every package, and the binaries into bin/.
 	go build ./...
