@@ -23,7 +23,7 @@ bench: test-binaries ## Benchmark: N mirrored pairs through provision, establish
 	go run ./test/bench -n $(or $(N),1000) -latency $(or $(LATENCY),20ms) -cap $(or $(CAP),10) -memory-n $(or $(MEMORY_N),10000)
 
 .PHONY: test
-test: test-binaries ## Run the unit and envtest tests on real etcd and kube-apiserver (builds them once).
+test: test-binaries ## Run every test: unit, envtest, csi-sanity and the two-site end-to-end (builds the binaries once).
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
