@@ -294,24 +294,24 @@ func (b *bench) provision(ctx context.Context) error {
 	}
 	b.record("provision", 2*n, time.Since(start), durs, 1, "CreateVolume, sources and DP destinations")
 	// The destinations' PVs and bound PVCs, as the provisioner and the PV controller make them.
-	_, err = parallel(n, func(i int) error { return b.bind(ctx, i) })
+	_, err = parallel(n, func(i int) error { return b.bind(ctx, name("dst", i), fmt.Sprintf("dst-%05d", i)) })
 	return err
 }
 
-func (b *bench) bind(ctx context.Context, i int) error {
-	pvName := name("dst", i)
+// bind makes a volume's PV and its bound PVC, as the provisioner and the PV controller do.
+func (b *bench) bind(ctx context.Context, pvName, pvcName string) error {
 	vol := "trident_" + strings.ReplaceAll(pvName, "-", "_")
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: pvName},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			ClaimRef: &corev1.ObjectReference{Namespace: b.ns, Name: fmt.Sprintf("dst-%05d", i)},
+			ClaimRef: &corev1.ObjectReference{Namespace: b.ns, Name: pvcName},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: csi.DefaultDriverName, VolumeHandle: pvName,
 				VolumeAttributes: map[string]string{"backend": "secondary", "svm": "drvserver", "internalName": vol}}},
 		},
 	}
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dst-%05d", i), Namespace: b.ns},
+		ObjectMeta: metav1.ObjectMeta{Name: pvcName, Namespace: b.ns},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, VolumeName: pvName,
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
 	}
@@ -361,26 +361,53 @@ func (b *bench) transition(ctx context.Context, phase string, floorCalls int, ch
 	if _, err := parallel(n, func(i int) error { started[i] = time.Now(); return change(i) }); err != nil {
 		return err
 	}
-	reached := make([]time.Time, n)
-	left := n
-	for left > 0 {
+	durs, last, err := waitAll(ctx, start, started, func() (map[int]bool, error) {
 		var list tridentv1.TridentMirrorRelationshipList
 		if err := b.cp.Client.List(ctx, &list, client.InNamespace(b.ns)); err != nil {
-			return err
+			return nil, err
 		}
-		now := time.Now()
+		done := map[int]bool{}
 		for _, t := range list.Items {
 			var i int
 			fmt.Sscanf(t.Name, "m-%05d", &i)
-			if i < n && reached[i].IsZero() && len(t.Status.Conditions) == 1 && t.Status.Conditions[0].State == state && t.Status.Conditions[0].ObservedGeneration == t.Generation {
+			c := t.Status.Conditions
+			done[i] = len(c) == 1 && c[0].State == state && c[0].ObservedGeneration == t.Generation
+		}
+		return done, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: TMRs reaching %s: %w", phase, state, err)
+	}
+	b.record(phase, n, last.Sub(start), durs, floorCalls, what)
+	return nil
+}
+
+// waitAll polls done until all of the started objects are done, and returns each one's time
+// from its start to when it was first seen done, and when the last one was.
+func waitAll(ctx context.Context, start time.Time, started []time.Time, done func() (map[int]bool, error)) ([]time.Duration, time.Time, error) {
+	n := len(started)
+	reached := make([]time.Time, n)
+	left := n
+	for left > 0 {
+		seen, err := done()
+		if err != nil {
+			return nil, start, err
+		}
+		now := time.Now()
+		for i, ok := range seen {
+			if ok && i < n && reached[i].IsZero() {
 				reached[i] = now
 				left--
 			}
 		}
 		if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("%s: %d of %d TMRs did not reach %s", phase, left, n, state)
+			return nil, start, fmt.Errorf("%d of %d not done after 10 minutes", left, n)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, start, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	durs := make([]time.Duration, n)
 	last := start
@@ -390,8 +417,7 @@ func (b *bench) transition(ctx context.Context, phase string, floorCalls int, ch
 			last = reached[i]
 		}
 	}
-	b.record(phase, n, last.Sub(start), durs, floorCalls, what)
-	return nil
+	return durs, last, nil
 }
 
 // steady holds the settled state for three re-check intervals and counts list calls.
@@ -423,37 +449,24 @@ func (b *bench) update(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	reached := make([]time.Time, n)
-	left := n
-	for left > 0 {
+	durs, last, err := waitAll(ctx, start, started, func() (map[int]bool, error) {
 		var list tridentv1.TridentActionMirrorUpdateList
 		if err := b.cp.Client.List(ctx, &list, client.InNamespace(b.ns)); err != nil {
-			return err
+			return nil, err
 		}
-		now := time.Now()
+		done := map[int]bool{}
 		for _, t := range list.Items {
 			var i int
 			fmt.Sscanf(t.Name, "u-%05d", &i)
-			if reached[i].IsZero() && (t.Status.State == tridentv1.ActionStateSucceeded || t.Status.State == tridentv1.ActionStateFailed) {
-				if t.Status.State == tridentv1.ActionStateFailed {
-					return fmt.Errorf("update %s failed: %s", t.Name, t.Status.Message)
-				}
-				reached[i] = now
-				left--
+			if t.Status.State == tridentv1.ActionStateFailed {
+				return nil, fmt.Errorf("update %s failed: %s", t.Name, t.Status.Message)
 			}
+			done[i] = t.Status.State == tridentv1.ActionStateSucceeded
 		}
-		if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("update: %d of %d did not succeed", left, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	durs := make([]time.Duration, n)
-	last := start
-	for i := range n {
-		durs[i] = reached[i].Sub(started[i])
-		if reached[i].After(last) {
-			last = reached[i]
-		}
+		return done, nil
+	})
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
 	}
 	b.record("update", n, last.Sub(start), durs, 1, "TAMU: one transfer each")
 	return nil
@@ -470,33 +483,13 @@ func (b *bench) memory(ctx context.Context) error {
 		if _, err := b.dstDrv.CreateVolume(ctx, req(pv, "mem", false)); err != nil {
 			return err
 		}
-		vol := "trident_" + strings.ReplaceAll(pv, "-", "_")
-		pvo := &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: pv},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-				PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: csi.DefaultDriverName, VolumeHandle: pv,
-					VolumeAttributes: map[string]string{"backend": "secondary", "svm": "drvserver", "internalName": vol}}},
-			},
-		}
-		pvc := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("mem-%05d", i), Namespace: b.ns},
-			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, VolumeName: pv,
-				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
-		}
-		if err := b.cp.Client.Create(ctx, pvo); err != nil {
-			return err
-		}
-		if err := b.cp.Client.Create(ctx, pvc); err != nil {
-			return err
-		}
-		pvc.Status.Phase = corev1.ClaimBound
-		if err := b.cp.Client.Status().Update(ctx, pvc); err != nil {
+		pvc := fmt.Sprintf("mem-%05d", i)
+		if err := b.bind(ctx, pv, pvc); err != nil {
 			return err
 		}
 		return b.cp.Client.Create(ctx, &tridentv1.TridentMirrorRelationship{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("x-%05d", i), Namespace: b.ns},
-			Spec:       tridentv1.TridentMirrorRelationshipSpec{State: tridentv1.MirrorStatePromoted, VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: pvc.Name}}},
+			Spec:       tridentv1.TridentMirrorRelationshipSpec{State: tridentv1.MirrorStatePromoted, VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: pvc}}},
 		})
 	})
 	if err != nil {
