@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
-	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 )
 
 // TAMUReconciler runs each TridentActionMirrorUpdate once: it starts a transfer on the named
@@ -112,50 +112,31 @@ func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.Tr
 		return ctrl.Result{}, err
 	}
 	st.LocalVolumeHandle, st.RemoteVolumeHandle = loc.handle, tmr.Spec.VolumeMappings[0].RemoteVolumeHandle
-	rel, err := loc.backend.GetRelationship(ctx, loc.handle)
-	if errors.Is(err, ontap.ErrNotFound) {
-		return finish(tridentv1.ActionStateFailed, fmt.Sprintf("volume %s is in no SnapMirror relationship on ONTAP", loc.handle))
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
 	poll := r.Poll
 	if poll == 0 {
 		poll = 2 * time.Second
 	}
-
-	if st.PreviousTransferTime == nil {
-		// First pass: remember the last transfer, then start one. A restart before the status
-		// is written starts from here again; ONTAP refuses a second concurrent transfer.
-		prev := metav1.NewTime(time.Unix(0, 0).UTC())
-		if t := rel.Transfer; t != nil && t.State == ontap.TransferSuccess {
-			prev = metav1.NewTime(t.End)
-		}
-		st.PreviousTransferTime = &prev
-		_, snap, _ := strings.Cut(tamu.Spec.SnapshotHandle, "/")
-		t, err := loc.backend.StartTransfer(ctx, rel.UUID, snap)
-		switch {
-		case ontap.IsTransferInProgress(err):
-		case err != nil:
-			return finish(tridentv1.ActionStateFailed, fmt.Sprintf("start the transfer from %s: %s", rel.Source, err))
-		case t.State == ontap.TransferSuccess:
-			// ONTAP's answer describes the transfer just started: it ended already.
-			return finish(tridentv1.ActionStateSucceeded, fmt.Sprintf("transferred %d bytes from %s", t.BytesTransferred, rel.Source))
-		}
-		st.State, st.Message = tridentv1.ActionStateInProgress, fmt.Sprintf("transfer from %s started", rel.Source)
-		return ctrl.Result{RequeueAfter: poll}, nil
+	var started *mirror.Started
+	if st.TransferUUID != "" && st.PreviousTransferTime != nil {
+		started = &mirror.Started{Transfer: st.TransferUUID, PreviousEnd: st.PreviousTransferTime.Time}
 	}
-
-	t := rel.Transfer
+	_, snap, _ := strings.Cut(tamu.Spec.SnapshotHandle, "/")
+	res := mirror.UpdateOnDemand(ctx, loc.backend, loc.handle, snap, started)
+	if s := res.Started; s != nil {
+		st.PreviousTransferTime, st.TransferUUID = &metav1.Time{Time: s.PreviousEnd}, s.Transfer
+	}
 	switch {
-	case t == nil || t.State.Active() || !t.End.After(st.PreviousTransferTime.Time):
-		st.State, st.Message = tridentv1.ActionStateInProgress, fmt.Sprintf("waiting for the transfer from %s", rel.Source)
-		return ctrl.Result{RequeueAfter: poll}, nil
-	case t.State == ontap.TransferSuccess:
-		return finish(tridentv1.ActionStateSucceeded, fmt.Sprintf("transferred %d bytes from %s", t.BytesTransferred, rel.Source))
+	case res.Err != nil:
+		// ONTAP could not be asked: the status says so, and the pass is retried with backoff.
+		st.State, st.Message = tridentv1.ActionStateInProgress, "retrying: "+res.Message
+		return ctrl.Result{}, res.Err
+	case res.Outcome == mirror.UpdateSucceeded:
+		return finish(tridentv1.ActionStateSucceeded, res.Message)
+	case res.Outcome == mirror.UpdateFailed:
+		return finish(tridentv1.ActionStateFailed, res.Message)
 	}
-	reason := strings.Join(rel.UnhealthyReasons, "; ")
-	return finish(tridentv1.ActionStateFailed, fmt.Sprintf("the transfer from %s ended %s: %s", rel.Source, t.State, reason))
+	st.State, st.Message = tridentv1.ActionStateInProgress, res.Message
+	return ctrl.Result{RequeueAfter: poll}, nil
 }
 
 func (r *TAMUReconciler) event(tamu *tridentv1.TridentActionMirrorUpdate) {

@@ -17,6 +17,7 @@ type ONTAP interface {
 	ModifyRelationship(ctx context.Context, uuid string, change ontap.RelationshipChange) (*ontap.Job, error)
 	DeleteRelationship(ctx context.Context, uuid string, scope ontap.DeleteScope) (*ontap.Job, error)
 	StartTransfer(ctx context.Context, relationshipUUID, sourceSnapshot string) (*ontap.Transfer, error)
+	GetTransfer(ctx context.Context, relationshipUUID, transferUUID string) (*ontap.Transfer, error)
 	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
 	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
 }
@@ -177,10 +178,10 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 		if job != nil {
 			return pending(job)
 		}
+		// Paused, or quiescing while a transfer runs: either way no new transfer starts,
+		// and a running one is aborted next.
 		next := *rel
-		if next.Transfer == nil || !next.Transfer.State.Active() {
-			next.State = ontap.Paused
-		}
+		next.State = ontap.Paused
 		obs.Relationship = &next
 		return nil, obs, nil
 	case Abort:

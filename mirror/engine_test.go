@@ -30,14 +30,7 @@ func sites(t *testing.T) (*sim.Fabric, site, site) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, p := f.Credentials()
-		api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, Credentials: ontap.CredentialsFunc(func(context.Context) (ontap.Credentials, error) {
-			return ontap.Credentials{Username: u, Password: p}, nil
-		})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, site{c, api})
+		out = append(out, site{c, newClient(t, f, c)})
 	}
 	if err := f.PeerSVMs("svm1", "svm2"); err != nil {
 		t.Fatal(err)
@@ -58,6 +51,20 @@ func sites(t *testing.T) (*sim.Fabric, site, site) {
 		t.Fatal(err)
 	}
 	return f, out[0], out[1]
+}
+
+// newClient connects to a simulated cluster with fast retries and a 300 ms request timeout.
+func newClient(t *testing.T, f *sim.Fabric, c *sim.Cluster) *ontap.Client {
+	t.Helper()
+	u, p := f.Credentials()
+	api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, RequestTimeout: 300 * time.Millisecond,
+		Credentials: ontap.CredentialsFunc(func(context.Context) (ontap.Credentials, error) {
+			return ontap.Credentials{Username: u, Password: p}, nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }
 
 // run runs the engine against a site and returns the result and the REST calls it made.

@@ -137,3 +137,17 @@ func apiError(err error) error {
 	}
 	return err
 }
+
+// IsRefusal reports whether ONTAP considered the request and refused it (HTTP 4xx other than
+// 408 and 429, or a job that failed): asking again unchanged gives the same answer. Anything
+// else (network errors, timeouts, 5xx, a busy cluster) may pass on a retry.
+func IsRefusal(err error) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	if apiErr.Status == 0 {
+		return apiErr.Job != ""
+	}
+	return apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != http.StatusRequestTimeout && apiErr.Status != http.StatusTooManyRequests
+}

@@ -73,6 +73,8 @@ type Transfer struct {
 	Duration time.Duration
 	// Snapshot is the snapshot the transfer carries.
 	Snapshot string
+	// Error is why a failed transfer failed, as ONTAP says.
+	Error string
 }
 
 // RelationshipSpec is what CreateRelationship makes. Policy and Schedule are optional.
@@ -134,6 +136,8 @@ type SnapMirrorAPI interface {
 	// StartTransfer starts an initialize or an update, of sourceSnapshot when it is not
 	// empty. It fails with IsTransferInProgress when one runs.
 	StartTransfer(ctx context.Context, relationshipUUID, sourceSnapshot string) (*Transfer, error)
+	// GetTransfer returns one transfer, running or ended in the last 24 hours.
+	GetTransfer(ctx context.Context, relationshipUUID, transferUUID string) (*Transfer, error)
 	// AbortTransfer aborts a running transfer; one that is not running fails with
 	// ErrNotFound or CodeNoActiveTransfer.
 	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
@@ -263,12 +267,29 @@ func (c *Client) StartTransfer(ctx context.Context, relationshipUUID, sourceSnap
 	if resp.Payload == nil || len(resp.Payload.Records) == 0 {
 		return &Transfer{State: TransferQueued}, nil
 	}
-	r := resp.Payload.Records[0]
+	return transferFromModel(resp.Payload.Records[0]), nil
+}
+
+// GetTransfer returns one transfer of a relationship, running or ended in the last 24 hours;
+// ErrNotFound when ONTAP no longer knows it.
+func (c *Client) GetTransfer(ctx context.Context, relationshipUUID, transferUUID string) (*Transfer, error) {
+	params := snapmirror.NewSnapmirrorRelationshipTransferGetParams().WithRelationshipUUID(relationshipUUID).WithUUID(transferUUID)
+	resp, err := c.api.Snapmirror.SnapmirrorRelationshipTransferGetContext(ctx, params, nil)
+	if err != nil {
+		return nil, fmt.Errorf("get transfer %s of relationship %s: %w", transferUUID, relationshipUUID, apiError(err))
+	}
+	return transferFromModel(resp.Payload), nil
+}
+
+func transferFromModel(r *models.SnapmirrorTransfer) *Transfer {
 	t := &Transfer{UUID: r.UUID, State: TransferState(r.State), BytesTransferred: r.BytesTransferred, Snapshot: r.Snapshot}
 	if r.EndTime != nil {
 		t.End = time.Time(*r.EndTime)
 	}
-	return t, nil
+	if r.ErrorInfo != nil {
+		t.Error = r.ErrorInfo.Message
+	}
+	return t
 }
 
 // AbortTransfer implements SnapMirrorAPI.

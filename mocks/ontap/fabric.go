@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -53,6 +54,29 @@ type Fabric struct {
 	transferring       map[*relationship]bool
 	lastScheduleMinute time.Time
 	seq                int
+	// history is every SnapMirror operation that took effect, in order.
+	history []Operation
+}
+
+// Operation is a SnapMirror operation that took effect on ONTAP: create, initialize, update,
+// quiesce, resume, break, resync, delete or release, on the relationship Source -> Destination.
+type Operation struct {
+	Name, Source, Destination string
+}
+
+func (o Operation) String() string { return o.Name + " " + o.Source + " -> " + o.Destination }
+
+// History returns the SnapMirror operations that took effect, oldest first, for tests that
+// check what was (and was not) done: a resync nobody asked for, a break of the wrong side.
+func (f *Fabric) History() []Operation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.history)
+}
+
+// record notes an operation; callers hold mu.
+func (f *Fabric) record(name string, rel *relationship) {
+	f.history = append(f.history, Operation{Name: name, Source: rel.src, Destination: rel.dst})
 }
 
 // NewFabric creates an empty fabric.

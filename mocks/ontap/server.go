@@ -101,6 +101,7 @@ var routes = []route{
 	newRoute("DELETE", "/api/snapmirror/relationships/{uuid}", nil, (*Cluster).deleteRelationship),
 	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers", nil, (*Cluster).listTransfers),
 	newRoute("POST", "/api/snapmirror/relationships/{relationship.uuid}/transfers", []string{"source_snapshot", "throttle", "storage_efficiency_enabled"}, (*Cluster).createTransfer),
+	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", nil, (*Cluster).getTransfer),
 	newRoute("PATCH", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", []string{"state"}, (*Cluster).modifyTransfer),
 	newRoute("GET", "/api/snapmirror/policies", nil, (*Cluster).listPolicies),
 	newRoute("GET", "/api/protocols/nfs/export-policies", nil, (*Cluster).listExportPolicies),
@@ -157,7 +158,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.requests["total"]++
 	fault := c.matchFault(op)
 	f.mu.Unlock()
-	if fault != nil && !fault.FailJob {
+	if fault != nil && !fault.FailJob && !fault.LoseAnswer {
 		if fault.Hang > 0 {
 			select {
 			case <-time.After(fault.Hang):
@@ -166,13 +167,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if fault.Drop {
-			if hj, okHJ := w.(http.Hijacker); okHJ {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
+			hangUp(w)
 		}
 		render(w, r, fail(fault.apiErr()))
 		return
@@ -183,7 +178,10 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		render(w, r, fail(&apiErr{status: http.StatusNotFound, code: "3", message: "API not found: " + r.Method + " " + r.URL.Path}))
 		return
 	}
-	req := &request{Request: r, vars: vars, query: r.URL.Query(), jobFault: fault}
+	req := &request{Request: r, vars: vars, query: r.URL.Query()}
+	if fault != nil && fault.FailJob {
+		req.jobFault = fault
+	}
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		if e := req.decode(rt.fields); e != nil {
 			render(w, r, fail(e))
@@ -195,7 +193,20 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.tick()
 	resp := rt.handle(c, req)
 	f.mu.Unlock()
+	if fault != nil && fault.LoseAnswer {
+		hangUp(w)
+	}
 	render(w, r, resp)
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func match(method, path string) (*route, map[string]string) {
@@ -557,6 +568,9 @@ type Fault struct {
 	// Hang delays the answer, for client timeouts; Drop cuts the connection without one.
 	Hang time.Duration
 	Drop bool
+	// LoseAnswer lets the request take effect, then cuts the connection before the answer:
+	// a network failure, or a client that died, after ONTAP did the work.
+	LoseAnswer bool
 	// FailJob lets the request start its job, then fails the job with Code and Message.
 	FailJob bool
 

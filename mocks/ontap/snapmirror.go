@@ -272,6 +272,7 @@ func (c *Cluster) createRelationship(r *request) response {
 	}
 	resp := c.async(r, func() *apiErr {
 		f.relationships[rel.uuid] = rel
+		f.record("create", rel)
 		rel.dstRecord, rel.policy, rel.schedule, rel.healthy, rel.quiesced = true, policyName, sched, true, false
 		rel.lastScheduleCheck = r.now
 		rel.state = "uninitialized"
@@ -359,6 +360,7 @@ func (c *Cluster) transition(rel *relationship, state, restore string, now time.
 	_, dv := f.volumeAt(rel.dst)
 	switch state {
 	case "paused":
+		c.fabric.record("quiesce", rel)
 		rel.quiesced = true
 		if !rel.transfer.active() && rel.state == "snapmirrored" {
 			rel.state = "paused"
@@ -367,6 +369,7 @@ func (c *Cluster) transition(rel *relationship, state, restore string, now time.
 		rel.quiesced = false
 		switch rel.state {
 		case "paused":
+			f.record("resume", rel)
 			rel.state = "snapmirrored"
 		case "uninitialized":
 			return f.startTransfer(rel, "initialize", "", now)
@@ -374,6 +377,7 @@ func (c *Cluster) transition(rel *relationship, state, restore string, now time.
 			return f.resync(rel, now)
 		}
 	case "broken_off":
+		f.record("break", rel)
 		rel.state, rel.quiesced = "broken_off", false
 		dv.typ = "rw"
 		if restore != "" {
@@ -418,6 +422,7 @@ func commonSnapshot(sv, dv *volume) int {
 // starts the transfer; it ends at once unless a transfer rate or delay holds it.
 func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, now time.Time) *apiErr {
 	t := &transfer{uuid: f.newUUID(), state: "transferring", typ: typ, start: now}
+	f.record(typ, rel)
 	rel.transfer = t
 	rel.history = append(rel.history, t)
 	sc, sv := f.volumeAt(rel.src)
@@ -661,6 +666,7 @@ func (c *Cluster) deleteRelationship(r *request) response {
 		return fail(errInvalid("13303822", "", "The release failed: a transfer is in its data phase. Retry later."))
 	}
 	return c.async(r, func() *apiErr {
+		f.record(map[string]string{"": "delete", "destination_only": "delete", "source_only": "release", "source_info_only": "release"}[scope], rel)
 		switch scope {
 		case "":
 			if rel.transfer.active() {
@@ -726,6 +732,20 @@ func (c *Cluster) listTransfers(r *request) response {
 		}
 	}
 	return ok(recs)
+}
+
+// getTransfer answers one transfer of the relationship's history, kept for 24 hours.
+func (c *Cluster) getTransfer(r *request) response {
+	rel := c.relationshipFor(r.vars["relationship.uuid"], false)
+	if rel == nil {
+		return fail(errNotFound("relationship.uuid"))
+	}
+	for _, t := range rel.history {
+		if t.uuid == r.vars["uuid"] && (t.active() || r.now.Sub(t.end) < 24*time.Hour) {
+			return ok(t.record(rel, r.now))
+		}
+	}
+	return fail(errNotFound("uuid"))
 }
 
 // createTransfer starts an initialize or an update; it answers 201 at once, as ONTAP does.

@@ -61,6 +61,9 @@ type TridentActionMirrorUpdateStatus struct {
 	// previousTransferTime is the end of the last successful transfer before this update.
 	// +optional
 	PreviousTransferTime *metav1.Time `json:"previousTransferTime,omitempty"`
+	// transferUUID is the ONTAP transfer this update started, followed until it ends.
+	// +optional
+	TransferUUID string `json:"transferUUID,omitempty"`
 	// completionTime is when the update reached Succeeded or Failed.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`

@@ -108,6 +108,12 @@ type ClientService interface {
 	// SnapmirrorRelationshipTransferCreateContext Start a transfer: initialize when uninitialized, else update..
 	SnapmirrorRelationshipTransferCreateContext(ctx context.Context, params *SnapmirrorRelationshipTransferCreateParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferCreateCreated, error)
 
+	// SnapmirrorRelationshipTransferGet One transfer, active or ended in the last 24 hours..
+	SnapmirrorRelationshipTransferGet(params *SnapmirrorRelationshipTransferGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferGetOK, error)
+
+	// SnapmirrorRelationshipTransferGetContext One transfer, active or ended in the last 24 hours..
+	SnapmirrorRelationshipTransferGetContext(ctx context.Context, params *SnapmirrorRelationshipTransferGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferGetOK, error)
+
 	// SnapmirrorRelationshipTransferModify Abort the transfer with state aborted or hard_aborted..
 	SnapmirrorRelationshipTransferModify(params *SnapmirrorRelationshipTransferModifyParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferModifyOK, error)
 
@@ -498,6 +504,68 @@ func (a *Client) SnapmirrorRelationshipTransferCreateContext(ctx context.Context
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*SnapmirrorRelationshipTransferCreateDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// SnapmirrorRelationshipTransferGet One transfer, active or ended in the last 24 hours..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.SnapmirrorRelationshipTransferGetContext] instead.
+func (a *Client) SnapmirrorRelationshipTransferGet(params *SnapmirrorRelationshipTransferGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferGetOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.SnapmirrorRelationshipTransferGetContext(ctx, params, authInfo, opts...)
+}
+
+// SnapmirrorRelationshipTransferGetContext One transfer, active or ended in the last 24 hours..
+//
+// Do not use the deprecated [SnapmirrorRelationshipTransferGetParams.Context] with this method: it would be ignored.
+func (a *Client) SnapmirrorRelationshipTransferGetContext(ctx context.Context, params *SnapmirrorRelationshipTransferGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*SnapmirrorRelationshipTransferGetOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewSnapmirrorRelationshipTransferGetParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "snapmirror_relationship_transfer_get",
+		Method:             "GET",
+		PathPattern:        "/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}",
+		ProducesMediaTypes: []string{"application/hal+json", "application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &SnapmirrorRelationshipTransferGetReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*SnapmirrorRelationshipTransferGetOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*SnapmirrorRelationshipTransferGetDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
