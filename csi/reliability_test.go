@@ -1,0 +1,302 @@
+package csi_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// volumeOp is a CSI call the external-provisioner repeats until it succeeds.
+type volumeOp struct {
+	name string
+	// setup makes the volumes the call starts from.
+	setup func(t *testing.T, e *env)
+	// driver starts a driver for the call (a new one each time, as after a restart).
+	driver func(t *testing.T, e *env) *csi.Driver
+	// do is the CSI call.
+	do func(ctx context.Context, d *csi.Driver) error
+	// target is the cluster the call talks to.
+	target func(e *env) *sim.Cluster
+	// volumes are the "svm:volume" names on the target once the call has succeeded, given
+	// those before it.
+	volumes func(before []string) []string
+}
+
+const (
+	srcVol = "svm1:trident_pvc_src"
+	dstVol = "svm2:trident_pvc_dst"
+)
+
+var destination = fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: srcVol}}
+
+// mirrored creates the source and its DP destination through the driver and mirrors them,
+// with a file on the source.
+func mirrored(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.driver(t, nil, e.svm1).CreateVolume(ctx, createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
+		t.Fatal(err)
+	}
+	e.primary.WriteFile("svm1", "trident_pvc_src", "orders.db", "v1")
+	if _, err := e.driver(t, destination, e.svm2).CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
+		t.Fatal(err)
+	}
+	api := client(t, e, e.secondary)
+	if _, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: srcVol, Destination: dstVol, Policy: "MirrorAllSnapshots"}); err != nil || api.WaitJob(ctx, job) != nil {
+		t.Fatal(err)
+	}
+	rel, _ := api.GetRelationship(ctx, dstVol)
+	if job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}); err != nil || api.WaitJob(ctx, job) != nil {
+		t.Fatal(err)
+	}
+}
+
+func plus(v string) func([]string) []string {
+	return func(before []string) []string {
+		out := append(slices.Clone(before), v)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+}
+
+func minus(v string) func([]string) []string {
+	return func(before []string) []string {
+		return slices.DeleteFunc(slices.Clone(before), func(s string) bool { return s == v })
+	}
+}
+
+var volumeOps = []volumeOp{{
+	name:   "create",
+	setup:  func(*testing.T, *env) {},
+	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
+	do: func(ctx context.Context, d *csi.Driver) error {
+		_, err := d.CreateVolume(ctx, createReq("pvc-new", map[string]string{"trident.netapp.io/replication": "true"}))
+		return err
+	},
+	target:  func(e *env) *sim.Cluster { return e.primary },
+	volumes: plus("svm1:trident_pvc_new"),
+}, {
+	name: "create destination",
+	setup: func(t *testing.T, e *env) {
+		if _, err := e.driver(t, nil, e.svm1).CreateVolume(context.Background(), createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
+			t.Fatal(err)
+		}
+	},
+	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, destination, e.svm2) },
+	do: func(ctx context.Context, d *csi.Driver) error {
+		_, err := d.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"}))
+		return err
+	},
+	target:  func(e *env) *sim.Cluster { return e.secondary },
+	volumes: plus(dstVol),
+}, {
+	name: "delete",
+	setup: func(t *testing.T, e *env) {
+		if _, err := e.driver(t, nil, e.svm1).CreateVolume(context.Background(), createReq("pvc-old", nil)); err != nil {
+			t.Fatal(err)
+		}
+	},
+	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
+	do: func(ctx context.Context, d *csi.Driver) error {
+		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-old"})
+		return err
+	},
+	target:  func(e *env) *sim.Cluster { return e.primary },
+	volumes: minus("svm1:trident_pvc_old"),
+}, {
+	name:   "delete destination",
+	setup:  mirrored,
+	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, destination, e.svm2) },
+	do: func(ctx context.Context, d *csi.Driver) error {
+		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-dst"})
+		return err
+	},
+	target:  func(e *env) *sim.Cluster { return e.secondary },
+	volumes: minus(dstVol),
+}, {
+	name:   "delete source",
+	setup:  mirrored,
+	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
+	do: func(ctx context.Context, d *csi.Driver) error {
+		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-src"})
+		return err
+	},
+	target:  func(e *env) *sim.Cluster { return e.primary },
+	volumes: minus(srcVol),
+}}
+
+// state is what a volume call must leave as it was, or as it says.
+type state struct {
+	primary, secondary []string
+	content            map[string]map[string]string
+}
+
+func capture(e *env) state {
+	s := state{primary: e.primary.VolumeNames(), secondary: e.secondary.VolumeNames(), content: map[string]map[string]string{}}
+	for _, c := range []*sim.Cluster{e.primary, e.secondary} {
+		for _, v := range c.VolumeNames() {
+			svm, vol, _ := ontap.SplitPath(v)
+			s.content[v], _ = c.Files(svm, vol)
+		}
+	}
+	return s
+}
+
+// settled checks the volumes after the call succeeded: exactly the expected ones, none
+// duplicated or orphaned, every surviving volume with its content, and no relationship whose
+// destination is gone.
+func settled(t *testing.T, e *env, op volumeOp, before state) {
+	t.Helper()
+	after := capture(e)
+	wantP, wantS := before.primary, before.secondary
+	if op.target(e) == e.primary {
+		wantP = op.volumes(before.primary)
+	} else {
+		wantS = op.volumes(before.secondary)
+	}
+	if !slices.Equal(after.primary, wantP) || !slices.Equal(after.secondary, wantS) {
+		t.Errorf("volumes: primary %v, secondary %v; want %v and %v", after.primary, after.secondary, wantP, wantS)
+	}
+	for v, files := range before.content {
+		if got, ok := after.content[v]; ok && !maps.Equal(got, files) {
+			t.Errorf("%s: content %v, was %v", v, got, files)
+		}
+	}
+	rels, err := client(t, e, e.secondary).ListRelationships(context.Background(), ontap.RelationshipFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rels {
+		if !slices.Contains(after.secondary, r.Destination) {
+			t.Errorf("relationship %s -> %s outlived its destination", r.Source, r.Destination)
+		}
+	}
+	if len(rels) > 1 {
+		t.Errorf("%d relationships", len(rels))
+	}
+}
+
+// retryable is what the provisioner sees while ONTAP fails: a code it retries, never OK,
+// never a code that ends the provisioning (InvalidArgument, AlreadyExists, NotFound...).
+func retryable(err error) bool {
+	switch code(err) {
+	case codes.Unavailable, codes.Internal, codes.DeadlineExceeded, codes.Aborted, codes.Canceled, codes.Unknown:
+		return true
+	}
+	return false
+}
+
+type volumeFault struct {
+	name         string
+	apply, clear func(c *sim.Cluster)
+	// deadline is the provisioner's timeout for calls under the fault.
+	deadline time.Duration
+}
+
+func mutations(c *sim.Cluster, f sim.Fault) {
+	for _, m := range []string{"POST", "PATCH", "DELETE"} {
+		f.Method = m
+		c.InjectFault(f)
+	}
+}
+
+var volumeFaults = []volumeFault{
+	{name: "5xx", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{Status: 500}) }, clear: (*sim.Cluster).ClearFaults},
+	{name: "timeout", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{Hang: 5 * time.Second}) }, clear: (*sim.Cluster).ClearFaults, deadline: 300 * time.Millisecond},
+	{name: "connection refused", apply: func(c *sim.Cluster) { c.SetDown(true) }, clear: func(c *sim.Cluster) { c.SetDown(false) }, deadline: time.Second},
+	{name: "failed job", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{FailJob: true, Code: "460770", Message: "Job failed."}) }, clear: (*sim.Cluster).ClearFaults},
+	{name: "lost answer", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{LoseAnswer: true, Times: 1}) }, clear: (*sim.Cluster).ClearFaults},
+}
+
+func (op volumeOp) call(ctx context.Context, t *testing.T, e *env) error {
+	return op.do(ctx, op.driver(t, e))
+}
+
+// retryUntil repeats the call as the provisioner does until it succeeds.
+func retryUntil(t *testing.T, e *env, op volumeOp) {
+	t.Helper()
+	var err error
+	for range 5 {
+		if err = op.call(context.Background(), t, e); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s does not succeed once the fault cleared: %v", op.name, err)
+}
+
+// TestVolumeFaultMatrix crosses the faults with volume create and delete (plain, DP
+// destination, mirrored source and destination).
+func TestVolumeFaultMatrix(t *testing.T) {
+	for _, op := range volumeOps {
+		for _, ft := range volumeFaults {
+			t.Run(op.name+"/"+ft.name, func(t *testing.T) {
+				e := newEnv(t, sim.Options{})
+				op.setup(t, e)
+				before := capture(e)
+				c := op.target(e)
+				d := op.driver(t, e) // running before the fault
+				ft.apply(c)
+				ctx, cancel := context.Background(), func() {}
+				if ft.deadline > 0 {
+					ctx, cancel = context.WithTimeout(ctx, ft.deadline)
+				}
+				err := op.do(ctx, d)
+				cancel()
+				if ft.name != "lost answer" && !retryable(err) {
+					t.Errorf("under the fault: %v (code %s), want a code the provisioner retries", err, code(err))
+				}
+				ft.clear(c)
+				retryUntil(t, e, op)
+				settled(t, e, op, before)
+			})
+		}
+	}
+}
+
+// TestVolumeCrashAtEveryStep kills the driver after its k-th ONTAP call of each volume call
+// (that call takes effect, its answer is lost, nothing after it reaches ONTAP); a new driver
+// then repeats the call, as the provisioner does, and the volumes must be as asked.
+func TestVolumeCrashAtEveryStep(t *testing.T) {
+	total := 0
+	for _, op := range volumeOps {
+		e := newEnv(t, sim.Options{})
+		op.setup(t, e)
+		c := op.target(e)
+		d := op.driver(t, e)
+		c.ResetRequests()
+		if err := op.do(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		calls := c.Requests()["total"]
+		for k := 1; k <= calls; k++ {
+			total++
+			t.Run(fmt.Sprintf("%s/after call %d of %d", op.name, k, calls), func(t *testing.T) {
+				e := newEnv(t, sim.Options{})
+				op.setup(t, e)
+				before := capture(e)
+				c := op.target(e)
+				// The driver opens its backend before the faults: they count the call's requests.
+				d := op.driver(t, e)
+				c.InjectFault(sim.Fault{After: k, Drop: true})
+				c.InjectFault(sim.Fault{After: k - 1, Times: 1, LoseAnswer: true})
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				op.do(ctx, d)
+				cancel()
+				c.ClearFaults()
+				retryUntil(t, e, op)
+				settled(t, e, op, before)
+			})
+		}
+	}
+	t.Logf("%d crash points over %d volume calls", total, len(volumeOps))
+}
