@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -33,6 +34,7 @@ const (
 	ReasonFailed     = "Failed"
 	ReasonInvalid    = "Invalid"
 	ReasonReleased   = "Released"
+	ReasonSplitBrain = "SplitBrain"
 )
 
 // TMRReconciler drives each TridentMirrorRelationship's local volume toward its desired
@@ -172,8 +174,46 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		r.setCondition(tmr, cond, ReasonFailed)
 		return ctrl.Result{}, err
 	}
+	r.splitBrain(ctx, tmr, &cond, loc, res.Relationship)
 	r.setCondition(tmr, cond, ReasonTransition)
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
+}
+
+// splitBrain reports, in the condition and with a Warning Event, a broken-off relationship
+// whose two ends have both been written since their last common snapshot. It needs a backend
+// for the source's SVM, to read the source's side; without one it does nothing. While the
+// source cannot be read, the last finding stands. Nothing is ever resynced for it.
+func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, cond *tridentv1.TridentMirrorRelationshipCondition, loc *local, rel *ontap.Relationship) {
+	if rel == nil || rel.State != ontap.BrokenOff {
+		return
+	}
+	svm, _, _ := ontap.SplitPath(rel.Source)
+	remote := r.Volumes.backendOfSVM(svm)
+	if remote == nil {
+		return
+	}
+	var old *tridentv1.SplitBrain
+	if len(tmr.Status.Conditions) > 0 {
+		old = tmr.Status.Conditions[0].SplitBrain
+	}
+	d, err := mirror.SplitBrain(ctx, loc.backend.Client, remote.Client, rel)
+	if err != nil {
+		log.FromContext(ctx).V(1).Info("split-brain check", "error", err.Error())
+		cond.SplitBrain = old
+		return
+	}
+	if d == nil {
+		return
+	}
+	detected := metav1.Now()
+	if old != nil && old.DetectedTime != nil {
+		detected = *old.DetectedTime
+	}
+	cond.SplitBrain = &tridentv1.SplitBrain{CommonSnapshot: d.Snapshot, LocalBytes: d.Local, RemoteBytes: d.Remote, DetectedTime: &detected}
+	cond.Message = d.Message()
+	if old == nil {
+		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonSplitBrain, "Check", "%s", d.Message())
+	}
 }
 
 // mount gives a mirrored volume its NFS junction path once it holds data: a DP destination is

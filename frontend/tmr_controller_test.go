@@ -318,19 +318,26 @@ func TestInvalidPVC(t *testing.T) {
 	if cond := s.wait(t, "m", "invalid"); !strings.Contains(cond.Message, "not provisioned by csi.trident.netapp.io") {
 		t.Errorf("status %+v", cond)
 	}
+	waitEvent(t, s.ns, "m", frontend.ReasonInvalid, "not provisioned")
+}
+
+// waitEvent waits for a Warning Event about the named object with the reason and a note
+// containing fragment.
+func waitEvent(t *testing.T, ns, name, reason, fragment string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var evs eventsv1.EventList
-		if err := cp.Client.List(ctx, &evs, client.InNamespace(s.ns)); err != nil {
+		if err := cp.Client.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range evs.Items {
-			if e.Reason == frontend.ReasonInvalid && e.Type == corev1.EventTypeWarning && e.Regarding.Name == "m" && strings.Contains(e.Note, "not provisioned") {
+			if e.Reason == reason && e.Type == corev1.EventTypeWarning && e.Regarding.Name == name && strings.Contains(e.Note, fragment) {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no Invalid event among %d events", len(evs.Items))
+			t.Fatalf("no %s event about %s among %d events", reason, name, len(evs.Items))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

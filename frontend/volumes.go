@@ -67,3 +67,13 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	}
 	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
 }
+
+// backendOfSVM returns a configured backend of the SVM, or nil.
+func (v Volumes) backendOfSVM(svm string) *ontap.Backend {
+	for _, b := range v.Backends {
+		if b.SVM == svm {
+			return b
+		}
+	}
+	return nil
+}

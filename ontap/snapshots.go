@@ -39,6 +39,10 @@ type SnapshotAPI interface {
 	// FindSnapshots finds, with one query, the snapshots whose name matches name on every
 	// volume of the SVM whose name matches volume (ONTAP's * wildcard; empty matches all).
 	FindSnapshots(ctx context.Context, svm, volume, name string) ([]Snapshot, error)
+	// WrittenSince reports how many bytes of the "svm:volume" path's active file system
+	// differ from its snapshot (ONTAP's expensive delta field), with one query; ErrNotFound
+	// when the snapshot is not there.
+	WrittenSince(ctx context.Context, path, snapshot string) (int64, error)
 }
 
 var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners", "volume.name", "volume.uuid"}
@@ -104,6 +108,25 @@ func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name, svm
 		}
 		return s
 	}))
+}
+
+// WrittenSince implements SnapshotAPI.
+func (c *Client) WrittenSince(ctx context.Context, path, snapshot string) (int64, error) {
+	svm, volume, _ := SplitPath(path)
+	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID("*").WithName(&snapshot).
+		WithFields([]string{"name", "delta.size_consumed"})
+	params.SetSvmName(&svm)
+	params.SetVolumeName(&volume)
+	resp, err := c.api.Storage.SnapshotCollectionGetContext(ctx, params, nil)
+	if err != nil {
+		return 0, fmt.Errorf("delta of %s since snapshot %s: %w", path, snapshot, apiError(err))
+	}
+	for _, r := range resp.Payload.Records {
+		if r.Name == snapshot && r.Delta != nil {
+			return r.Delta.SizeConsumed, nil
+		}
+	}
+	return 0, fmt.Errorf("delta of %s since snapshot %s: %w", path, snapshot, ErrNotFound)
 }
 
 // DeleteSnapshot implements SnapshotAPI.

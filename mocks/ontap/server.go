@@ -486,7 +486,7 @@ func fieldList(q url.Values, def string) []string {
 }
 
 // expensive fields are returned only when asked for by name or with **.
-var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true}
+var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true, "delta": true}
 
 // keyFields are what a collection returns without fields=.
 var keyFields = []string{"uuid", "name", "id", "index"}

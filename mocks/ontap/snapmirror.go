@@ -487,11 +487,17 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	return nil
 }
 
-// delta is how many bytes differ from one snapshot's content to the next.
+// delta is how many bytes differ from one version of a file system to the next: the size of
+// every file added or changed, and of every file removed.
 func delta(prev, next map[string]string) int64 {
 	var n int64
 	for k, v := range next {
-		if prev[k] != v {
+		if old, ok := prev[k]; !ok || old != v {
+			n += int64(len(v))
+		}
+	}
+	for k, v := range prev {
+		if _, ok := next[k]; !ok {
 			n += int64(len(v))
 		}
 	}

@@ -146,6 +146,22 @@ type TridentMirrorRelationshipCondition struct {
 	// lastTransferDuration is how long the last transfer took.
 	// +optional
 	LastTransferDuration *metav1.Duration `json:"lastTransferDuration,omitempty"`
+	// splitBrain is set while both ends of the broken-off relationship have been written
+	// since their last common snapshot. It is reported, never repaired automatically.
+	// +optional
+	SplitBrain *SplitBrain `json:"splitBrain,omitempty"`
+}
+
+// SplitBrain describes two read-write copies of a volume that hold different data.
+type SplitBrain struct {
+	// commonSnapshot is the newest snapshot both copies share.
+	CommonSnapshot string `json:"commonSnapshot"`
+	// localBytes and remoteBytes are how much each copy has changed since.
+	LocalBytes  int64 `json:"localBytes"`
+	RemoteBytes int64 `json:"remoteBytes"`
+	// detectedTime is when it was first seen.
+	// +optional
+	DetectedTime *metav1.Time `json:"detectedTime,omitempty"`
 }
 
 // TridentMirrorRelationship mirrors a PVC to or from a volume on a peered ONTAP cluster.

@@ -26,6 +26,9 @@ type Snapshot struct {
 	// Format: date-time
 	CreateTime *strfmt.DateTime `json:"create_time,omitempty"`
 
+	// delta
+	Delta *SnapshotDelta `json:"delta,omitempty"`
+
 	// name
 	Name string `json:"name,omitempty"`
 
@@ -59,6 +62,10 @@ func (m *Snapshot) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateDelta(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateSvm(formats); err != nil {
 		res = append(res, err)
 	}
@@ -80,6 +87,29 @@ func (m *Snapshot) validateCreateTime(formats strfmt.Registry) error {
 
 	if err := validate.FormatOf("create_time", "body", "date-time", m.CreateTime.String(), formats); err != nil {
 		return err
+	}
+
+	return nil
+}
+
+func (m *Snapshot) validateDelta(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Delta) { // not required
+		return nil
+	}
+
+	if m.Delta != nil {
+		if err := m.Delta.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("delta")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("delta")
+			}
+
+			return err
+		}
 	}
 
 	return nil
@@ -139,6 +169,10 @@ func (m *Snapshot) ContextValidate(ctx context.Context, formats strfmt.Registry)
 		res = append(res, err)
 	}
 
+	if err := m.contextValidateDelta(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.contextValidateOwners(ctx, formats); err != nil {
 		res = append(res, err)
 	}
@@ -169,6 +203,31 @@ func (m *Snapshot) contextValidateCreateTime(ctx context.Context, formats strfmt
 
 	if err := validate.ReadOnly(ctx, "create_time", "body", m.CreateTime); err != nil {
 		return err
+	}
+
+	return nil
+}
+
+func (m *Snapshot) contextValidateDelta(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.Delta != nil {
+
+		if typeutils.IsZero(m.Delta) { // not required
+			return nil
+		}
+
+		if err := m.Delta.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("delta")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("delta")
+			}
+
+			return err
+		}
 	}
 
 	return nil
@@ -262,6 +321,51 @@ func (m *Snapshot) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary interface implementation
 func (m *Snapshot) UnmarshalBinary(b []byte) error {
 	var res Snapshot
+	if err := jsonutils.ReadJSON(b, &res); err != nil {
+		return err
+	}
+	*m = res
+	return nil
+}
+
+// SnapshotDelta Expensive: the space that differs between the snapshot and the active file system (one name in the query), or between two snapshots (two names, comma-separated).
+//
+// swagger:model SnapshotDelta
+type SnapshotDelta struct {
+
+	// size consumed
+	SizeConsumed int64 `json:"size_consumed,omitempty"`
+
+	// time elapsed
+	TimeElapsed string `json:"time_elapsed,omitempty"`
+}
+
+// Validate validates this snapshot delta
+func (m *SnapshotDelta) Validate(_ strfmt.Registry) error {
+	return nil
+}
+
+// ContextValidate validate this snapshot delta based on the context it is used
+func (m *SnapshotDelta) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
+	var res []error
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+// MarshalBinary interface implementation
+func (m *SnapshotDelta) MarshalBinary() ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return jsonutils.WriteJSON(m)
+}
+
+// UnmarshalBinary interface implementation
+func (m *SnapshotDelta) UnmarshalBinary(b []byte) error {
+	var res SnapshotDelta
 	if err := jsonutils.ReadJSON(b, &res); err != nil {
 		return err
 	}
