@@ -83,7 +83,7 @@ func Run(ctx context.Context, api ONTAP, req Request) Result {
 			taken = append(taken, d.Action)
 		}
 		if err != nil {
-			r := Failure(fmt.Errorf("%s: %w", d.Action, err), obs.Relationship)
+			r := Failure(fmt.Errorf("%s: %w%s", d.Action, err, fieldHint(err)), obs.Relationship)
 			r.Actions = taken
 			return r
 		}
@@ -248,6 +248,26 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 		return nil, obs, nil
 	}
 	return nil, obs, fmt.Errorf("unknown action %d", d.Action)
+}
+
+// fields maps the inputs ONTAP names in its refusals to the TridentMirrorRelationship fields
+// they come from.
+var fields = map[string]string{
+	"source.path":            "spec.volumeMappings[0].remoteVolumeHandle",
+	"policy.name":            "spec.replicationPolicy",
+	"policy":                 "spec.replicationPolicy",
+	"transfer_schedule.name": "spec.replicationSchedule",
+	"transfer_schedule":      "spec.replicationSchedule",
+	"source_snapshot":        "spec.volumeMappings[0].promotedSnapshotHandle",
+}
+
+// fieldHint names the field to correct when ONTAP refused an input the user gave.
+func fieldHint(err error) string {
+	var apiErr *ontap.APIError
+	if !errors.As(err, &apiErr) || !ontap.IsRefusal(err) || fields[apiErr.Target] == "" {
+		return ""
+	}
+	return fmt.Sprintf(": correct %s", fields[apiErr.Target])
 }
 
 func orKeep(v, old string) string {
