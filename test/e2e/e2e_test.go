@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/base64"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,5 +51,19 @@ func TestWorkflow(t *testing.T) {
 			t.Fatalf("%s: %v", step.Title, err)
 		}
 		t.Logf("%s (%s): %s", step.Title, time.Since(start).Round(time.Millisecond), detail)
+	}
+
+	// Security: no component of either site logged the ONTAP password, in clear or as the
+	// Secret's base64, over the whole scenario. The search reads what was logged: each
+	// site's CSI calls are there.
+	for _, secret := range []string{env.Password, base64.StdEncoding.EncodeToString([]byte(env.Password))} {
+		if found, searched := env.LogsContaining(secret); len(found) > 0 || searched < 12 {
+			t.Errorf("the password is in %v (%d logs searched)", found, searched)
+		}
+	}
+	for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
+		if found, _ := env.LogsContaining("/csi.v1.Controller/CreateVolume"); !slices.Contains(found, s.Name+"/snapmirror-csi.log") {
+			t.Errorf("%s: snapmirror-csi.log shows no CreateVolume call: the logs searched are not the ones written", s.Name)
+		}
 	}
 }

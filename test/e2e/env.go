@@ -7,6 +7,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
@@ -30,7 +33,10 @@ type Env struct {
 	Primary, Secondary *Site
 	// Root is the repository, where examples/ is.
 	Root string
-	dir  string
+	// Password is the ONTAP password of this run, made at random, so that logs can be
+	// searched for it.
+	Password string
+	dir      string
 }
 
 // Site is one Kubernetes cluster with its storage.
@@ -85,6 +91,13 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return env, err
 	}
+	random := make([]byte, 12)
+	rand.Read(random)
+	env.Password = "e2e-" + hex.EncodeToString(random)
+	topo.Credentials.Username, topo.Credentials.PasswordFile = "admin", filepath.Join(dir, "ontap-password")
+	if err := os.WriteFile(topo.Credentials.PasswordFile, []byte(env.Password), 0o600); err != nil {
+		return env, err
+	}
 	if env.Fabric, err = topo.Start(); err != nil {
 		return env, err
 	}
@@ -113,12 +126,22 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, assets, binary string, 
 	if s.CP, err = controlplane.Start(); err != nil {
 		return err
 	}
+	// The primary reads its credentials from files (a mounted Secret), the secondary from a
+	// Secret through the API: both ways are in the logs the test searches.
 	u, p := f.Credentials()
+	creds := "{file: creds}"
+	if s.Name == "secondary" {
+		creds = "{secret: default/ontap-credentials}"
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ontap-credentials", Namespace: "default"}, StringData: map[string]string{"username": u, "password": p}}
+		if err := s.CP.Client.Create(ctx, secret); err != nil {
+			return err
+		}
+	}
 	files := map[string]string{
 		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()),
 		"backends.yaml": fmt.Sprintf("backends:\n- name: %s\n  driver: ontap-nas\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
-			"  caFile: ca.pem\n  credentials: {file: creds}\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
-			s.Name, s.Cluster.Address(), s.SVM),
+			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
+			s.Name, s.Cluster.Address(), s.SVM, creds),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o600); err != nil {
@@ -183,6 +206,28 @@ func (s *Site) Logs() string {
 		fmt.Fprintf(&b, "--- %s: %s (last %d lines)\n%s\n", s.Name, e.Name(), min(len(lines), 30), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 	}
 	return b.String()
+}
+
+// LogsContaining returns the component logs of both sites ("site/component.log") that
+// contain text, and how many log files were searched.
+func (e *Env) LogsContaining(text string) (found []string, searched int) {
+	for _, s := range []*Site{e.Primary, e.Secondary} {
+		entries, _ := os.ReadDir(s.dir)
+		for _, entry := range entries {
+			if !strings.HasSuffix(entry.Name(), ".log") {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(s.dir, entry.Name()))
+			if err != nil {
+				continue
+			}
+			searched++
+			if strings.Contains(string(data), text) {
+				found = append(found, s.Name+"/"+entry.Name())
+			}
+		}
+	}
+	return found, searched
 }
 
 // Stop stops every process of both sites, the control planes and the fabric, and removes the
