@@ -13,6 +13,8 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
 // SecretCredentials resolves a backend's credentials.secret "namespace/name": the Secret's
 // keys username and password, read through the API and cached for a TTL so that rotation
 // takes effect without a restart.

@@ -21,6 +21,11 @@ type Mirrors struct {
 
 var _ csi.Mirrors = Mirrors{}
 
+// RBAC: the PVC and its TMR are read live (the manager's APIReader), as CreateVolume must not
+// act on a stale cache.
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get
+
 // DestinationOf implements csi.Mirrors.
 func (m Mirrors) DestinationOf(ctx context.Context, namespace, pvcName string) (*csi.MirrorTarget, error) {
 	pvc := &corev1.PersistentVolumeClaim{}

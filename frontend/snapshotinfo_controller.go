@@ -39,9 +39,10 @@ type SnapshotInfoReconciler struct {
 	Trident bool
 }
 
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=snapshotinfos;tridentsnapshotinfos,verbs=get;list;watch
+// RBAC: everything is read through the cache (list and watch); status is patched.
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=snapshotinfos;tridentsnapshotinfos,verbs=list;watch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=snapshotinfos/status;tridentsnapshotinfos/status,verbs=patch
-// +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshots;volumesnapshotcontents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshots;volumesnapshotcontents,verbs=list;watch
 
 func (r *SnapshotInfoReconciler) newObject() client.Object {
 	if r.Trident {

@@ -35,9 +35,9 @@ type TAMUReconciler struct {
 	MaxConcurrentReconciles int
 }
 
+// RBAC: TAMUs are read live (get) and through the cache, their finalizer and status patched.
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/status,verbs=patch
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentactionmirrorupdates/finalizers,verbs=update
 
 // SetupWithManager registers the controller.
 func (r *TAMUReconciler) SetupWithManager(mgr ctrl.Manager) error {

@@ -57,11 +57,11 @@ type TMRReconciler struct {
 	mounted sync.Map
 }
 
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=get;list;watch;patch
+// RBAC: reads go through the manager's cache (list and watch; no get), finalizers and status
+// are patched. Events are created, and patched when one repeats.
+// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships,verbs=list;watch;patch
 // +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/status,verbs=patch
-// +kubebuilder:rbac:groups=trident.netapp.io,resources=tridentmirrorrelationships/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the controller: TMRs, and the PVCs they name.

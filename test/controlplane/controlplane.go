@@ -54,9 +54,27 @@ type ControlPlane struct {
 	dir    string
 }
 
+// Options change how a control plane runs.
+type Options struct {
+	// AuditLog, when set, is where the API server writes an audit record (Metadata level) of
+	// every request it answers.
+	AuditLog string
+}
+
 // Start starts a control plane and installs the CRDs from crds/manifests and the VolumeSnapshot
 // CRDs from crds/external. Call Stop when done.
-func Start() (*ControlPlane, error) {
+func Start() (*ControlPlane, error) { return StartWith(Options{}) }
+
+// auditPolicy records who did what to which resource, never request or response bodies.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+`
+
+// StartWith is Start with options.
+func StartWith(opts Options) (*ControlPlane, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -74,6 +92,13 @@ func Start() (*ControlPlane, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "crds", "manifests"), filepath.Join(root, "crds", "external")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
+	}
+	if opts.AuditLog != "" {
+		policy := strings.TrimSuffix(opts.AuditLog, filepath.Ext(opts.AuditLog)) + "-policy.yaml"
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, err
+		}
+		env.ControlPlane.GetAPIServer().Configure().Set("audit-policy-file", policy).Set("audit-log-path", opts.AuditLog)
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -105,6 +130,21 @@ func (cp *ControlPlane) connect(cfg *rest.Config) error {
 	}
 	cp.Kubeconfig = filepath.Join(cp.dir, "kubeconfig")
 	return os.WriteFile(cp.Kubeconfig, kubeconfig, 0o600)
+}
+
+// UserKubeconfig writes a kubeconfig for a user with no groups, and so no rights until a
+// binding grants some, and returns its path.
+func (cp *ControlPlane) UserKubeconfig(name string) (string, error) {
+	user, err := cp.Env.AddUser(envtest.User{Name: name}, nil)
+	if err != nil {
+		return "", fmt.Errorf("add user %s: %w", name, err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig of %s: %w", name, err)
+	}
+	path := filepath.Join(cp.dir, name+".kubeconfig")
+	return path, os.WriteFile(path, kubeconfig, 0o600)
 }
 
 // Config returns the administrator's REST config.

@@ -3,8 +3,12 @@ package e2e_test
 import (
 	"context"
 	"encoding/base64"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"os"
 	"path/filepath"
+	"sigs.k8s.io/yaml"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +65,48 @@ func TestWorkflow(t *testing.T) {
 			t.Errorf("the password is in %v (%d logs searched)", found, searched)
 		}
 	}
+	// RBAC: snapmirror-csi ran as its own user bound to deploy/rbac's ClusterRole. It was
+	// never denied, and it used every verb the role grants: the role is exactly what the
+	// code needs.
+	used, denied, err := env.APIUse(e2e.DriverUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) > 0 {
+		t.Errorf("denied by the RBAC of deploy/: %v", denied)
+	}
+	var role rbacv1.ClusterRole
+	if data, err := os.ReadFile(filepath.Join(env.Root, "deploy", "rbac", "role.yaml")); err != nil || yaml.Unmarshal(data, &role) != nil {
+		t.Fatalf("read deploy/rbac/role.yaml: %v", err)
+	}
+	granted := map[string]bool{}
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					granted[v+" "+g+"/"+res] = true
+				}
+			}
+		}
+	}
+	// Two grants serve paths this scenario cannot take: informers stream their first list
+	// through a watch (WatchList) on this Kubernetes and fall back to list on API servers
+	// without it; an event recorder patches an event only when it repeats.
+	fallback := func(k string) bool {
+		verb, resource, _ := strings.Cut(k, " ")
+		return (verb == "list" && used["watch "+resource]) || k == "patch /events" || k == "patch events.k8s.io/events"
+	}
+	for k := range granted {
+		if !used[k] && !fallback(k) {
+			t.Errorf("deploy/rbac grants %q, which snapmirror-csi never used", k)
+		}
+	}
+	for k := range used {
+		if !granted[k] {
+			t.Errorf("snapmirror-csi did %q, which deploy/rbac does not grant", k)
+		}
+	}
+	t.Logf("RBAC: %d grants; %d kinds of request, none denied", len(granted), len(used))
 	for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
 		if found, _ := env.LogsContaining("/csi.v1.Controller/CreateVolume"); !slices.Contains(found, s.Name+"/snapmirror-csi.log") {
 			t.Errorf("%s: snapmirror-csi.log shows no CreateVolume call: the logs searched are not the ones written", s.Name)

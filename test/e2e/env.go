@@ -9,9 +9,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,7 +110,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		} else {
 			env.Secondary = s
 		}
-		if err := s.start(ctx, env.Fabric, assets, binary, logf); err != nil {
+		if err := s.start(ctx, env.Fabric, root, assets, binary, logf); err != nil {
 			return env, fmt.Errorf("site %s: %w", spec.name, err)
 		}
 	}
@@ -117,13 +119,24 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 
 var sidecars = []string{"csi-provisioner", "csi-resizer", "csi-snapshotter", "snapshot-controller"}
 
-func (s *Site) start(ctx context.Context, f *sim.Fabric, assets, binary string, logf func(string, ...any)) error {
+func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(filepath.Join(s.dir, "creds"), 0o700); err != nil {
 		return err
 	}
 	var err error
 	logf("%s: starting etcd and kube-apiserver", s.Name)
-	if s.CP, err = controlplane.Start(); err != nil {
+	if s.CP, err = controlplane.StartWith(controlplane.Options{AuditLog: filepath.Join(s.dir, "audit.jsonl")}); err != nil {
+		return err
+	}
+	// snapmirror-csi runs as its own user with exactly the ClusterRole of deploy/rbac.
+	userKubeconfig, err := s.CP.UserKubeconfig(DriverUser)
+	if err != nil {
+		return err
+	}
+	if _, err := s.CP.Kubectl("apply", "-f", filepath.Join(root, "deploy", "rbac", "role.yaml")); err != nil {
+		return err
+	}
+	if _, err := s.CP.Kubectl("create", "clusterrolebinding", "snapmirror-csi", "--clusterrole=snapmirror-csi", "--user="+DriverUser); err != nil {
 		return err
 	}
 	// The primary reads its credentials from files (a mounted Secret), the secondary from a
@@ -173,7 +186,7 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, assets, binary string, 
 	}{
 		{"kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), []string{kc, "--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}},
-		{"snapmirror-csi", binary, []string{kc, "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
+		{"snapmirror-csi", binary, []string{"--kubeconfig=" + userKubeconfig, "--leader-elect", "--leader-election-namespace=default", "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
 			"--metrics-bind-address=0", "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
 		{"csi-provisioner", csiBin("csi-provisioner"), []string{kc, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
 		{"csi-resizer", csiBin("csi-resizer"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
@@ -206,6 +219,51 @@ func (s *Site) Logs() string {
 		fmt.Fprintf(&b, "--- %s: %s (last %d lines)\n%s\n", s.Name, e.Name(), min(len(lines), 30), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 	}
 	return b.String()
+}
+
+// DriverUser is the Kubernetes user snapmirror-csi runs as.
+const DriverUser = "snapmirror-csi"
+
+// APIUse reads both API servers' audit logs and returns what user did: the set of
+// "verb group/resource[/subresource]" it was allowed, and the requests it was denied.
+func (e *Env) APIUse(user string) (allowed map[string]bool, denied []string, err error) {
+	allowed = map[string]bool{}
+	for _, s := range []*Site{e.Primary, e.Secondary} {
+		data, err := os.ReadFile(filepath.Join(s.dir, "audit.jsonl"))
+		if err != nil {
+			return nil, nil, err
+		}
+		for line := range strings.Lines(string(data)) {
+			var ev struct {
+				Verb string `json:"verb"`
+				User struct {
+					Username string `json:"username"`
+				} `json:"user"`
+				ObjectRef *struct {
+					APIGroup, Resource, Subresource string
+				} `json:"objectRef"`
+				ResponseStatus struct {
+					Code int `json:"code"`
+				} `json:"responseStatus"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				return nil, nil, fmt.Errorf("%s audit log: %w", s.Name, err)
+			}
+			if ev.User.Username != user || ev.ObjectRef == nil {
+				continue
+			}
+			key := ev.Verb + " " + ev.ObjectRef.APIGroup + "/" + ev.ObjectRef.Resource
+			if ev.ObjectRef.Subresource != "" {
+				key += "/" + ev.ObjectRef.Subresource
+			}
+			if ev.ResponseStatus.Code == http.StatusForbidden {
+				denied = append(denied, s.Name+": "+key)
+				continue
+			}
+			allowed[key] = true
+		}
+	}
+	return allowed, denied, nil
 }
 
 // LogsContaining returns the component logs of both sites ("site/component.log") that

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -156,20 +157,27 @@ var Steps = []Step{
 		if err := p.CP.Client.Create(ctx, vs); err != nil {
 			return "", err
 		}
-		if err := p.applyExample(e, "5-planned-failover/snapshotinfo.yaml", nil); err != nil {
-			return "", err
+		// Both spellings: SnapshotInfo and Trident's TridentSnapshotInfo give the same handle.
+		for _, f := range []string{"snapshotinfo.yaml", "tridentsnapshotinfo.yaml"} {
+			if err := p.applyExample(e, "5-planned-failover/"+f, nil); err != nil {
+				return "", err
+			}
 		}
-		var handle string
+		var handle, tridentHandle string
 		err := poll(ctx, 60*time.Second, func() (bool, string) {
-			si := &tridentv1.SnapshotInfo{}
-			if err := p.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "csi-nas"}, si); err != nil {
+			si, tsi := &tridentv1.SnapshotInfo{}, &tridentv1.TridentSnapshotInfo{}
+			key := client.ObjectKey{Namespace: "default", Name: "csi-nas"}
+			if err := errors.Join(p.CP.Client.Get(ctx, key, si), p.CP.Client.Get(ctx, key, tsi)); err != nil {
 				return false, err.Error()
 			}
-			handle = si.Status.SnapshotHandle
-			return handle != "", si.Status.Message
+			handle, tridentHandle = si.Status.SnapshotHandle, tsi.Status.SnapshotHandle
+			return handle != "" && tridentHandle != "", si.Status.Message + "; " + tsi.Status.Message
 		})
 		if err != nil {
 			return "", fmt.Errorf("SnapshotInfo: %w", err)
+		}
+		if handle != tridentHandle {
+			return "", fmt.Errorf("SnapshotInfo gives %s, TridentSnapshotInfo %s", handle, tridentHandle)
 		}
 		if err := s.applyExample(e, "5-planned-failover/tmr-promoted-to-snapshot.yaml", map[string]string{
 			exampleHandle: st.PrimaryHandle, "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1/snapshot-0cd5b1a4-6b86-4f0e-9d4e-3a2f1c9a8e77": handle}); err != nil {
