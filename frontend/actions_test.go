@@ -28,7 +28,9 @@ const (
 
 // mirrored sets up sections 1 and 2 of the workflow: a primary PVC with a file, mirrored to an
 // established secondary PVC.
-func mirrored(t *testing.T) (*side, *side) {
+// twoSites starts both sites, with the primary's PVC csi-nas (holding app.db) and its TMR
+// promoted; it returns the primary volume's handle.
+func twoSites(t *testing.T) (*side, *side, string) {
 	t.Helper()
 	f := sim.NewFabric(sim.Options{})
 	t.Cleanup(f.Close)
@@ -48,6 +50,14 @@ func mirrored(t *testing.T) (*side, *side) {
 	if handle != "datavserver:"+srcVol || cond.LocalPVCName != "csi-nas" {
 		t.Fatalf("primary status %+v", cond)
 	}
+	return primary, secondary, handle
+}
+
+// mirrored runs sections 1 and 2 of the workflow: the primary's PVC (with app.db) and its
+// promoted TMR, then the secondary's TMR and annotated PVC, established.
+func mirrored(t *testing.T) (*side, *side) {
+	t.Helper()
+	primary, secondary, handle := twoSites(t)
 	// The secondary's TMR comes first and waits for its PVC.
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
@@ -59,7 +69,7 @@ func mirrored(t *testing.T) (*side, *side) {
 	if vol.GetVolumeContext()["type"] != "dp" {
 		t.Fatalf("destination volume %v", vol.GetVolumeContext())
 	}
-	cond = secondary.wait(t, "csi-nas", "established")
+	cond := secondary.wait(t, "csi-nas", "established")
 	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
 		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
 		t.Errorf("established status %+v", cond)
