@@ -29,7 +29,7 @@ test: test-binaries ## Run every test: unit, envtest, csi-sanity and the two-sit
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s); make test runs only their seeds.
 	for t in FuzzNames FuzzParameters; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),30s) ./csi || exit 1; done
-	for t in FuzzDuration FuzzRelationship FuzzErrors; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),30s) ./ontap || exit 1; done
+	for t in FuzzDuration FuzzRelationship FuzzErrors FuzzSplitPath; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),30s) ./ontap || exit 1; done
 
 .PHONY: build
 build: ## Compile every package, and the binaries into bin/.

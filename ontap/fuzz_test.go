@@ -2,6 +2,7 @@ package ontap
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,3 +65,17 @@ type fakeResponse struct {
 func (r fakeResponse) Error() string                     { return "ontap error" }
 func (r fakeResponse) Code() int                         { return r.status }
 func (r fakeResponse) GetPayload() *models.ErrorResponse { return r.body }
+
+// FuzzSplitPath: a volume handle <svm>:<volume> the parser accepts has two non-empty parts
+// that join back to the handle.
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"datavserver:trident_pvc_3bedd23c", ":v", "svm:", "a:b:c", "svm", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		svm, vol, ok := SplitPath(s)
+		if ok && (svm == "" || vol == "" || svm+":"+vol != s || strings.Contains(vol, ":")) {
+			t.Errorf("SplitPath(%q) = %q, %q", s, svm, vol)
+		}
+	})
+}
