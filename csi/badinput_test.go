@@ -34,7 +34,10 @@ func TestHostileInput(t *testing.T) {
 		want codes.Code
 		msg  string
 	}{
-		{"oversized volume name", func() error { _, err := d.CreateVolume(ctx, createReq("pvc-"+strings.Repeat("a", 250), nil)); return err }, codes.InvalidArgument, "longer than ONTAP's 203 characters"},
+		{"oversized volume name", func() error {
+			_, err := d.CreateVolume(ctx, createReq("pvc-"+strings.Repeat("a", 250), nil))
+			return err
+		}, codes.InvalidArgument, "longer than ONTAP's 203 characters"},
 		{"path in the volume name", func() error { _, err := d.CreateVolume(ctx, createReq("../../etc", nil)); return err }, codes.InvalidArgument, "want a PV name"},
 		{"empty volume name", func() error { _, err := d.CreateVolume(ctx, createReq("", nil)); return err }, codes.InvalidArgument, "name"},
 		{"block access", func() error { _, err := d.CreateVolume(ctx, block); return err }, codes.InvalidArgument, "block"},
@@ -52,7 +55,10 @@ func TestHostileInput(t *testing.T) {
 			_, err := d.CreateSnapshot(ctx, &csispec.CreateSnapshotRequest{Name: "s1", SourceVolumeId: "pvc-missing"})
 			return err
 		}, codes.NotFound, "pvc-missing"},
-		{"delete a malformed volume ID", func() error { _, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "../x"}); return err }, codes.OK, ""},
+		{"delete a malformed volume ID", func() error {
+			_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "../x"})
+			return err
+		}, codes.OK, ""},
 		{"delete a malformed snapshot ID", func() error {
 			_, err := d.DeleteSnapshot(ctx, &csispec.DeleteSnapshotRequest{SnapshotId: "no-slash"})
 			return err
