@@ -16,6 +16,7 @@ type Metrics struct {
 	lastEnd    *prometheus.GaugeVec
 	lastBytes  *prometheus.GaugeVec
 	lastLength *prometheus.GaugeVec
+	splitBrain *prometheus.GaugeVec
 	operations *prometheus.CounterVec
 }
 
@@ -34,11 +35,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastEnd:    gauge("last_transfer_end_timestamp_seconds", "When the last transfer ended."),
 		lastBytes:  gauge("last_transfer_bytes", "The size of the last transfer."),
 		lastLength: gauge("last_transfer_duration_seconds", "How long the last transfer took."),
+		splitBrain: gauge("split_brain", "1 while both copies have been written since their last common snapshot (see the TMR's status)."),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "snapmirror_csi_mirror_operations_total", Help: "Replication steps taken, by action and result.",
 		}, []string{"action", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.operations} {
+	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.operations} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -86,13 +88,25 @@ func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Res
 	}
 }
 
+// observeSplitBrain sets the split-brain gauge.
+func (m *Metrics) observeSplitBrain(t *tridentv1.TridentMirrorRelationship, found bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if found {
+		v = 1
+	}
+	m.splitBrain.WithLabelValues(t.Namespace, t.Name).Set(v)
+}
+
 // forget removes a deleted TMR's series.
 func (m *Metrics) forget(t *tridentv1.TridentMirrorRelationship) {
 	if m == nil {
 		return
 	}
 	labels := prometheus.Labels{"namespace": t.Namespace, "name": t.Name}
-	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength} {
+	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain} {
 		g.DeletePartialMatch(labels)
 	}
 }

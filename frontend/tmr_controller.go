@@ -175,6 +175,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		return ctrl.Result{}, err
 	}
 	r.splitBrain(ctx, tmr, &cond, loc, res.Relationship)
+	r.Metrics.observeSplitBrain(tmr, cond.SplitBrain != nil)
 	r.setCondition(tmr, cond, ReasonTransition)
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
 }
