@@ -34,7 +34,9 @@ type Config struct {
 	// ReturnTimeout is how long ONTAP may hold an asynchronous request to finish its job
 	// before answering 202 with the job (return_timeout); 0 means 5 seconds, at most 120.
 	ReturnTimeout time.Duration
-	// RequestTimeout bounds each attempt of a request; 0 means 2 minutes.
+	// RequestTimeout bounds a request, its retries included, so that a cluster that hangs
+	// holds a worker only that long; 0 means ReturnTimeout plus 25 seconds (30 s by default:
+	// ONTAP answers within return_timeout, and a collection page within 15 s).
 	RequestTimeout time.Duration
 	// RetryAttempts is how many times a request that failed transiently is tried in all;
 	// 0 means 4.
@@ -100,14 +102,15 @@ func New(cfg Config) (*Client, error) {
 		next: rt, attempts: orDefault(cfg.RetryAttempts, 4), base: orDefault(cfg.RetryBaseDelay, 200*time.Millisecond),
 		max: 5 * time.Second, metrics: cfg.Metrics, cluster: name, log: cfg.Log,
 	}
-	hc := &http.Client{Transport: rt, Timeout: orDefault(cfg.RequestTimeout, 2*time.Minute)}
+	returnTimeout := min(orDefault(cfg.ReturnTimeout, 5*time.Second), 120*time.Second)
+	hc := &http.Client{Transport: rt, Timeout: orDefault(cfg.RequestTimeout, returnTimeout+25*time.Second)}
 
 	transport := httptransport.NewWithClient(cfg.Address, client.DefaultBasePath, []string{"https"}, hc)
 	transport.Consumers["application/hal+json"] = runtime.JSONConsumer()
 	transport.SetDebug(false) // the runtime's debug dump must never print requests
 	c := &Client{
 		api:           client.New(transport, strfmt.Default),
-		returnTimeout: int64(min(orDefault(cfg.ReturnTimeout, 5*time.Second), 120*time.Second) / time.Second),
+		returnTimeout: int64(returnTimeout / time.Second),
 		jobPoll:       orDefault(cfg.JobPollInterval, 100*time.Millisecond),
 	}
 	if cfg.PageSize > 0 {
