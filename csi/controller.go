@@ -130,25 +130,9 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits.
 	for _, b := range candidates {
-		name, err := flexvolName(b.Prefix(), req.GetName())
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+		if resp, err := d.existing(ctx, req, b, size, mirror != nil); resp != nil || err != nil {
+			return resp, err
 		}
-		v, err := b.GetVolume(ctx, b.SVM, name)
-		if errors.Is(err, ontap.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		if id, ok := idOf(*v); ok && id != req.GetName() {
-			return nil, status.Errorf(codes.AlreadyExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
-		}
-		if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), mirror != nil); err != nil {
-			return nil, err
-		}
-		d.placed.Store(req.GetName(), b)
-		return d.createResponse(req, b, v), nil
 	}
 
 	b, err := d.choose(ctx, candidates, p, mirror)
@@ -173,11 +157,41 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err == nil {
 		err = b.WaitJob(ctx, job)
 	}
+	if ontap.IsAlreadyExists(err) {
+		// Another replica created it since the look: answer as to a repeated call.
+		if resp, err := d.existing(ctx, req, b, size, mirror != nil); resp != nil || err != nil {
+			return resp, err
+		}
+	}
 	if err != nil {
 		return nil, grpcError(err)
 	}
 	d.placed.Store(req.GetName(), b)
 	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
+}
+
+// existing answers a CreateVolume from the volume of that name on backend b, if there is one
+// and it fits the request; nil, nil when there is none.
+func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool) (*csi.CreateVolumeResponse, error) {
+	name, err := flexvolName(b.Prefix(), req.GetName())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	v, err := b.GetVolume(ctx, b.SVM, name)
+	if errors.Is(err, ontap.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if id, ok := idOf(*v); ok && id != req.GetName() {
+		return nil, status.Errorf(codes.AlreadyExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
+	}
+	if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), dp); err != nil {
+		return nil, err
+	}
+	d.placed.Store(req.GetName(), b)
+	return d.createResponse(req, b, v), nil
 }
 
 // choose picks the first candidate backend that can hold the volume, or explains why none
@@ -528,7 +542,8 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if f.volume.Type == ontap.VolumeDP {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is a SnapMirror destination (DP), on which ONTAP refuses snapshots: take the snapshot of the source volume, and it will be mirrored", source)
 	}
-	if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil {
+	// A duplicate is another replica's work since the look: the snapshot is the answer.
+	if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil && !ontap.HasCode(err, ontap.CodeSnapshotDuplicate) {
 		return nil, grpcError(err)
 	}
 	s, err := b.GetSnapshot(ctx, f.volume.UUID, name)

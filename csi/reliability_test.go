@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,4 +300,51 @@ func TestVolumeCrashAtEveryStep(t *testing.T) {
 		}
 	}
 	t.Logf("%d crash points over %d volume calls", total, len(volumeOps))
+}
+
+// TestTwoReplicasAtOnce: two driver replicas (each serves CSI) get the same call at once,
+// as after a sidecar failover: create a volume, snapshot it, delete the snapshot, delete the
+// volume. Both succeed, with the same answer, and ONTAP holds one of each, then none.
+func TestTwoReplicasAtOnce(t *testing.T) {
+	e := newEnv(t, sim.Options{Latency: 20 * time.Millisecond})
+	replicas := []*csi.Driver{e.driver(t, nil, e.svm1), e.driver(t, nil, e.svm1)}
+	const flexvol = "trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1"
+	both := func(call func(d *csi.Driver) (string, error)) {
+		t.Helper()
+		ids, errs := make([]string, 2), make([]error, 2)
+		var wg sync.WaitGroup
+		for i, d := range replicas {
+			wg.Go(func() { ids[i], errs[i] = call(d) })
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || ids[0] != ids[1] {
+			t.Errorf("replicas answered %q, %v and %q, %v", ids[0], errs[0], ids[1], errs[1])
+		}
+	}
+	ctx := context.Background()
+	both(func(d *csi.Driver) (string, error) {
+		resp, err := d.CreateVolume(ctx, createReq(pv, nil))
+		return resp.GetVolume().GetVolumeId(), err
+	})
+	if got := e.primary.VolumeNames(); !slices.Equal(got, []string{"svm1:" + flexvol}) {
+		t.Errorf("volumes %v", got)
+	}
+	both(func(d *csi.Driver) (string, error) {
+		resp, err := d.CreateSnapshot(ctx, &csispec.CreateSnapshotRequest{Name: "snapshot-1", SourceVolumeId: pv})
+		return resp.GetSnapshot().GetSnapshotId(), err
+	})
+	if v, _ := e.primary.Volume("svm1", flexvol); !slices.Equal(v.Snapshots, []string{"snapshot-1"}) {
+		t.Errorf("snapshots %v", v.Snapshots)
+	}
+	both(func(d *csi.Driver) (string, error) {
+		_, err := d.DeleteSnapshot(ctx, &csispec.DeleteSnapshotRequest{SnapshotId: pv + "/snapshot-1"})
+		return "", err
+	})
+	both(func(d *csi.Driver) (string, error) {
+		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: pv})
+		return "", err
+	})
+	if got := e.primary.VolumeNames(); len(got) != 0 {
+		t.Errorf("left: %v", got)
+	}
 }
