@@ -50,24 +50,27 @@ type found struct {
 	volume  *ontap.Volume
 }
 
+// volumeOn finds a PV's FlexVol on backend b; nil, nil when it is not there.
+func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*found, error) {
+	name, err := flexvolName(b.Prefix(), pv)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	v, err := b.GetVolume(ctx, b.SVM, name)
+	if errors.Is(err, ontap.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.placed.Store(pv, b)
+	return &found{backend: b, volume: v}, nil
+}
+
 // findVolume finds a PV's FlexVol: first on the backend it was last seen on, then on every
 // backend. It returns nil, nil when no backend has it.
 func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
-	try := func(b *ontap.Backend) (*found, error) {
-		name, err := flexvolName(b.Prefix(), pv)
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		v, err := b.GetVolume(ctx, b.SVM, name)
-		if errors.Is(err, ontap.ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		d.placed.Store(pv, b)
-		return &found{backend: b, volume: v}, nil
-	}
+	try := func(b *ontap.Backend) (*found, error) { return d.volumeOn(ctx, b, pv) }
 	if b, ok := d.placed.Load(pv); ok {
 		f, err := try(b.(*ontap.Backend))
 		if f != nil || err != nil {
@@ -173,24 +176,17 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 // existing answers a CreateVolume from the volume of that name on backend b, if there is one
 // and it fits the request; nil, nil when there is none.
 func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool) (*csi.CreateVolumeResponse, error) {
-	name, err := flexvolName(b.Prefix(), req.GetName())
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	v, err := b.GetVolume(ctx, b.SVM, name)
-	if errors.Is(err, ontap.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	f, err := d.volumeOn(ctx, b, req.GetName())
+	if f == nil || err != nil {
 		return nil, grpcError(err)
 	}
+	v := f.volume
 	if id, ok := idOf(*v); ok && id != req.GetName() {
 		return nil, status.Errorf(codes.AlreadyExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
 	}
 	if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), dp); err != nil {
 		return nil, err
 	}
-	d.placed.Store(req.GetName(), b)
 	return d.createResponse(req, b, v), nil
 }
 
