@@ -266,12 +266,25 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 		return ctrl.Result{}, err
 	default:
 		res := mirror.Release(ctx, loc.backend.Client, loc.handle)
-		if res.Err != nil {
-			r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonFailed, "Release", "release %s: %s", loc.handle, res.Err)
-			return ctrl.Result{}, res.Err
-		}
-		if res.RequeueAfter > 0 {
-			return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
+		if res.Err != nil || res.RequeueAfter > 0 {
+			// The status says how the deletion stands, and how to force it if ONTAP is gone.
+			base := tmr.DeepCopy()
+			var cond tridentv1.TridentMirrorRelationshipCondition
+			if len(tmr.Status.Conditions) > 0 {
+				cond = tmr.Status.Conditions[0]
+			}
+			cond.State, cond.Message = tridentv1.MirrorState(res.State), "deleting: "+res.Message
+			reason := ReasonTransition
+			if res.Err != nil {
+				reason = ReasonFailed
+				cond.Message = fmt.Sprintf("deleting: release %s: %s. The TMR stays until ONTAP answers; if that cluster is gone for good, delete it without releasing: kubectl patch tmr %s -n %s --type=merge -p '{\"metadata\":{\"finalizers\":null}}'",
+					loc.handle, res.Err, tmr.Name, tmr.Namespace)
+			}
+			r.setCondition(tmr, cond, reason)
+			if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, errors.Join(res.Err, err)
+			}
+			return ctrl.Result{RequeueAfter: res.RequeueAfter}, res.Err
 		}
 		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s promoted and its SnapMirror metadata released", loc.handle)
 	}

@@ -342,3 +342,49 @@ func waitEvent(t *testing.T, ns, name, reason, fragment string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestDeleteWhileONTAPIsDown: deleting a TMR while its cluster does not answer keeps the TMR,
+// with a failed status that says how to force the deletion, and a Warning Event; once the
+// cluster is back, the release completes and the TMR goes.
+func TestDeleteWhileONTAPIsDown(t *testing.T) {
+	_, secondary := mirrored(t)
+	ctx := context.Background()
+	if err := secondary.cluster.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	obj := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: secondary.ns}}
+	if err := cp.Client.Delete(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	var cond tridentv1.TridentMirrorRelationshipCondition
+	for deadline := time.Now().Add(20 * time.Second); cond.State != "failed"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed status while deleting: %+v", cond)
+		}
+		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatalf("the TMR went while ONTAP was down: %v", err)
+		}
+		if len(obj.Status.Conditions) == 1 {
+			cond = obj.Status.Conditions[0]
+		}
+	}
+	for _, want := range []string{"deleting: release drvserver:" + dstVol, "connection refused", `kubectl patch tmr csi-nas -n ` + secondary.ns + ` --type=merge -p '{"metadata":{"finalizers":null}}'`} {
+		if !strings.Contains(cond.Message, want) {
+			t.Errorf("message %q lacks %q", cond.Message, want)
+		}
+	}
+	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonFailed, "deleting: release")
+	if err := secondary.cluster.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for cp.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the TMR was not released once ONTAP was back: %+v", obj.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := secondary.backend.GetRelationship(ctx, "drvserver:"+dstVol); err == nil {
+		t.Error("the relationship record survived the TMR")
+	}
+}
