@@ -22,6 +22,12 @@ type site struct {
 // pair of volumes svm1:v (read-write, with a file) and svm2:v (DP, empty).
 func sites(t *testing.T) (*sim.Fabric, site, site) {
 	t.Helper()
+	return sitesWith(t, 10*time.Second)
+}
+
+// sitesWith is sites with a request timeout for the engine's clients.
+func sitesWith(t *testing.T, timeout time.Duration) (*sim.Fabric, site, site) {
+	t.Helper()
 	f := sim.NewFabric(sim.Options{Manual: true, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	t.Cleanup(f.Close)
 	var out []site
@@ -30,7 +36,7 @@ func sites(t *testing.T) (*sim.Fabric, site, site) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, site{c, newClient(t, f, c)})
+		out = append(out, site{c, newClient(t, f, c, timeout)})
 	}
 	if err := f.PeerSVMs("svm1", "svm2"); err != nil {
 		t.Fatal(err)
@@ -53,11 +59,11 @@ func sites(t *testing.T) (*sim.Fabric, site, site) {
 	return f, out[0], out[1]
 }
 
-// newClient connects to a simulated cluster with fast retries and a 300 ms request timeout.
-func newClient(t *testing.T, f *sim.Fabric, c *sim.Cluster) *ontap.Client {
+// newClient connects to a simulated cluster with fast retries and a request timeout.
+func newClient(t *testing.T, f *sim.Fabric, c *sim.Cluster, timeout time.Duration) *ontap.Client {
 	t.Helper()
 	u, p := f.Credentials()
-	api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, RequestTimeout: 300 * time.Millisecond,
+	api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, RequestTimeout: timeout,
 		Credentials: ontap.CredentialsFunc(func(context.Context) (ontap.Credentials, error) {
 			return ontap.Credentials{Username: u, Password: p}, nil
 		})})

@@ -186,7 +186,8 @@ var operations = []operation{{
 
 func newWorld(t *testing.T, op operation) *world {
 	t.Helper()
-	f, primary, secondary := sites(t)
+	// A short request timeout, for the timeout fault: ONTAP hangs for a second.
+	f, primary, secondary := sitesWith(t, 300*time.Millisecond)
 	w := &world{f: f, primary: primary, secondary: secondary}
 	op.setup(t, w)
 	w.started = len(f.History())
