@@ -18,10 +18,17 @@ import (
 // Warning Event) and nothing is resynced: both copies keep their data.
 func TestSplitBrain(t *testing.T) {
 	primary, secondary := mirrored(t)
-	// The secondary's controller is given a backend for the primary's SVM, so that it can
-	// read the other copy.
+	// The secondary's controller is given the primary's SVM as a peer, so that it can read
+	// the other copy.
+	peers, err := ontap.OpenPeers(&ontap.DriverConfig{Peers: []ontap.PeerConfig{{
+		Name: "primary-site", ManagementLIF: primary.backend.ManagementLIF, SVM: primary.svm,
+		CAFile: primary.backend.CAFile, Credentials: primary.backend.Credentials,
+	}}}, ontap.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	secondary.stop()
-	secondary.backends[primary.svm] = primary.backend
+	secondary.peers = peers
 	secondary.stop = secondary.start(t)
 
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
@@ -56,7 +63,7 @@ func TestSplitBrain(t *testing.T) {
 	if cond.State != "promoted" || sb.LocalBytes == 0 || sb.RemoteBytes == 0 || !strings.HasPrefix(sb.CommonSnapshot, "snapmirror.") || sb.DetectedTime == nil {
 		t.Errorf("split-brain status %+v, %+v", cond, sb)
 	}
-	for _, want := range []string{"split brain", "datavserver:" + srcVol, "Nothing is resynced automatically", "set state reestablished"} {
+	for _, want := range []string{"split brain", "datavserver:" + srcVol, "nothing is resynced automatically", "set state reestablished"} {
 		if !strings.Contains(cond.Message, want) {
 			t.Errorf("message %q lacks %q", cond.Message, want)
 		}

@@ -182,14 +182,14 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 
 // splitBrain reports, in the condition and with a Warning Event, a broken-off relationship
 // whose two ends have both been written since their last common snapshot. It needs a backend
-// for the source's SVM, to read the source's side; without one it does nothing. While the
+// or a peer for the source's SVM, to read the source's side; without one it does nothing. While the
 // source cannot be read, the last finding stands. Nothing is ever resynced for it.
 func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, cond *tridentv1.TridentMirrorRelationshipCondition, loc *local, rel *ontap.Relationship) {
 	if rel == nil || rel.State != ontap.BrokenOff {
 		return
 	}
 	svm, _, _ := ontap.SplitPath(rel.Source)
-	remote := r.Volumes.backendOfSVM(svm)
+	remote := r.Volumes.readerOfSVM(svm)
 	if remote == nil {
 		return
 	}
@@ -197,7 +197,7 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 	if len(tmr.Status.Conditions) > 0 {
 		old = tmr.Status.Conditions[0].SplitBrain
 	}
-	d, err := mirror.SplitBrain(ctx, loc.backend.Client, remote.Client, rel)
+	d, err := mirror.SplitBrain(ctx, loc.backend.Client, remote, rel)
 	if err != nil {
 		log.FromContext(ctx).V(1).Info("split-brain check", "error", err.Error())
 		cond.SplitBrain = old

@@ -39,6 +39,7 @@ type side struct {
 	driver   *csi.Driver
 	backend  *ontap.Backend
 	backends map[string]*ontap.Backend
+	peers    []*ontap.Peer
 	// stop stops the side's manager.
 	stop func()
 }
@@ -86,7 +87,7 @@ func (s *side) start(t *testing.T) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: s.backends}
+	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: s.backends, Peers: s.peers}
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}},

@@ -17,6 +17,8 @@ type Volumes struct {
 	Client client.Reader
 	// Backends by name: a PV's volume context names its backend.
 	Backends map[string]*ontap.Backend
+	// Peers are the other site's SVMs, read to detect split brain.
+	Peers []*ontap.Peer
 	// DriverName is the CSI driver whose PVs are this controller's.
 	DriverName string
 }
@@ -68,11 +70,16 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
 }
 
-// backendOfSVM returns a configured backend of the SVM, or nil.
-func (v Volumes) backendOfSVM(svm string) *ontap.Backend {
+// readerOfSVM returns a client of the SVM's cluster, from a backend or a peer, or nil.
+func (v Volumes) readerOfSVM(svm string) *ontap.Client {
 	for _, b := range v.Backends {
 		if b.SVM == svm {
-			return b
+			return b.Client
+		}
+	}
+	for _, p := range v.Peers {
+		if p.SVM == svm {
+			return p.Client
 		}
 	}
 	return nil

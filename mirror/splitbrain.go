@@ -19,8 +19,8 @@ type Divergence struct {
 	Snapshot string
 	// Local and Remote are the bytes written since on the destination and on the source.
 	Local, Remote int64
-	// Local and Remote name the volumes, "svm:volume".
-	LocalPath, RemotePath string
+	// RemotePath is the source volume, "svm:volume".
+	RemotePath string
 }
 
 // SplitBrain reports whether both ends of a broken-off relationship were written since their
@@ -31,7 +31,7 @@ func SplitBrain(ctx context.Context, local, remote Writes, rel *ontap.Relationsh
 	if rel == nil || rel.State != ontap.BrokenOff || rel.ExportedSnapshot == "" {
 		return nil, nil
 	}
-	d := &Divergence{Snapshot: rel.ExportedSnapshot, LocalPath: rel.Destination, RemotePath: rel.Source}
+	d := &Divergence{Snapshot: rel.ExportedSnapshot, RemotePath: rel.Source}
 	var err error
 	if d.Local, err = local.WrittenSince(ctx, rel.Destination, rel.ExportedSnapshot); err != nil || d.Local == 0 {
 		return nil, err
@@ -44,6 +44,6 @@ func SplitBrain(ctx context.Context, local, remote Writes, rel *ontap.Relationsh
 
 // Message tells the user what the divergence means and what to do.
 func (d *Divergence) Message() string {
-	return fmt.Sprintf("split brain: %s (here) and %s were both written since their last common snapshot %s (%d and %d bytes differ), so they hold different data. Nothing is resynced automatically. Choose the copy to keep, save what the other holds if needed, then set state reestablished on the TMR of the other copy (its writes since %s are discarded)",
-		d.LocalPath, d.RemotePath, d.Snapshot, d.Local, d.Remote, d.Snapshot)
+	return fmt.Sprintf("split brain: this volume and its source %s were both written since their last common snapshot (%d and %d bytes); nothing is resynced automatically: choose the copy to keep, then set state reestablished on the other copy's TMR (its writes since then are discarded)",
+		d.RemotePath, d.Local, d.Remote)
 }

@@ -62,9 +62,44 @@ type CredentialsRef struct {
 	Secret string `json:"secret,omitempty"`
 }
 
+// check finds what is wrong with a credentials reference.
+func (c CredentialsRef) check() error {
+	if (c.File == "") == (c.Secret == "") {
+		return errors.New("credentials: give exactly one of file (a folder with username and password) or secret (namespace/name)")
+	}
+	if c.Secret != "" && strings.Count(c.Secret, "/") != 1 {
+		return fmt.Errorf("credentials.secret %q: write it as namespace/name", c.Secret)
+	}
+	return nil
+}
+
 // DriverConfig is the driver's configuration file.
 type DriverConfig struct {
 	Backends []BackendConfig `json:"backends"`
+	// Peers are the other site's SVMs, only read, to detect split brain; never provisioned on.
+	Peers []PeerConfig `json:"peers,omitempty"`
+}
+
+// PeerConfig is an SVM of the other site, read (never written) to tell whether both copies of
+// a broken-off relationship have been written. Read-only credentials are enough. Unlike a
+// backend, a peer that does not answer is no error: in a disaster the other site is down.
+type PeerConfig struct {
+	// Name identifies the peer in logs and metrics.
+	Name string `json:"name"`
+	// ManagementLIF is the peer cluster's management address, host or host:port.
+	ManagementLIF string `json:"managementLIF"`
+	// SVM is the peer's data SVM: the SVM of the relationships' other end.
+	SVM string `json:"svm"`
+	// CAFile, InsecureSkipTLSVerify and Credentials are as for a backend.
+	CAFile                string         `json:"caFile,omitempty"`
+	InsecureSkipTLSVerify bool           `json:"insecureSkipTLSVerify,omitempty"`
+	Credentials           CredentialsRef `json:"credentials"`
+}
+
+// Peer is a configured peer with its client.
+type Peer struct {
+	PeerConfig
+	*Client
 }
 
 // LoadConfig reads a configuration file and checks what can be checked without ONTAP.
@@ -81,27 +116,56 @@ func LoadConfig(path string) (*DriverConfig, error) {
 	if len(cfg.Backends) == 0 {
 		return nil, fmt.Errorf("backend configuration %s: backends: give at least one backend", path)
 	}
-	var errs []error
-	names := map[string]bool{}
+	// Backends and peers alike: paths relative to the file, a valid entry, a unique name.
+	type entry struct {
+		field, name string
+		paths       []*string
+		check       func() error
+	}
+	var entries []entry
 	for i := range cfg.Backends {
 		b := &cfg.Backends[i]
-		for _, f := range []*string{&b.CAFile, &b.Credentials.File} {
+		entries = append(entries, entry{fmt.Sprintf("backends[%d]", i), b.Name, []*string{&b.CAFile, &b.Credentials.File}, b.check})
+	}
+	for i := range cfg.Peers {
+		p := &cfg.Peers[i]
+		entries = append(entries, entry{fmt.Sprintf("peers[%d]", i), p.Name, []*string{&p.CAFile, &p.Credentials.File}, p.check})
+	}
+	var errs []error
+	names := map[string]bool{}
+	for _, e := range entries {
+		for _, f := range e.paths {
 			if *f != "" && !filepath.IsAbs(*f) {
 				*f = filepath.Join(filepath.Dir(path), *f)
 			}
 		}
-		if err := b.check(); err != nil {
-			errs = append(errs, fmt.Errorf("backends[%d]: %w", i, err))
+		if err := e.check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.field, err))
 		}
-		if names[b.Name] {
-			errs = append(errs, fmt.Errorf("backends[%d].name: %q is used twice: give each backend its own name", i, b.Name))
+		if names[e.name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice: give each backend and peer its own name", e.field, e.name))
 		}
-		names[b.Name] = true
+		names[e.name] = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("backend configuration %s:\n%w", path, err)
 	}
 	return &cfg, nil
+}
+
+// check finds what is wrong with a peer's configuration on its own.
+func (p *PeerConfig) check() error {
+	var errs []error
+	for _, f := range []struct{ field, value, fix string }{
+		{"name", p.Name, "name the peer"},
+		{"managementLIF", p.ManagementLIF, "give the peer cluster's management address"},
+		{"svm", p.SVM, "name the peer's data SVM"},
+	} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("%s is empty: %s", f.field, f.fix))
+		}
+	}
+	return errors.Join(append(errs, p.Credentials.check())...)
 }
 
 // check finds what is wrong with a backend's configuration on its own.
@@ -125,12 +189,7 @@ func (b *BackendConfig) check() error {
 	if len(b.Aggregates) == 0 {
 		errs = append(errs, errors.New("aggregates is empty: list the aggregates to place volumes on"))
 	}
-	if (b.Credentials.File == "") == (b.Credentials.Secret == "") {
-		errs = append(errs, errors.New("credentials: give exactly one of file (a folder with username and password) or secret (namespace/name)"))
-	}
-	if b.Credentials.Secret != "" && strings.Count(b.Credentials.Secret, "/") != 1 {
-		errs = append(errs, fmt.Errorf("credentials.secret %q: write it as namespace/name", b.Credentials.Secret))
-	}
+	errs = append(errs, b.Credentials.check())
 	if p := b.Prefix(); p != "" && !volumeNamePrefix.MatchString(p) {
 		errs = append(errs, fmt.Errorf("storagePrefix %q: start with a letter or _, then letters, digits and _", p))
 	}
@@ -193,34 +252,53 @@ func OpenBackends(ctx context.Context, cfg *DriverConfig, opts OpenOptions) ([]*
 }
 
 func openBackend(ctx context.Context, bc BackendConfig, opts OpenOptions) (*Backend, error) {
-	var creds CredentialsSource
-	switch {
-	case bc.Credentials.File != "":
-		creds = &DirCredentials{Dir: bc.Credentials.File}
-	case opts.Secrets == nil:
-		return nil, fmt.Errorf("credentials.secret %s cannot be read here: give credentials.file instead", bc.Credentials.Secret)
-	default:
-		var err error
-		if creds, err = opts.Secrets(bc.Credentials.Secret); err != nil {
-			return nil, fmt.Errorf("credentials.secret: %w", err)
-		}
-	}
-	var ca []byte
-	if bc.CAFile != "" {
-		var err error
-		if ca, err = os.ReadFile(bc.CAFile); err != nil {
-			return nil, fmt.Errorf("caFile: %w", err)
-		}
-	}
-	client, err := New(Config{
-		Name: bc.Name, Address: bc.ManagementLIF, Credentials: creds, CA: ca, InsecureSkipTLSVerify: bc.InsecureSkipTLSVerify,
+	client, err := connect(Config{
+		Name: bc.Name, Address: bc.ManagementLIF, InsecureSkipTLSVerify: bc.InsecureSkipTLSVerify,
 		MaxConcurrentRequests: bc.MaxConcurrentRequests, Metrics: opts.Metrics, Log: opts.Log,
-	})
+	}, bc.CAFile, bc.Credentials, opts)
 	if err != nil {
 		return nil, err
 	}
 	b := &Backend{BackendConfig: bc, Client: client}
 	return b, b.validate(ctx)
+}
+
+// OpenPeers makes a client for each peer. It does not call them: a peer that does not
+// answer is no error, as in a disaster the other site is down.
+func OpenPeers(cfg *DriverConfig, opts OpenOptions) ([]*Peer, error) {
+	var peers []*Peer
+	var errs []error
+	for _, pc := range cfg.Peers {
+		client, err := connect(Config{Name: pc.Name, Address: pc.ManagementLIF, InsecureSkipTLSVerify: pc.InsecureSkipTLSVerify, Metrics: opts.Metrics, Log: opts.Log}, pc.CAFile, pc.Credentials, opts)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("peer %s: %w", pc.Name, err))
+			continue
+		}
+		peers = append(peers, &Peer{PeerConfig: pc, Client: client})
+	}
+	return peers, errors.Join(errs...)
+}
+
+// connect resolves the credentials and the CA of a backend or peer and makes its client.
+func connect(cfg Config, caFile string, ref CredentialsRef, opts OpenOptions) (*Client, error) {
+	switch {
+	case ref.File != "":
+		cfg.Credentials = &DirCredentials{Dir: ref.File}
+	case opts.Secrets == nil:
+		return nil, fmt.Errorf("credentials.secret %s cannot be read here: give credentials.file instead", ref.Secret)
+	default:
+		var err error
+		if cfg.Credentials, err = opts.Secrets(ref.Secret); err != nil {
+			return nil, fmt.Errorf("credentials.secret: %w", err)
+		}
+	}
+	if caFile != "" {
+		var err error
+		if cfg.CA, err = os.ReadFile(caFile); err != nil {
+			return nil, fmt.Errorf("caFile: %w", err)
+		}
+	}
+	return New(cfg)
 }
 
 // validate checks the backend against ONTAP.

@@ -107,11 +107,14 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	backends, err := ontap.OpenBackends(ctx, driverCfg, ontap.OpenOptions{
-		Secrets: frontend.SecretCredentials(mgr.GetAPIReader(), cfg.secretTTL), Metrics: ontapMetrics, Log: log,
-	})
+	openOpts := ontap.OpenOptions{Secrets: frontend.SecretCredentials(mgr.GetAPIReader(), cfg.secretTTL), Metrics: ontapMetrics, Log: log}
+	backends, err := ontap.OpenBackends(ctx, driverCfg, openOpts)
 	if err != nil {
 		return fmt.Errorf("backends:\n%w", err)
+	}
+	peers, err := ontap.OpenPeers(driverCfg, openOpts)
+	if err != nil {
+		return fmt.Errorf("peers:\n%w", err)
 	}
 	byName := map[string]*ontap.Backend{}
 	for _, b := range backends {
@@ -130,7 +133,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	volumes := frontend.Volumes{Client: mgr.GetClient(), Backends: byName, DriverName: cfg.driverName}
+	volumes := frontend.Volumes{Client: mgr.GetClient(), Backends: byName, Peers: peers, DriverName: cfg.driverName}
 	mirrorMetrics, err := frontend.NewMetrics(metrics.Registry)
 	if err != nil {
 		return err
@@ -157,7 +160,7 @@ func run(ctx context.Context, cfg config) error {
 	if err := mgr.AddReadyzCheck("backends", func(*http.Request) error { return ready(ctx, backends) }); err != nil {
 		return err
 	}
-	log.Info("Starting", "version", version, "driver", cfg.driverName, "backends", len(backends), "csi", cfg.csiEndpoint)
+	log.Info("Starting", "version", version, "driver", cfg.driverName, "backends", len(backends), "peers", len(peers), "csi", cfg.csiEndpoint)
 	return mgr.Start(ctx)
 }
 

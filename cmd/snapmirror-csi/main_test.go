@@ -51,7 +51,10 @@ func TestBinary(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "creds", "password"), []byte(p), 0o600)
 	os.WriteFile(filepath.Join(dir, "ca.pem"), c.CA(), 0o600)
 	backends := "backends:\n- name: primary\n  driver: ontap-nas\n  managementLIF: " + c.Address() +
-		"\n  svm: svm1\n  aggregates: [aggr1]\n  caFile: ca.pem\n  credentials: {file: creds}\n  replicationPolicy: MirrorAllSnapshots\n"
+		"\n  svm: svm1\n  aggregates: [aggr1]\n  caFile: ca.pem\n  credentials: {file: creds}\n  replicationPolicy: MirrorAllSnapshots\n" +
+		// The other site is down: a peer that does not answer does not stop the process
+		// from starting or being ready.
+		"peers:\n- name: other-site\n  managementLIF: 127.0.0.1:1\n  svm: drvserver\n  credentials: {file: creds}\n"
 	os.WriteFile(filepath.Join(dir, "backends.yaml"), []byte(backends), 0o600)
 
 	sock := filepath.Join(dir, "csi.sock")
@@ -119,9 +122,11 @@ func TestBadBackendFile(t *testing.T) {
 	defer cp.Stop()
 	t.Setenv("KUBECONFIG", cp.Kubeconfig)
 	path := filepath.Join(t.TempDir(), "backends.yaml")
-	os.WriteFile(path, []byte("backends:\n- name: b\n  driver: ontap-san\n  svm: s\n  credentials: {file: x, secret: a/b}\n"), 0o600)
+	os.WriteFile(path, []byte("backends:\n- name: b\n  driver: ontap-san\n  svm: s\n  credentials: {file: x, secret: a/b}\n"+
+		"peers:\n- name: b\n  managementLIF: other:443\n  credentials: {secret: nonamespace}\n"), 0o600)
 	err = run(context.Background(), config{backendFile: path, metricsAddr: "0", probeAddr: "0"})
-	for _, want := range []string{`driver "ontap-san" is not supported yet`, "managementLIF is empty", "aggregates is empty", "give exactly one of file"} {
+	for _, want := range []string{`driver "ontap-san" is not supported yet`, "managementLIF is empty", "aggregates is empty", "give exactly one of file",
+		"peers[0]: svm is empty", `credentials.secret "nonamespace": write it as namespace/name`, `peers[0].name: "b" is used twice`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to say %q", err, want)
 		}

@@ -49,6 +49,9 @@ type Site struct {
 	Cluster *sim.Cluster
 	dir     string
 	procs   []*exec.Cmd
+	// peer is the other site's cluster, configured as a peer for split-brain detection.
+	peer    *sim.Cluster
+	peerSVM string
 }
 
 // Options configure Start.
@@ -103,8 +106,11 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if env.Fabric, err = topo.Start(); err != nil {
 		return env, err
 	}
-	for _, spec := range []struct{ name, cluster, svm string }{{"primary", "primary", "datavserver"}, {"secondary", "secondary", "drvserver"}} {
-		s := &Site{Name: spec.name, SVM: spec.svm, Cluster: env.Fabric.Cluster(spec.cluster), dir: filepath.Join(dir, spec.name)}
+	for _, spec := range []struct{ name, cluster, svm, peer, peerSVM string }{
+		{"primary", "primary", "datavserver", "secondary", "drvserver"}, {"secondary", "secondary", "drvserver", "primary", "datavserver"},
+	} {
+		s := &Site{Name: spec.name, SVM: spec.svm, Cluster: env.Fabric.Cluster(spec.cluster), dir: filepath.Join(dir, spec.name),
+			peer: env.Fabric.Cluster(spec.peer), peerSVM: spec.peerSVM}
 		if spec.name == "primary" {
 			env.Primary = s
 		} else {
@@ -151,10 +157,11 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 		}
 	}
 	files := map[string]string{
-		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()),
+		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()), "peer-ca.pem": string(s.peer.CA()),
 		"backends.yaml": fmt.Sprintf("backends:\n- name: %s\n  driver: ontap-nas\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
-			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
-			s.Name, s.Cluster.Address(), s.SVM, creds),
+			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n"+
+			"peers:\n- name: other-site\n  managementLIF: %s\n  svm: %s\n  caFile: peer-ca.pem\n  credentials: {file: creds}\n",
+			s.Name, s.Cluster.Address(), s.SVM, creds, s.peer.Address(), s.peerSVM),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o600); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -130,6 +131,32 @@ var Steps = []Step{
 			return "", err
 		}
 		return "promoted with the primary unreachable; the secondary volume took writes; the primary is back", nil
+	}},
+	{"Split brain: the old primary is back and written too; the secondary reports it and resyncs nothing", func(ctx context.Context, e *Env, st *State) (string, error) {
+		p, s := e.Primary, e.Secondary
+		if err := p.Cluster.WriteFile(p.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
+			return "", err
+		}
+		var sb *tridentv1.SplitBrain
+		err := poll(ctx, 30*time.Second, func() (bool, string) {
+			tmr := &tridentv1.TridentMirrorRelationship{}
+			if err := s.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "csi-nas"}, tmr); err != nil || len(tmr.Status.Conditions) == 0 {
+				return false, "no status"
+			}
+			sb = tmr.Status.Conditions[0].SplitBrain
+			return sb != nil, tmr.Status.Conditions[0].Message
+		})
+		if err != nil {
+			return "", err
+		}
+		if out, err := s.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain", "-o", "name"); err != nil || out == "" {
+			return "", fmt.Errorf("no SplitBrain event: %q, %v", out, err)
+		}
+		if got, _ := s.Cluster.Files(s.SVM, st.SecondaryVolume); !strings.Contains(got["orders.db"], "written during the outage") {
+			return "", fmt.Errorf("the secondary lost its writes: %v", got)
+		}
+		return fmt.Sprintf("status.splitBrain: %d bytes here and %d there since %s; a SplitBrain Warning Event; both copies kept",
+			sb.LocalBytes, sb.RemoteBytes, sb.CommonSnapshot), nil
 	}},
 	{"6. Restore the mirror: reestablished on the secondary discards its writes since the break", func(ctx context.Context, e *Env, st *State) (string, error) {
 		s := e.Secondary
