@@ -309,8 +309,10 @@ func (c *Cluster) listSnapshots(r *request) response {
 	if e != nil {
 		return fail(e)
 	}
-	// delta, expensive, is worked out only when asked for: here between each snapshot and the
-	// active file system (the query names one snapshot).
+	// delta, expensive, is worked out only when asked for, between each snapshot and the
+	// active file system. UNCONFIRMED: ONTAP documents delta as the space that differs between
+	// the snapshot the query names and the active file system, or between two named snapshots;
+	// the two-name form is not simulated, and the size is the bytes of the files that differ.
 	withDelta := slices.ContainsFunc(fieldList(r.query, ""), func(f string) bool { return f == "**" || strings.HasPrefix(f, "delta") })
 	var recs []map[string]any
 	for _, v := range vols {
