@@ -117,7 +117,7 @@ func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.Tr
 		poll = 2 * time.Second
 	}
 	var started *mirror.Started
-	if st.TransferUUID != "" && st.PreviousTransferTime != nil {
+	if st.PreviousTransferTime != nil {
 		started = &mirror.Started{Transfer: st.TransferUUID, PreviousEnd: st.PreviousTransferTime.Time}
 	}
 	_, snap, _ := strings.Cut(tamu.Spec.SnapshotHandle, "/")

@@ -22,7 +22,7 @@ const (
 
 // Started is an on-demand update's transfer, once started.
 type Started struct {
-	// Transfer is the UUID of the transfer the update started.
+	// Transfer is the UUID of the transfer the update started; empty when ONTAP did not say.
 	Transfer string
 	// PreviousEnd is when the last successful transfer before it ended; the Unix epoch when
 	// there was none.
@@ -86,6 +86,15 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 			return res
 		}
 		return UpdateResult{Message: fmt.Sprintf("transfer from %s started", rel.Source), Started: &s}
+	}
+	if started.Transfer == "" {
+		// ONTAP did not name the transfer it started: the update is the first to end after
+		// the previous one.
+		if t == nil || !t.End.After(started.PreviousEnd) {
+			return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
+		}
+		res, _ := transferOutcome(t, rel, started)
+		return res
 	}
 	tr, err := api.GetTransfer(ctx, rel.UUID, started.Transfer)
 	switch {
