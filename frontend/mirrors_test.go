@@ -110,7 +110,7 @@ func TestSecretCredentials(t *testing.T) {
 		t.Errorf("after rotation: %v, %v", c, err)
 	}
 	missing, _ := resolve(ns + "/absent")
-	if _, err := missing.Credentials(ctx); err == nil || strings.Contains(err.Error(), "pw") {
+	if _, err := missing.Credentials(ctx); err == nil || strings.Contains(err.Error(), "pw1") || strings.Contains(err.Error(), "pw2") {
 		t.Errorf("a missing Secret: %v", err)
 	}
 	if _, err := resolve("no-slash"); err == nil {
