@@ -14,22 +14,24 @@ import (
 )
 
 // TestSplitBrain: after an unplanned failover both copies are read-write. Once both have been
-// written since their last common snapshot, the secondary's TMR reports it (status and a
-// Warning Event) and nothing is resynced: both copies keep their data.
+// written since their last common snapshot, the TMRs of both sites report it (status and a
+// Warning Event), each from its side, and nothing is resynced: both copies keep their data.
 func TestSplitBrain(t *testing.T) {
 	primary, secondary := mirrored(t)
-	// The secondary's controller is given the primary's SVM as a peer, so that it can read
-	// the other copy.
-	peers, err := ontap.OpenPeers(&ontap.DriverConfig{Peers: []ontap.PeerConfig{{
-		Name: "primary-site", ManagementLIF: primary.backend.ManagementLIF, SVM: primary.svm,
-		CAFile: primary.backend.CAFile, Credentials: primary.backend.Credentials,
-	}}}, ontap.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// Each site's controller is given the other's SVM as a peer, so that it can read the other
+	// copy.
+	for _, s := range []struct{ this, other *side }{{primary, secondary}, {secondary, primary}} {
+		peers, err := ontap.OpenPeers(&ontap.DriverConfig{Peers: []ontap.PeerConfig{{
+			Name: "other-site", ManagementLIF: s.other.backend.ManagementLIF, SVM: s.other.svm,
+			CAFile: s.other.backend.CAFile, Credentials: s.other.backend.Credentials,
+		}}}, ontap.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.this.stop()
+		s.this.peers = peers
+		s.this.stop = s.this.start(t)
 	}
-	secondary.stop()
-	secondary.peers = peers
-	secondary.stop = secondary.start(t)
 
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	if c := secondary.wait(t, "csi-nas", "promoted"); c.SplitBrain != nil {
@@ -47,28 +49,38 @@ func TestSplitBrain(t *testing.T) {
 	if err := primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2 written at the old primary"); err != nil {
 		t.Fatal(err)
 	}
-	var cond tridentv1.TridentMirrorRelationshipCondition
-	deadline := time.Now().Add(20 * time.Second)
-	for cond.SplitBrain == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("split brain not reported: %+v", cond)
+	// Both sites report it, each from its side.
+	for _, c := range []struct {
+		site  *side
+		other string
+	}{{secondary, "datavserver:" + srcVol}, {primary, "drvserver:" + dstVol}} {
+		var cond tridentv1.TridentMirrorRelationshipCondition
+		for deadline := time.Now().Add(20 * time.Second); cond.SplitBrain == nil; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("split brain not reported on the %s site: %+v", c.site.svm, cond)
+			}
+			obj := &tridentv1.TridentMirrorRelationship{}
+			if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: c.site.ns, Name: "csi-nas"}, obj); err == nil && len(obj.Status.Conditions) == 1 {
+				cond = obj.Status.Conditions[0]
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
-		obj := &tridentv1.TridentMirrorRelationship{}
-		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "csi-nas"}, obj); err == nil && len(obj.Status.Conditions) == 1 {
-			cond = obj.Status.Conditions[0]
+		sb := cond.SplitBrain
+		if cond.State != "promoted" || sb.LocalBytes == 0 || sb.RemoteBytes == 0 || !strings.HasPrefix(sb.CommonSnapshot, "snapmirror.") || sb.DetectedTime == nil {
+			t.Errorf("%s: split-brain status %+v, %+v", c.site.svm, cond, sb)
 		}
-	}
-	sb := cond.SplitBrain
-	if cond.State != "promoted" || sb.LocalBytes == 0 || sb.RemoteBytes == 0 || !strings.HasPrefix(sb.CommonSnapshot, "snapmirror.") || sb.DetectedTime == nil {
-		t.Errorf("split-brain status %+v, %+v", cond, sb)
-	}
-	for _, want := range []string{"split brain", "datavserver:" + srcVol, "nothing is resynced automatically", "set state reestablished"} {
-		if !strings.Contains(cond.Message, want) {
-			t.Errorf("message %q lacks %q", cond.Message, want)
+		for _, want := range []string{"split brain", "its mirror " + c.other, "nothing is resynced automatically", "set state reestablished"} {
+			if !strings.Contains(cond.Message, want) {
+				t.Errorf("%s: message %q lacks %q", c.site.svm, cond.Message, want)
+			}
 		}
+		waitEvent(t, c.site.ns, "csi-nas", frontend.ReasonSplitBrain, "both written")
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonSplitBrain, "both written")
+	// Each side counts its own writes as local: the DR site wrote one file, the old primary
+	// changed app.db.
+	p, s := condition(t, primary), condition(t, secondary)
+	if p.SplitBrain.LocalBytes != s.SplitBrain.RemoteBytes || p.SplitBrain.RemoteBytes != s.SplitBrain.LocalBytes || s.SplitBrain.LocalBytes != int64(len("written at the DR site")) {
+		t.Errorf("primary sees %+v, secondary %+v", p.SplitBrain, s.SplitBrain)
+	}
 	// Reported, never fixed: both copies keep their writes, the relationship stays broken.
 	time.Sleep(2 * time.Second)
 	if got := secondary.files(t, dstVol); got["orders-dr.db"] != "written at the DR site" {
@@ -80,4 +92,13 @@ func TestSplitBrain(t *testing.T) {
 	if rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err != nil || rel.State != ontap.BrokenOff {
 		t.Errorf("relationship after split brain: %+v, %v", rel, err)
 	}
+}
+
+func condition(t *testing.T, s *side) tridentv1.TridentMirrorRelationshipCondition {
+	t.Helper()
+	obj := &tridentv1.TridentMirrorRelationship{}
+	if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: "csi-nas"}, obj); err != nil || len(obj.Status.Conditions) != 1 {
+		t.Fatalf("TMR of %s: %v", s.svm, err)
+	}
+	return obj.Status.Conditions[0]
 }

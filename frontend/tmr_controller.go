@@ -181,23 +181,31 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 }
 
 // splitBrain reports, in the condition and with a Warning Event, a broken-off relationship
-// whose two ends have both been written since their last common snapshot. It needs a backend
-// or a peer for the source's SVM, to read the source's side; without one it does nothing. While the
-// source cannot be read, the last finding stands. Nothing is ever resynced for it.
+// whose two ends have both been written since their last common snapshot. On a destination,
+// rel is its relationship and the source's side is read through a backend or a peer of the
+// source's SVM. On a source (a promoted TMR that is no destination), the relationship is
+// looked up on the peers, from one cached list per peer and interval. Without a way to read
+// the other side it does nothing; while that side cannot be read, the last finding stands.
+// Nothing is ever resynced for it.
 func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, cond *tridentv1.TridentMirrorRelationshipCondition, loc *local, rel *ontap.Relationship) {
-	if rel == nil || rel.State != ontap.BrokenOff {
-		return
+	var dst, src mirror.Writes
+	if rel != nil {
+		svm, _, _ := ontap.SplitPath(rel.Source)
+		if reader := r.Volumes.readerOfSVM(svm); reader != nil {
+			dst, src = loc.backend.Client, reader
+		}
+	} else if tmr.Spec.State == tridentv1.MirrorStatePromoted {
+		rel, dst = r.mirrorOnPeer(ctx, loc.handle)
+		src = loc.backend.Client
 	}
-	svm, _, _ := ontap.SplitPath(rel.Source)
-	remote := r.Volumes.readerOfSVM(svm)
-	if remote == nil {
+	if rel == nil || rel.State != ontap.BrokenOff || dst == nil {
 		return
 	}
 	var old *tridentv1.SplitBrain
 	if len(tmr.Status.Conditions) > 0 {
 		old = tmr.Status.Conditions[0].SplitBrain
 	}
-	d, err := mirror.SplitBrain(ctx, loc.backend.Client, remote, rel)
+	d, err := mirror.SplitBrain(ctx, dst, src, rel)
 	if err != nil {
 		log.FromContext(ctx).V(1).Info("split-brain check", "error", err.Error())
 		cond.SplitBrain = old
@@ -210,11 +218,26 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 	if old != nil && old.DetectedTime != nil {
 		detected = *old.DetectedTime
 	}
-	cond.SplitBrain = &tridentv1.SplitBrain{CommonSnapshot: d.Snapshot, LocalBytes: d.Local, RemoteBytes: d.Remote, DetectedTime: &detected}
-	cond.Message = d.Message()
+	_, here, there := d.Seen(loc.handle)
+	cond.SplitBrain = &tridentv1.SplitBrain{CommonSnapshot: d.Snapshot, LocalBytes: here, RemoteBytes: there, DetectedTime: &detected}
+	cond.Message = d.Message(loc.handle)
 	if old == nil {
-		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonSplitBrain, "Check", "%s", d.Message())
+		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonSplitBrain, "Check", "%s", cond.Message)
 	}
+}
+
+// mirrorOnPeer finds the relationship, on a peer's cluster, whose source is the local volume,
+// and that peer's client; nil when there is none or no cache to look through.
+func (r *TMRReconciler) mirrorOnPeer(ctx context.Context, source string) (*ontap.Relationship, mirror.Writes) {
+	if r.Cache == nil {
+		return nil, nil
+	}
+	for _, p := range r.Volumes.Peers {
+		if rel, err := r.Cache.RelationshipFrom(ctx, "peer/"+p.Name, p.SVM, p.Client, source); err == nil {
+			return rel, p.Client
+		}
+	}
+	return nil, nil
 }
 
 // mount gives a mirrored volume its NFS junction path once it holds data: a DP destination is

@@ -20,9 +20,10 @@ type Cache struct {
 }
 
 type cacheEntry struct {
-	mu   sync.Mutex // one refresh at a time
-	at   time.Time
-	byTo map[string]ontap.Relationship
+	mu     sync.Mutex // one refresh at a time
+	at     time.Time
+	byTo   map[string]ontap.Relationship
+	byFrom map[string]ontap.Relationship
 }
 
 // Reads returns api with GetRelationship served from the cache of the named backend, whose
@@ -53,6 +54,18 @@ func (r cachedReads) Live() ONTAP { return r.ONTAP }
 
 // GetRelationship answers from the list, refreshing it when it is older than MaxAge.
 func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error) {
+	return r.lookup(ctx, func(e *cacheEntry) map[string]ontap.Relationship { return e.byTo }, destination)
+}
+
+// RelationshipFrom finds, in the named cluster's list (refreshed as for Reads), the
+// relationship whose source is the "svm:volume" path: on another site's cluster, the
+// relationship that mirrors a local volume. ErrNotFound when there is none.
+func (c *Cache) RelationshipFrom(ctx context.Context, backend, svm string, api ONTAP, source string) (*ontap.Relationship, error) {
+	r := c.Reads(backend, svm, api).(cachedReads)
+	return r.lookup(ctx, func(e *cacheEntry) map[string]ontap.Relationship { return e.byFrom }, source)
+}
+
+func (r cachedReads) lookup(ctx context.Context, index func(*cacheEntry) map[string]ontap.Relationship, path string) (*ontap.Relationship, error) {
 	e := r.entry
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -62,12 +75,14 @@ func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*
 			return nil, err
 		}
 		e.byTo = make(map[string]ontap.Relationship, len(rels))
+		e.byFrom = make(map[string]ontap.Relationship, len(rels))
 		for _, rel := range rels {
 			e.byTo[rel.Destination] = rel
+			e.byFrom[rel.Source] = rel
 		}
 		e.at = time.Now()
 	}
-	rel, ok := e.byTo[destination]
+	rel, ok := index(e)[path]
 	if !ok {
 		return nil, ontap.ErrNotFound
 	}

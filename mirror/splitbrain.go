@@ -17,33 +17,43 @@ type Writes interface {
 type Divergence struct {
 	// Snapshot is the newest common snapshot: the last one transferred.
 	Snapshot string
-	// Local and Remote are the bytes written since on the destination and on the source.
-	Local, Remote int64
-	// RemotePath is the source volume, "svm:volume".
-	RemotePath string
+	// Source and Destination are the two volumes, "svm:volume", and SourceBytes and
+	// DestinationBytes what each has changed since Snapshot.
+	Source, Destination           string
+	SourceBytes, DestinationBytes int64
 }
 
 // SplitBrain reports whether both ends of a broken-off relationship were written since their
 // last common snapshot: both are read-write and hold different data, so resyncing either
-// way discards the other's writes. It is a report only: nothing is resynced. local is the
-// destination's cluster, remote the source's. It costs one GET on each.
-func SplitBrain(ctx context.Context, local, remote Writes, rel *ontap.Relationship) (*Divergence, error) {
+// way discards the other's writes. It is a report only: nothing is resynced. dst and src are
+// the clusters of the destination and of the source. It costs one GET on each.
+func SplitBrain(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (*Divergence, error) {
 	if rel == nil || rel.State != ontap.BrokenOff || rel.ExportedSnapshot == "" {
 		return nil, nil
 	}
-	d := &Divergence{Snapshot: rel.ExportedSnapshot, RemotePath: rel.Source}
+	d := &Divergence{Snapshot: rel.ExportedSnapshot, Source: rel.Source, Destination: rel.Destination}
 	var err error
-	if d.Local, err = local.WrittenSince(ctx, rel.Destination, rel.ExportedSnapshot); err != nil || d.Local == 0 {
+	if d.DestinationBytes, err = dst.WrittenSince(ctx, rel.Destination, rel.ExportedSnapshot); err != nil || d.DestinationBytes == 0 {
 		return nil, err
 	}
-	if d.Remote, err = remote.WrittenSince(ctx, rel.Source, rel.ExportedSnapshot); err != nil || d.Remote == 0 {
+	if d.SourceBytes, err = src.WrittenSince(ctx, rel.Source, rel.ExportedSnapshot); err != nil || d.SourceBytes == 0 {
 		return nil, err
 	}
 	return d, nil
 }
 
-// Message tells the user what the divergence means and what to do.
-func (d *Divergence) Message() string {
-	return fmt.Sprintf("split brain: this volume and its source %s were both written since their last common snapshot (%d and %d bytes); nothing is resynced automatically: choose the copy to keep, then set state reestablished on the other copy's TMR (its writes since then are discarded)",
-		d.RemotePath, d.Local, d.Remote)
+// Seen returns, for the volume at path (one of the two), the other volume, and the bytes
+// changed here and there.
+func (d *Divergence) Seen(path string) (other string, here, there int64) {
+	if path == d.Source {
+		return d.Destination, d.SourceBytes, d.DestinationBytes
+	}
+	return d.Source, d.DestinationBytes, d.SourceBytes
+}
+
+// Message tells the user of the volume at path what the divergence means and what to do.
+func (d *Divergence) Message(path string) string {
+	other, here, there := d.Seen(path)
+	return fmt.Sprintf("split brain: this volume and its mirror %s were both written since their last common snapshot (%d bytes here, %d there); nothing is resynced automatically: choose the copy to keep, then set state reestablished on the TMR of the other copy (its writes since then are discarded)",
+		other, here, there)
 }

@@ -132,30 +132,34 @@ var Steps = []Step{
 		}
 		return "promoted with the primary unreachable; the secondary volume took writes; the primary is back", nil
 	}},
-	{"Split brain: the old primary is back and written too; the secondary reports it and resyncs nothing", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"Split brain: the old primary is back and written too; both sites report it and nothing is resynced", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
 		if err := p.Cluster.WriteFile(p.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
 			return "", err
 		}
-		var sb *tridentv1.SplitBrain
-		err := poll(ctx, 30*time.Second, func() (bool, string) {
-			tmr := &tridentv1.TridentMirrorRelationship{}
-			if err := s.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "csi-nas"}, tmr); err != nil || len(tmr.Status.Conditions) == 0 {
-				return false, "no status"
+		// Both sites report it, each from its side, with a Warning Event.
+		found := map[string]*tridentv1.SplitBrain{}
+		for _, site := range []*Site{s, p} {
+			err := poll(ctx, 30*time.Second, func() (bool, string) {
+				tmr := &tridentv1.TridentMirrorRelationship{}
+				if err := site.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "csi-nas"}, tmr); err != nil || len(tmr.Status.Conditions) == 0 {
+					return false, "no status"
+				}
+				found[site.Name] = tmr.Status.Conditions[0].SplitBrain
+				return found[site.Name] != nil, site.Name + ": " + tmr.Status.Conditions[0].Message
+			})
+			if err != nil {
+				return "", err
 			}
-			sb = tmr.Status.Conditions[0].SplitBrain
-			return sb != nil, tmr.Status.Conditions[0].Message
-		})
-		if err != nil {
-			return "", err
+			if out, err := site.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain", "-o", "name"); err != nil || out == "" {
+				return "", fmt.Errorf("%s: no SplitBrain event: %q, %v", site.Name, out, err)
+			}
 		}
-		if out, err := s.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain", "-o", "name"); err != nil || out == "" {
-			return "", fmt.Errorf("no SplitBrain event: %q, %v", out, err)
-		}
+		sb := found["secondary"]
 		if got, _ := s.Cluster.Files(s.SVM, st.SecondaryVolume); !strings.Contains(got["orders.db"], "written during the outage") {
 			return "", fmt.Errorf("the secondary lost its writes: %v", got)
 		}
-		return fmt.Sprintf("status.splitBrain: %d bytes here and %d there since %s; a SplitBrain Warning Event; both copies kept",
+		return fmt.Sprintf("both TMRs report status.splitBrain (secondary: %d bytes here, %d there since %s) with a SplitBrain Warning Event; both copies kept",
 			sb.LocalBytes, sb.RemoteBytes, sb.CommonSnapshot), nil
 	}},
 	{"6. Restore the mirror: reestablished on the secondary discards its writes since the break", func(ctx context.Context, e *Env, st *State) (string, error) {
