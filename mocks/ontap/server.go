@@ -571,7 +571,8 @@ type Fault struct {
 	// LoseAnswer lets the request take effect, then cuts the connection before the answer:
 	// a network failure, or a client that died, after ONTAP did the work.
 	LoseAnswer bool
-	// FailJob lets the request start its job, then fails the job with Code and Message.
+	// FailJob lets the request start its job, then fails the job with Code and Message; on a
+	// transfer start, the transfer fails.
 	FailJob bool
 
 	seen, fired int

@@ -418,13 +418,19 @@ func commonSnapshot(sv, dv *volume) int {
 	return -1
 }
 
-// startTransfer takes a SnapMirror snapshot of the source, chooses what to carry, and
-// starts the transfer; it ends at once unless a transfer rate or delay holds it.
-func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, now time.Time) *apiErr {
+// beginTransfer records a new transfer of the relationship, not yet moving anything.
+func (f *Fabric) beginTransfer(rel *relationship, typ string, now time.Time) *transfer {
 	t := &transfer{uuid: f.newUUID(), state: "transferring", typ: typ, start: now}
 	f.record(typ, rel)
 	rel.transfer = t
 	rel.history = append(rel.history, t)
+	return t
+}
+
+// startTransfer takes a SnapMirror snapshot of the source, chooses what to carry, and
+// starts the transfer; it ends at once unless a transfer rate or delay holds it.
+func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, now time.Time) *apiErr {
+	t := f.beginTransfer(rel, typ, now)
 	sc, sv := f.volumeAt(rel.src)
 	dc, dv := f.volumeAt(rel.dst)
 	if sv == nil || !sc.reachable() || dv == nil {
@@ -773,7 +779,13 @@ func (c *Cluster) createTransfer(r *request) response {
 	if rel.state == "uninitialized" {
 		typ = "initialize"
 	}
-	if e := c.fabric.startTransfer(rel, typ, src, r.now); e != nil {
+	if ft := r.jobFault; ft != nil {
+		// A transfer is ONTAP's asynchronous work here: it starts, then fails as the fault
+		// says, having carried nothing.
+		e := ft.apiErr()
+		c.fabric.beginTransfer(rel, typ, r.now)
+		c.fabric.failTransfer(rel, r.now, e.code, e.message)
+	} else if e := c.fabric.startTransfer(rel, typ, src, r.now); e != nil {
 		return fail(e)
 	}
 	body := map[string]any{"num_records": 1, "records": []map[string]any{rel.transfer.record(rel, r.now)}}
