@@ -50,6 +50,9 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 		return UpdateResult{Started: started, Err: err, Message: err.Error()}
 	}
 	rel, err := api.GetRelationship(ctx, local)
+	waiting := func() UpdateResult {
+		return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
+	}
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
 		return UpdateResult{Outcome: UpdateFailed, Message: fmt.Sprintf("volume %s is in no SnapMirror relationship on ONTAP", local), Started: started}
@@ -57,13 +60,12 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 		return retry(err)
 	}
 	t := rel.Transfer
+	if started == nil && t != nil && t.State.Active() {
+		// It may have started before the data the user wants carried was written.
+		return UpdateResult{Message: fmt.Sprintf("waiting for the running transfer from %s to end before starting the update", rel.Source)}
+	}
 	if t != nil && t.State.Active() {
-		msg := fmt.Sprintf("waiting for the transfer from %s", rel.Source)
-		if started == nil {
-			// It may have started before the data the user wants carried was written.
-			msg = fmt.Sprintf("waiting for the running transfer from %s to end before starting the update", rel.Source)
-		}
-		return UpdateResult{Message: msg, Started: started}
+		return waiting()
 	}
 	if started == nil {
 		s := Started{PreviousEnd: time.Unix(0, 0).UTC()}
@@ -91,7 +93,7 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 		// ONTAP did not name the transfer it started: the update is the first to end after
 		// the previous one.
 		if t == nil || !t.End.After(started.PreviousEnd) {
-			return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
+			return waiting()
 		}
 		res, _ := transferOutcome(t, rel, started)
 		return res
@@ -106,7 +108,7 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 	if res, done := transferOutcome(tr, rel, started); done {
 		return res
 	}
-	return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
+	return waiting()
 }
 
 // transferOutcome reports an update whose transfer has ended.
