@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	csispec "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -83,6 +84,7 @@ func TestBadInput(t *testing.T) {
 				secondary.provision(t, "pvc-"+name, local, nil)
 			}
 			volumes := sc.VolumeNames()
+			start := time.Now()
 			secondary.tmr(t, name, func(o *tridentv1.TridentMirrorRelationship) {
 				o.Spec = tc.spec
 				o.Spec.VolumeMappings[0].LocalPVCName = local
@@ -101,8 +103,27 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("volumes changed: %v, were %v", got, volumes)
 			}
 			if tc.pvc {
-				if _, err := secondary.backend.GetRelationship(ctx, "drvserver:trident_pvc_"+strings.ReplaceAll(name, "-", "_")); !errors.Is(err, ontap.ErrNotFound) {
+				// A later pass may be retrying, so a relationship it made for the resync may
+				// exist for a moment; none may stay.
+				dst := "drvserver:trident_pvc_" + strings.ReplaceAll(name, "-", "_")
+				var err error
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if _, err = secondary.backend.GetRelationship(ctx, dst); errors.Is(err, ontap.ErrNotFound) {
+						break
+					}
+				}
+				if !errors.Is(err, ontap.ErrNotFound) {
 					t.Errorf("a relationship was left: %v", err)
+				}
+				// A refusal is retried at the re-check interval (1 s here), not at once.
+				creates := 0
+				for _, op := range f.History() {
+					if op.Name == "create" && op.Destination == dst {
+						creates++
+					}
+				}
+				if allowed := 2 + int(time.Since(start)/time.Second); creates > allowed {
+					t.Errorf("ONTAP's refusal was retried at once: %d relationships created in %s", creates, time.Since(start).Round(time.Millisecond))
 				}
 			}
 		})

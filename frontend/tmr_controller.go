@@ -162,6 +162,13 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	cond.State, cond.Message = tridentv1.MirrorState(res.State), res.Message
 	fillFromRelationship(&cond, res.Relationship)
 	switch {
+	case res.Err != nil && ontap.IsRefusal(res.Err):
+		// ONTAP refused: asking again at once gets the same answer and, for a relationship
+		// made for the request, churns create and delete. Look again at the re-check
+		// interval, or at once when the spec changes.
+		r.setCondition(tmr, cond, ReasonFailed)
+		log.FromContext(ctx).Info("ONTAP refused the request; retrying at the re-check interval", "error", res.Err.Error())
+		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	case res.Err != nil:
 		r.setCondition(tmr, cond, ReasonFailed)
 		return ctrl.Result{}, res.Err
