@@ -129,9 +129,13 @@ func TestMirrorUpdate(t *testing.T) {
 	if got := secondary.files(t, dstVol); !maps.Equal(got, want) {
 		t.Errorf("after the update: %v, want %v", got, want)
 	}
-	// The finalizer is gone once the update ended.
+	// The finalizer goes once the update ended (removed right after the status is written).
 	obj := &tridentv1.TridentActionMirrorUpdate{}
-	cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "update-1"}, obj)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "update-1"}, obj); err == nil && len(obj.Finalizers) == 0 {
+			break
+		}
+	}
 	if len(obj.Finalizers) != 0 {
 		t.Errorf("finalizers left: %v", obj.Finalizers)
 	}

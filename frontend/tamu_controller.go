@@ -72,8 +72,14 @@ func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		if tamu.Status.State != base.Status.State {
 			r.event(tamu)
 		}
-		if err := r.Client.Status().Patch(ctx, tamu, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		err := r.Client.Status().Patch(ctx, tamu, client.MergeFrom(base))
+		if err != nil && !apierrors.IsNotFound(err) {
 			reterr = errors.Join(reterr, err)
+			return
+		}
+		if err == nil && (tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed) {
+			// Ended: the finalizer goes in the same pass.
+			reterr = errors.Join(reterr, client.IgnoreNotFound(setFinalizer(ctx, r.Client, tamu, tridentv1.ActionMirrorUpdateFinalizer, false)))
 		}
 	}()
 	return r.reconcileNormal(ctx, tamu)
