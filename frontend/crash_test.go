@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
@@ -77,27 +80,39 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 		want: func(p map[string]string) map[string]string { return p },
 		rel:  ontap.Snapmirrored,
 	}} {
-		// A clean run counts the calls of the change.
-		primary, secondary := mirrored(t)
-		op.prepare(t, primary, secondary)
-		secondary.cluster.ResetRequests()
-		secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = op.state })
-		secondary.wait(t, "csi-nas", op.state)
-		calls := secondary.cluster.Requests()["total"]
-		for k := 1; k <= calls; k++ {
-			t.Run(fmt.Sprintf("%s/after call %d of %d", op.state, k, calls), func(t *testing.T) {
-				primary, secondary := mirrored(t)
-				op.prepare(t, primary, secondary)
-				c := secondary.cluster
-				c.ResetRequests()
-				c.InjectFault(sim.Fault{After: k, Drop: true})
-				c.InjectFault(sim.Fault{After: k - 1, Times: 1, LoseAnswer: true})
+		crashEverywhere(t, string(op.state), op.prepare,
+			func(t *testing.T, _, secondary *side) {
 				secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = op.state })
-				restart(t, secondary, k)
+			},
+			func(t *testing.T, primary, secondary *side) {
 				cond := secondary.wait(t, "csi-nas", op.state)
 				checkMirror(t, cond, primary, secondary, op.rel, op.want(primary.files(t, srcVol)))
 			})
-		}
+	}
+}
+
+// crashEverywhere runs an operation on a mirror once to count the secondary's ONTAP calls,
+// then, for every k, again with the controller killed after its k-th call and restarted;
+// done checks the outcome each time.
+func crashEverywhere(t *testing.T, name string, prepare, start, done func(t *testing.T, primary, secondary *side)) {
+	primary, secondary := mirrored(t)
+	prepare(t, primary, secondary)
+	secondary.cluster.ResetRequests()
+	start(t, primary, secondary)
+	done(t, primary, secondary)
+	calls := secondary.cluster.Requests()["total"]
+	for k := 1; k <= calls; k++ {
+		t.Run(fmt.Sprintf("%s/after call %d of %d", name, k, calls), func(t *testing.T) {
+			primary, secondary := mirrored(t)
+			prepare(t, primary, secondary)
+			c := secondary.cluster
+			c.ResetRequests()
+			c.InjectFault(sim.Fault{After: k, Drop: true})
+			c.InjectFault(sim.Fault{After: k - 1, Times: 1, LoseAnswer: true})
+			start(t, primary, secondary)
+			restart(t, secondary, k)
+			done(t, primary, secondary)
+		})
 	}
 }
 
@@ -129,5 +144,63 @@ func checkMirror(t *testing.T, cond tridentv1.TridentMirrorRelationshipCondition
 	}
 	if v, _ := primary.cluster.Volume("datavserver", srcVol); v.Type != ontap.VolumeRW {
 		t.Errorf("the source is %s", v.Type)
+	}
+}
+
+// TestActionCrashAtEveryStep does the same for the two other operations the controllers
+// drive: an on-demand update (a TAMU) and the release of a TMR that is deleted.
+func TestActionCrashAtEveryStep(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []struct {
+		name string
+		// prepare writes on the primary; start asks for the operation.
+		prepare, start func(t *testing.T, primary, secondary *side)
+		// done waits for the operation to end and checks the result.
+		done func(t *testing.T, primary, secondary *side)
+	}{{
+		name: "update",
+		prepare: func(t *testing.T, primary, _ *side) {
+			primary.cluster.WriteFile("datavserver", srcVol, "new.txt", "carried by the update")
+		},
+		start: func(t *testing.T, _, secondary *side) { secondary.tamu(t, "update", "csi-nas", "") },
+		done: func(t *testing.T, primary, secondary *side) {
+			secondary.waitTAMU(t, "update", tridentv1.ActionStateSucceeded)
+			checkMirror(t, condition(t, secondary), primary, secondary, ontap.Snapmirrored, primary.files(t, srcVol))
+		},
+	}, {
+		name: "release",
+		prepare: func(t *testing.T, primary, _ *side) {
+			primary.cluster.WriteFile("datavserver", srcVol, "late.db", "never transferred")
+		},
+		start: func(t *testing.T, _, secondary *side) {
+			if err := cp.Client.Delete(ctx, &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: secondary.ns}}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		done: func(t *testing.T, primary, secondary *side) {
+			obj := &tridentv1.TridentMirrorRelationship{}
+			key := client.ObjectKey{Namespace: secondary.ns, Name: "csi-nas"}
+			for deadline := time.Now().Add(30 * time.Second); cp.Client.Get(ctx, key, obj) == nil; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the TMR was not released: %+v", obj.Status)
+				}
+			}
+			// Released: no relationship record, the destination read-write with the content
+			// of the last transfer, the source untouched.
+			if rels, err := secondary.backend.ListRelationships(ctx, ontap.RelationshipFilter{}); err != nil || len(rels) != 0 {
+				t.Errorf("relationships left: %+v, %v", rels, err)
+			}
+			if v, _ := secondary.cluster.Volume("drvserver", dstVol); v.Type != ontap.VolumeRW {
+				t.Errorf("the released destination is %s", v.Type)
+			}
+			if got, want := secondary.files(t, dstVol), map[string]string{"app.db": "v1"}; !maps.Equal(got, want) {
+				t.Errorf("the released destination holds %v, want %v", got, want)
+			}
+			if v, _ := primary.cluster.Volume("datavserver", srcVol); v.Type != ontap.VolumeRW || primary.files(t, srcVol)["late.db"] != "never transferred" {
+				t.Errorf("the source changed: %s, %v", v.Type, primary.files(t, srcVol))
+			}
+		},
+	}} {
+		crashEverywhere(t, op.name, op.prepare, op.start, op.done)
 	}
 }
