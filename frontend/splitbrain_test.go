@@ -92,6 +92,60 @@ func TestSplitBrain(t *testing.T) {
 	if rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err != nil || rel.State != ontap.BrokenOff {
 		t.Errorf("relationship after split brain: %+v, %v", rel, err)
 	}
+
+	// The user keeps the old primary's copy: the DR site is reestablished from it. Both sites
+	// stop reporting, the old primary at its next re-check.
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "reestablished" })
+	secondary.wait(t, "csi-nas", "reestablished")
+	for _, site := range []*side{secondary, primary} {
+		for deadline := time.Now().Add(10 * time.Second); condition(t, site).SplitBrain != nil; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still reports a split brain after the reestablish: %+v", site.svm, condition(t, site))
+			}
+		}
+	}
+
+	// A planned failover to a snapshot, then writes at the DR site: one side written, and the
+	// destination's restore to the snapshot is no write.
+	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v3, last before the migration")
+	handle := primary.snapshot(t, srcPV, "csi-nas", "migration")
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec.State, o.Spec.VolumeMappings[0].PromotedSnapshotHandle = "promoted", handle
+	})
+	secondary.wait(t, "csi-nas", "promoted")
+	secondary.cluster.WriteFile("drvserver", dstVol, "orders-dr.db", "the application runs at the DR site")
+	quiet(t, primary, secondary)
+
+	// Failback: the old primary mirrors the DR site, is promoted and written, and the DR site
+	// mirrors it again. The old primary keeps a broken-off record of the reverse relationship;
+	// both copies changed since that record's snapshot, but hold the same data: no split brain.
+	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec.State, o.Spec.VolumeMappings[0].RemoteVolumeHandle = "reestablished", "drvserver:"+dstVol
+	})
+	primary.wait(t, "csi-nas", "reestablished")
+	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
+	primary.wait(t, "csi-nas", "promoted")
+	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v4, back home")
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec.State, o.Spec.VolumeMappings[0].PromotedSnapshotHandle = "reestablished", ""
+	})
+	secondary.wait(t, "csi-nas", "reestablished")
+	if got := secondary.files(t, dstVol); got["app.db"] != "v4, back home" {
+		t.Errorf("after the failback the DR site holds %v", got)
+	}
+	quiet(t, primary, secondary)
+}
+
+// quiet fails if either site reports a split brain during three re-checks.
+func quiet(t *testing.T, sites ...*side) {
+	t.Helper()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, s := range sites {
+			if c := condition(t, s); c.SplitBrain != nil {
+				t.Fatalf("%s reports a split brain: %s", s.svm, c.Message)
+			}
+		}
+	}
 }
 
 func condition(t *testing.T, s *side) tridentv1.TridentMirrorRelationshipCondition {

@@ -3,19 +3,21 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 // Writes is what the split-brain check reads of each cluster; *ontap.Client has it.
 type Writes interface {
+	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
 	WrittenSince(ctx context.Context, path, snapshot string) (int64, error)
 }
 
 // Divergence is what each end of a broken-off relationship has written since the newest
 // snapshot they share.
 type Divergence struct {
-	// Snapshot is the newest common snapshot: the last one transferred.
+	// Snapshot is the newest snapshot both volumes hold.
 	Snapshot string
 	// Source and Destination are the two volumes, "svm:volume", and SourceBytes and
 	// DestinationBytes what each has changed since Snapshot.
@@ -23,23 +25,61 @@ type Divergence struct {
 	SourceBytes, DestinationBytes int64
 }
 
-// SplitBrain reports whether both ends of a broken-off relationship were written since their
-// last common snapshot: both are read-write and hold different data, so resyncing either
-// way discards the other's writes. It is a report only: nothing is resynced. dst and src are
-// the clusters of the destination and of the source. It costs one GET on each.
+// SplitBrain reports whether both ends of a broken-off relationship were written since the
+// newest snapshot they share: both hold data the other lacks, so resyncing either way
+// discards the other's writes. It is a report only: nothing is resynced. dst and src are the
+// clusters of the destination and of the source.
+//
+// The base is the newest common snapshot (same name and creation time on both, the one a
+// resync would start from), not the relationship's last transfer: that record goes stale
+// once the volumes are mirrored again the other way or the destination was restored to an
+// older snapshot, and both ends would then look changed when they hold the same data. It
+// costs two GETs on each cluster.
 func SplitBrain(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (*Divergence, error) {
-	if rel == nil || rel.State != ontap.BrokenOff || rel.ExportedSnapshot == "" {
+	if rel == nil || rel.State != ontap.BrokenOff {
 		return nil, nil
 	}
-	d := &Divergence{Snapshot: rel.ExportedSnapshot, Source: rel.Source, Destination: rel.Destination}
-	var err error
-	if d.DestinationBytes, err = dst.WrittenSince(ctx, rel.Destination, rel.ExportedSnapshot); err != nil || d.DestinationBytes == 0 {
+	base, err := newestCommon(ctx, dst, src, rel.Destination, rel.Source)
+	if err != nil || base == "" {
+		// No common snapshot: no resync is possible either way, so nothing can be lost to one.
 		return nil, err
 	}
-	if d.SourceBytes, err = src.WrittenSince(ctx, rel.Source, rel.ExportedSnapshot); err != nil || d.SourceBytes == 0 {
+	d := &Divergence{Snapshot: base, Source: rel.Source, Destination: rel.Destination}
+	if d.DestinationBytes, err = dst.WrittenSince(ctx, rel.Destination, base); err != nil || d.DestinationBytes == 0 {
+		return nil, err
+	}
+	if d.SourceBytes, err = src.WrittenSince(ctx, rel.Source, base); err != nil || d.SourceBytes == 0 {
 		return nil, err
 	}
 	return d, nil
+}
+
+// newestCommon names the newest snapshot that the volumes a (on cluster ca) and b (on cb)
+// both hold, or "" when they share none.
+func newestCommon(ctx context.Context, ca, cb Writes, a, b string) (string, error) {
+	list := func(c Writes, path string) ([]ontap.Snapshot, error) {
+		svm, vol, _ := ontap.SplitPath(path)
+		return c.FindSnapshots(ctx, svm, vol, "")
+	}
+	as, err := list(ca, a)
+	if err != nil {
+		return "", err
+	}
+	bs, err := list(cb, b)
+	if err != nil {
+		return "", err
+	}
+	created := make(map[string]time.Time, len(bs))
+	for _, s := range bs {
+		created[s.Name] = s.Created
+	}
+	best := ontap.Snapshot{}
+	for _, s := range as {
+		if t, ok := created[s.Name]; ok && t.Equal(s.Created) && !s.Created.Before(best.Created) {
+			best = s
+		}
+	}
+	return best.Name, nil
 }
 
 // Seen returns, for the volume at path (one of the two), the other volume, and the bytes

@@ -140,17 +140,11 @@ var Steps = []Step{
 		// Both sites report it, each from its side, with a Warning Event.
 		found := map[string]*tridentv1.SplitBrain{}
 		for _, site := range []*Site{s, p} {
-			err := poll(ctx, 30*time.Second, func() (bool, string) {
-				tmr := &tridentv1.TridentMirrorRelationship{}
-				if err := site.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "csi-nas"}, tmr); err != nil || len(tmr.Status.Conditions) == 0 {
-					return false, "no status"
-				}
-				found[site.Name] = tmr.Status.Conditions[0].SplitBrain
-				return found[site.Name] != nil, site.Name + ": " + tmr.Status.Conditions[0].Message
-			})
+			cond, err := site.waitCondition(ctx, "csi-nas", 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain != nil })
 			if err != nil {
 				return "", err
 			}
+			found[site.Name] = cond.SplitBrain
 			if out, err := site.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain", "-o", "name"); err != nil || out == "" {
 				return "", fmt.Errorf("%s: no SplitBrain event: %q, %v", site.Name, out, err)
 			}
@@ -173,7 +167,14 @@ var Steps = []Step{
 		if err := e.sameData(e.Primary, st.PrimaryVolume, s, st.SecondaryVolume); err != nil {
 			return "", err
 		}
-		return "reestablished; the secondary again equals the primary", nil
+		// The copies agree again: both sites stop reporting a split brain, the old primary at
+		// its next re-check.
+		for _, site := range []*Site{s, e.Primary} {
+			if _, err := site.waitCondition(ctx, "csi-nas", 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain == nil }); err != nil {
+				return "", fmt.Errorf("split brain still reported: %w", err)
+			}
+		}
+		return "reestablished; the secondary again equals the primary; neither site reports a split brain", nil
 	}},
 	{"5. Planned failover: VolumeSnapshot, SnapshotInfo, promotion to that snapshot, nothing lost", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
@@ -348,8 +349,15 @@ func (s *Site) boundVolume(ctx context.Context, pvc string) (string, error) {
 }
 
 func (s *Site) waitTMR(ctx context.Context, name, state string) (tridentv1.TridentMirrorRelationshipCondition, error) {
+	return s.waitCondition(ctx, name, 90*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, generation int64) bool {
+		return string(c.State) == state && c.ObservedGeneration == generation
+	})
+}
+
+// waitCondition waits until the TMR's condition satisfies ok, given the TMR's generation.
+func (s *Site) waitCondition(ctx context.Context, name string, timeout time.Duration, ok func(tridentv1.TridentMirrorRelationshipCondition, int64) bool) (tridentv1.TridentMirrorRelationshipCondition, error) {
 	var cond tridentv1.TridentMirrorRelationshipCondition
-	err := poll(ctx, 90*time.Second, func() (bool, string) {
+	err := poll(ctx, timeout, func() (bool, string) {
 		t := &tridentv1.TridentMirrorRelationship{}
 		if err := s.CP.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, t); err != nil {
 			return false, err.Error()
@@ -358,7 +366,7 @@ func (s *Site) waitTMR(ctx context.Context, name, state string) (tridentv1.Tride
 			return false, "no status yet"
 		}
 		cond = t.Status.Conditions[0]
-		return string(cond.State) == state && cond.ObservedGeneration == t.Generation, fmt.Sprintf("%s: %s", cond.State, cond.Message)
+		return ok(cond, t.Generation), fmt.Sprintf("%s: %s: %s", s.Name, cond.State, cond.Message)
 	})
 	return cond, err
 }
