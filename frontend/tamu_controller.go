@@ -59,8 +59,7 @@ func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	if err := reader.Get(ctx, req.NamespacedName, tamu); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	done := tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed
-	if !tamu.DeletionTimestamp.IsZero() || done {
+	if !tamu.DeletionTimestamp.IsZero() || ended(tamu) {
 		// Nothing to undo on ONTAP: a transfer that was started runs to its end.
 		return ctrl.Result{}, setFinalizer(ctx, r.Client, tamu, tridentv1.ActionMirrorUpdateFinalizer, false)
 	}
@@ -77,12 +76,17 @@ func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 			reterr = errors.Join(reterr, err)
 			return
 		}
-		if err == nil && (tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed) {
+		if err == nil && ended(tamu) {
 			// Ended: the finalizer goes in the same pass.
 			reterr = errors.Join(reterr, client.IgnoreNotFound(setFinalizer(ctx, r.Client, tamu, tridentv1.ActionMirrorUpdateFinalizer, false)))
 		}
 	}()
 	return r.reconcileNormal(ctx, tamu)
+}
+
+// ended reports whether the action has its final state.
+func ended(tamu *tridentv1.TridentActionMirrorUpdate) bool {
+	return tamu.Status.State == tridentv1.ActionStateSucceeded || tamu.Status.State == tridentv1.ActionStateFailed
 }
 
 func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.TridentActionMirrorUpdate) (ctrl.Result, error) {
