@@ -131,12 +131,9 @@ func TestMirrorUpdate(t *testing.T) {
 	}
 	// The finalizer goes once the update ended (removed right after the status is written).
 	obj := &tridentv1.TridentActionMirrorUpdate{}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "update-1"}, obj); err == nil && len(obj.Finalizers) == 0 {
-			break
-		}
-	}
-	if len(obj.Finalizers) != 0 {
+	if !eventually(5*time.Second, func() bool {
+		return cp.Client.Get(context.Background(), client.ObjectKey{Namespace: secondary.ns, Name: "update-1"}, obj) == nil && len(obj.Finalizers) == 0
+	}) {
 		t.Errorf("finalizers left: %v", obj.Finalizers)
 	}
 

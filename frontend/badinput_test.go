@@ -107,12 +107,10 @@ func TestBadInput(t *testing.T) {
 				// exist for a moment; none may stay.
 				dst := "drvserver:trident_pvc_" + strings.ReplaceAll(name, "-", "_")
 				var err error
-				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-					if _, err = secondary.backend.GetRelationship(ctx, dst); errors.Is(err, ontap.ErrNotFound) {
-						break
-					}
-				}
-				if !errors.Is(err, ontap.ErrNotFound) {
+				if !eventually(10*time.Second, func() bool {
+					_, err = secondary.backend.GetRelationship(ctx, dst)
+					return errors.Is(err, ontap.ErrNotFound)
+				}) {
 					t.Errorf("a relationship was left: %v", err)
 				}
 				// A refusal is retried at the re-check interval (1 s here), not at once.

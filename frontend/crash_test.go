@@ -8,7 +8,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
@@ -178,13 +177,7 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 			}
 		},
 		done: func(t *testing.T, primary, secondary *side) {
-			obj := &tridentv1.TridentMirrorRelationship{}
-			key := client.ObjectKey{Namespace: secondary.ns, Name: "csi-nas"}
-			for deadline := time.Now().Add(30 * time.Second); cp.Client.Get(ctx, key, obj) == nil; time.Sleep(50 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the TMR was not released: %+v", obj.Status)
-				}
-			}
+			secondary.waitReleased(t, "csi-nas")
 			// Released: no relationship record, the destination read-write with the content
 			// of the last transfer, the source untouched.
 			if rels, err := secondary.backend.ListRelationships(ctx, ontap.RelationshipFilter{}); err != nil || len(rels) != 0 {

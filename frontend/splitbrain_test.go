@@ -98,10 +98,8 @@ func TestSplitBrain(t *testing.T) {
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "reestablished" })
 	secondary.wait(t, "csi-nas", "reestablished")
 	for _, site := range []*side{secondary, primary} {
-		for deadline := time.Now().Add(20 * time.Second); condition(t, site).SplitBrain != nil; time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still reports a split brain after the reestablish: %+v", site.svm, condition(t, site))
-			}
+		if !eventually(20*time.Second, func() bool { return condition(t, site).SplitBrain == nil }) {
+			t.Fatalf("%s still reports a split brain after the reestablish: %+v", site.svm, condition(t, site))
 		}
 	}
 

@@ -267,13 +267,7 @@ func TestWorkflow(t *testing.T) {
 	if err := cp.Client.Delete(context.Background(), obj); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for cp.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the TMR was not released: %+v", obj.Status)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	secondary.waitReleased(t, "csi-nas")
 	if info, err := sc.Volume("drvserver", dstVol); err != nil || info.Type != "rw" {
 		t.Errorf("after the TMR went: %+v, %v", info, err)
 	}
@@ -324,6 +318,27 @@ func TestInvalidPVC(t *testing.T) {
 
 // waitEvent waits for a Warning Event about the named object with the reason and a note
 // containing fragment.
+// eventually polls ok until it holds or timeout passes, and reports whether it held.
+func eventually(timeout time.Duration, ok func() bool) bool {
+	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitReleased waits until the side's TMR is gone: released, its finalizer removed.
+func (s *side) waitReleased(t *testing.T, name string) {
+	t.Helper()
+	obj := &tridentv1.TridentMirrorRelationship{}
+	if !eventually(30*time.Second, func() bool {
+		return cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, obj) != nil
+	}) {
+		t.Fatalf("TMR %s/%s was not released: %+v", s.ns, name, obj.Status)
+	}
+}
+
 func waitEvent(t *testing.T, ns, name, reason, fragment string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -378,13 +393,7 @@ func TestDeleteWhileONTAPIsDown(t *testing.T) {
 	if err := secondary.cluster.SetDown(false); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for cp.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the TMR was not released once ONTAP was back: %+v", obj.Status)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	secondary.waitReleased(t, "csi-nas")
 	if _, err := secondary.backend.GetRelationship(ctx, "drvserver:"+dstVol); err == nil {
 		t.Error("the relationship record survived the TMR")
 	}
