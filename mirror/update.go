@@ -53,6 +53,11 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 	waiting := func() UpdateResult {
 		return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
 	}
+	// notYet: a transfer runs that may have started before the data the user wants carried
+	// was written; the update starts after it.
+	notYet := func() UpdateResult {
+		return UpdateResult{Message: fmt.Sprintf("waiting for the running transfer from %s to end before starting the update", rel.Source)}
+	}
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
 		return UpdateResult{Outcome: UpdateFailed, Message: fmt.Sprintf("volume %s is in no SnapMirror relationship on ONTAP", local), Started: started}
@@ -61,8 +66,7 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 	}
 	t := rel.Transfer
 	if started == nil && t != nil && t.State.Active() {
-		// It may have started before the data the user wants carried was written.
-		return UpdateResult{Message: fmt.Sprintf("waiting for the running transfer from %s to end before starting the update", rel.Source)}
+		return notYet()
 	}
 	if t != nil && t.State.Active() {
 		return waiting()
@@ -75,8 +79,8 @@ func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, star
 		tr, err := api.StartTransfer(ctx, rel.UUID, snapshot)
 		switch {
 		case ontap.IsTransferInProgress(err):
-			// A schedule started one since the look: start after it.
-			return UpdateResult{Message: fmt.Sprintf("waiting for the running transfer from %s to end before starting the update", rel.Source)}
+			// A schedule started one since the look.
+			return notYet()
 		case ontap.IsRefusal(err):
 			return UpdateResult{Outcome: UpdateFailed, Message: fmt.Sprintf("start the transfer from %s: %s", rel.Source, err)}
 		case err != nil:
