@@ -188,7 +188,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 }
 
 // splitBrain reports, in the condition and with a Warning Event, a broken-off relationship
-// whose two ends have both been written since their last common snapshot. On a destination,
+// whose two ends have both been written since the newest snapshot they share. On a destination,
 // rel is its relationship and the source's side is read through a backend or a peer of the
 // source's SVM. On a source (a promoted TMR that is no destination), the relationship is
 // looked up on the peers, from one cached list per peer and interval. Without a way to read
