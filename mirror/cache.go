@@ -27,8 +27,11 @@ type cacheEntry struct {
 }
 
 // Reads returns api with GetRelationship served from the cache of the named backend, whose
-// relationships end on svm. Every other call goes to api.
-func (c *Cache) Reads(backend, svm string, api ONTAP) ONTAP {
+// relationships end on svm. Every other call goes to api. Run recognises it: a cached
+// observation may only confirm that nothing is to be done, and every step goes to api.
+func (c *Cache) Reads(backend, svm string, api ONTAP) ONTAP { return c.reads(backend, svm, api) }
+
+func (c *Cache) reads(backend, svm string, api ONTAP) cachedReads {
 	c.mu.Lock()
 	if c.entries == nil {
 		c.entries = map[string]*cacheEntry{}
@@ -49,9 +52,6 @@ type cachedReads struct {
 	maxAge time.Duration
 }
 
-// Live returns the underlying API, for reads that must not be stale.
-func (r cachedReads) Live() ONTAP { return r.ONTAP }
-
 // GetRelationship answers from the list, refreshing it when it is older than MaxAge.
 func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error) {
 	return r.lookup(ctx, func(e *cacheEntry) map[string]ontap.Relationship { return e.byTo }, destination)
@@ -61,8 +61,7 @@ func (r cachedReads) GetRelationship(ctx context.Context, destination string) (*
 // relationship whose source is the "svm:volume" path: on another site's cluster, the
 // relationship that mirrors a local volume. ErrNotFound when there is none.
 func (c *Cache) RelationshipFrom(ctx context.Context, backend, svm string, api ONTAP, source string) (*ontap.Relationship, error) {
-	r := c.Reads(backend, svm, api).(cachedReads)
-	return r.lookup(ctx, func(e *cacheEntry) map[string]ontap.Relationship { return e.byFrom }, source)
+	return c.reads(backend, svm, api).lookup(ctx, func(e *cacheEntry) map[string]ontap.Relationship { return e.byFrom }, source)
 }
 
 func (r cachedReads) lookup(ctx context.Context, index func(*cacheEntry) map[string]ontap.Relationship, path string) (*ontap.Relationship, error) {

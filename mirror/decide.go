@@ -1,7 +1,9 @@
 package mirror
 
 import (
+	"context"
 	"fmt"
+	"slices"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
@@ -33,7 +35,25 @@ type Request struct {
 	Policy, Schedule string
 	// PromotedSnapshot, with Promoted, is the snapshot to wait for and restore to.
 	PromotedSnapshot string
+
+	// Settled says that the user's request was carried out before. The engine then only
+	// looks: what differs from Desired was done on ONTAP by someone else, and is reported as
+	// drift, never undone. While false, the request is open and the engine acts for it.
+	Settled bool
+	// Started lists the steps the engine started for the open request, as Record kept them.
+	Started []Action
+	// Record, when set, keeps a step before the engine sends it, so that a later pass (after a
+	// crash, say) tells the engine's own steps from someone else's; rel is the relationship
+	// as last seen (nil before Create). It is also the moment to say what a step discards.
+	// An error stops the pass before the step is sent.
+	Record func(ctx context.Context, step Action, rel *ontap.Relationship) error
+	// Job is an ONTAP job that an earlier pass started and left running: it is followed until
+	// it ends, and its failure is reported with ONTAP's message.
+	Job string
 }
+
+// started reports whether the engine started step a for the open request.
+func (r Request) started(a Action) bool { return slices.Contains(r.Started, a) }
 
 // Observation is what ONTAP shows of the local volume's relationship.
 type Observation struct {
@@ -67,6 +87,15 @@ var actionNames = [...]string{"done", "wait", "fail", "create", "initialize", "r
 
 func (a Action) String() string { return actionNames[a] }
 
+// ParseAction is the inverse of Action.String; ok is false for an unknown name.
+func ParseAction(name string) (a Action, ok bool) {
+	i := slices.Index(actionNames[:], name)
+	return Action(i), i >= 0
+}
+
+// mutates reports whether the action changes something on ONTAP.
+func (a Action) mutates() bool { return a > Fail }
+
 // Decision is the next step and what the status says meanwhile.
 type Decision struct {
 	Action Action
@@ -75,6 +104,9 @@ type Decision struct {
 	State string
 	// Message explains the state.
 	Message string
+	// Drift, on a settled request, says what someone else changed on ONTAP; nothing is done
+	// about it.
+	Drift string
 }
 
 // transition is the status state while moving toward desired.
@@ -92,6 +124,9 @@ func transition(desired string) string {
 // inputs give the same step, so that a crash between any two steps is resumed by deciding
 // again from what ONTAP shows.
 func Decide(req Request, obs Observation) Decision {
+	if req.Settled {
+		return watch(req, obs)
+	}
 	step := func(a Action, format string, args ...any) Decision {
 		return Decision{Action: a, State: transition(req.Desired), Message: fmt.Sprintf(format, args...)}
 	}
@@ -100,12 +135,16 @@ func Decide(req Request, obs Observation) Decision {
 
 	if req.Desired == Promoted {
 		switch {
-		case rel == nil || rel.State == ontap.BrokenOff:
+		case rel == nil:
+			return Decision{Action: Done, State: Promoted}
+		case rel.State == ontap.BrokenOff && req.PromotedSnapshot != "" && !req.started(Break):
+			return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("the relationship with %s was already broken off, not by this request, so the volume was not restored to snapshot %s and holds what was written since the break: remove promotedSnapshotHandle to keep it as it is, or restore the snapshot on ONTAP (volume snapshot restore)", rel.Source, req.PromotedSnapshot)}
+		case rel.State == ontap.BrokenOff:
 			return Decision{Action: Done, State: Promoted}
 		case rel.State == ontap.Uninitialized && active:
 			return step(Wait, "waiting for the baseline transfer from %s to complete before promoting", rel.Source)
 		case rel.State == ontap.Uninitialized:
-			return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("cannot promote: the baseline transfer from %s never completed, so the volume holds no data; set state established to retry the baseline", rel.Source)}
+			return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("cannot promote: the baseline transfer from %s never completed, so the volume holds no data and ONTAP cannot break the relationship; set state established to retry the baseline, or delete this TMR and its PVC (nothing is lost: the volume is empty)", rel.Source)}
 		case req.PromotedSnapshot != "" && !obs.SnapshotArrived:
 			switch {
 			case active:
@@ -142,13 +181,60 @@ func Decide(req Request, obs Observation) Decision {
 		return step(Initialize, "starting the baseline transfer from %s", rel.Source)
 	case rel.State == ontap.Paused:
 		return step(Resume, "resuming the quiesced relationship with %s", rel.Source)
+	case rel.State == ontap.BrokenOff && req.Desired == Reestablished && req.started(Resync) && resynced(rel):
+		// This request resynced once already (ONTAP shows its transfer); broken again since,
+		// by someone else.
+		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP after this request resynced it, so the volume is read-write; it is not resynced again unasked: annotate the TMR with %s=<reason> to resync (it discards writes made here since the break)", rel.Source, RequestAnnotationHint)}
 	case rel.State == ontap.BrokenOff && req.Desired == Reestablished:
 		return step(Resync, "resyncing from %s: data written here since the break is discarded", rel.Source)
 	case rel.State == ontap.BrokenOff:
 		// Broken off outside of this TMR's control: report it, never resync unasked.
-		return Decision{Action: Done, State: Promoted, Message: fmt.Sprintf("the relationship with %s is broken off, so the volume is read-write: set state reestablished to resync (it discards writes made here since the break)", rel.Source)}
+		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s is broken off, so the volume is read-write: set state reestablished to resync (it discards writes made here since the break)", rel.Source)}
 	case req.Policy != "" && rel.Policy != req.Policy, req.Schedule != "" && rel.Schedule != req.Schedule:
 		return step(SetPolicy, "setting policy %q and schedule %q", req.Policy, req.Schedule)
+	}
+	return Decision{Action: Done, State: req.Desired}
+}
+
+// resynced reports whether the relationship's last transfer was a resync: with the journal,
+// the evidence that a resync this request sent took effect (one whose answer was an error may
+// not have).
+func resynced(rel *ontap.Relationship) bool {
+	return rel.LastTransferType == "resync" || (rel.Transfer != nil && rel.Transfer.Type == "resync")
+}
+
+// RequestAnnotationHint names the annotation that re-requests a settled state, for messages;
+// the frontend declares it (tridentv1.RequestAnnotation), and a test keeps the two equal.
+const RequestAnnotationHint = "snapmirror-csi.io/request"
+
+// watch decides for a request that was carried out: ONTAP as it is now is reported, and only
+// the spec's own policy and schedule are applied (they change nothing of the data). A break,
+// quiesce, resync or deletion done on ONTAP since is drift: reported, never undone.
+func watch(req Request, obs Observation) Decision {
+	rel := obs.Relationship
+	again := fmt.Sprintf("annotate the TMR with %s=<reason> to have the controller carry out state %s again", RequestAnnotationHint, req.Desired)
+	drift := func(state, format string, args ...any) Decision {
+		return Decision{Action: Done, State: state, Drift: fmt.Sprintf(format, args...) + "; " + again}
+	}
+	if req.Desired == Promoted {
+		if rel == nil || rel.State == ontap.BrokenOff {
+			return Decision{Action: Done, State: Promoted}
+		}
+		return drift(Established, "the volume was made the destination of %s again on ONTAP (relationship %s), outside of this TMR: it is read-only now", rel.Source, rel.State)
+	}
+	switch {
+	case rel == nil:
+		return drift(Failed, "the relationship with %s was deleted on ONTAP outside of this TMR: nothing is mirrored to this volume", req.Remote)
+	case rel.Source != req.Remote:
+		return drift(Failed, "the volume is the destination of %s, not of %s, since a change on ONTAP outside of this TMR", rel.Source, req.Remote)
+	case rel.State == ontap.BrokenOff:
+		return drift(Promoted, "the relationship with %s was broken off on ONTAP outside of this TMR, so the volume is read-write and writes made here are kept; it is not resynced unasked (a resync discards them)", rel.Source)
+	case rel.State == ontap.Paused:
+		return drift(req.Desired, "the relationship with %s was quiesced on ONTAP outside of this TMR: no transfer runs, so the lag grows; resume it on ONTAP (snapmirror resume)", rel.Source)
+	case rel.State == ontap.Uninitialized:
+		return drift(Failed, "the relationship with %s is uninitialized: it was re-created on ONTAP outside of this TMR", rel.Source)
+	case req.Policy != "" && rel.Policy != req.Policy, req.Schedule != "" && rel.Schedule != req.Schedule:
+		return Decision{Action: SetPolicy, State: req.Desired, Message: fmt.Sprintf("setting policy %q and schedule %q", req.Policy, req.Schedule)}
 	}
 	return Decision{Action: Done, State: req.Desired}
 }

@@ -20,6 +20,7 @@ type ONTAP interface {
 	GetTransfer(ctx context.Context, relationshipUUID, transferUUID string) (*ontap.Transfer, error)
 	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
 	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
+	GetJob(ctx context.Context, uuid string) (*ontap.Job, error)
 }
 
 // Result is the outcome of one pass: the state to report, the relationship as last seen, and
@@ -37,6 +38,14 @@ type Result struct {
 	Err error
 	// Actions are the steps taken, for events and metrics.
 	Actions []Action
+	// Started is the request's record of steps after the pass: Request.Started, the steps
+	// this pass sent, less those that ONTAP refused (they did not happen).
+	Started []Action
+	// Job is the ONTAP job of the last step while it runs: the caller keeps it and passes it
+	// back as Request.Job.
+	Job string
+	// Drift says what someone else changed on ONTAP after the request was carried out.
+	Drift string
 }
 
 // Complete reports a settled state.
@@ -46,8 +55,11 @@ func Complete(state, msg string, rel *ontap.Relationship) Result {
 
 // InProgress reports a transition and asks to look again soon.
 func InProgress(state, msg string, rel *ontap.Relationship) Result {
-	return Result{State: state, Message: msg, Relationship: rel, RequeueAfter: 2 * time.Second}
+	return Result{State: state, Message: msg, Relationship: rel, RequeueAfter: Soon}
 }
+
+// Soon is when a pass in progress, or one that ONTAP answered "busy", looks again.
+const Soon = 2 * time.Second
 
 // Failure reports a failed pass; the caller retries with backoff.
 func Failure(err error, rel *ontap.Relationship) Result {
@@ -59,31 +71,70 @@ const maxSteps = 8
 
 // Run moves the local volume's relationship toward the request: it observes once, then
 // decides and acts until the desired state holds, ONTAP is busy, or a step fails. It never
-// blocks on a job: a job that outlasts return_timeout ends the pass in progress.
+// blocks on a job: a job that outlasts return_timeout ends the pass in progress, and the next
+// pass (given Result.Job as Request.Job) follows it to its end.
+//
+// api may serve GetRelationship from a Cache (Cache.Reads): such an observation may be stale,
+// so it may only confirm that nothing is to be done; anything else is decided again from a
+// live look, and every step is live.
 func Run(ctx context.Context, api ONTAP, req Request) Result {
-	obs, err := observe(ctx, api, req)
+	r := run(ctx, api, &req)
+	r.Started = req.Started
+	return r
+}
+
+func run(ctx context.Context, api ONTAP, req *Request) Result {
+	live := api
+	if cached, ok := api.(cachedReads); ok {
+		live = cached.ONTAP
+	}
+	if req.Job != "" {
+		if r, waiting := follow(ctx, live, *req); waiting {
+			return r
+		}
+		req.Job = ""
+	}
+	obs, err := observe(ctx, api, *req)
 	if err != nil {
 		return Failure(err, nil)
 	}
-	// A cached observation may be stale: it may only confirm the desired state. Anything
-	// else is decided again from a live look, and every step after it is live.
-	if cached, ok := api.(interface{ Live() ONTAP }); ok {
-		api = cached.Live()
-		if Decide(req, obs).Action != Done {
-			if obs, err = observe(ctx, api, req); err != nil {
-				return Failure(err, nil)
-			}
+	if d := Decide(*req, obs); live != api && (d.Action != Done || d.Drift != "") {
+		if obs, err = observe(ctx, live, *req); err != nil {
+			return Failure(err, nil)
 		}
 	}
+	return steps(ctx, live, req, obs)
+}
+
+// steps decides and acts from obs on, on live reads, until the pass ends.
+func steps(ctx context.Context, live ONTAP, req *Request, obs Observation) Result {
 	var taken []Action
 	for range maxSteps {
-		d := Decide(req, obs)
-		res, next, err := act(ctx, api, req, obs, d)
-		if d.Action != Done && d.Action != Wait && d.Action != Fail {
+		d := Decide(*req, obs)
+		if d.Action.mutates() && req.Record != nil {
+			if err := req.Record(ctx, d.Action, obs.Relationship); err != nil {
+				return Failure(fmt.Errorf("record step %s: %w", d.Action, err), obs.Relationship)
+			}
+		}
+		if d.Action.mutates() {
+			req.Started = append(req.Started, d.Action)
 			taken = append(taken, d.Action)
 		}
+		res, next, err := act(ctx, live, *req, obs, d)
 		if err != nil {
-			r := Failure(fmt.Errorf("%s: %w%s", d.Action, err, fieldHint(err)), obs.Relationship)
+			var r Result
+			switch {
+			case ontap.IsBusy(err):
+				// Busy: the step did not happen, and passes in a moment.
+				r = InProgress(d.State, fmt.Sprintf("%s: ONTAP is busy, retrying: %s", d.Message, err), obs.Relationship)
+				req.Started = req.Started[:len(req.Started)-1]
+			case ontap.IsRefusal(err):
+				r = Failure(fmt.Errorf("%s: %w%s", d.Action, err, fieldHint(err)), obs.Relationship)
+				req.Started = req.Started[:len(req.Started)-1]
+			default:
+				// It may have happened (a lost answer): the record stays.
+				r = Failure(fmt.Errorf("%s: %w", d.Action, err), obs.Relationship)
+			}
 			r.Actions = taken
 			return r
 		}
@@ -96,6 +147,32 @@ func Run(ctx context.Context, api ONTAP, req Request) Result {
 	r := InProgress(transition(req.Desired), "more steps to go", obs.Relationship)
 	r.Actions = taken
 	return r
+}
+
+// follow looks at the job an earlier pass left running. While it runs, or cannot be read, the
+// pass waits for it; a failure is reported with ONTAP's message. A job that ended well, or that
+// ONTAP has purged, lets the pass go on from what ONTAP shows.
+func follow(ctx context.Context, api ONTAP, req Request) (Result, bool) {
+	job, err := api.GetJob(ctx, req.Job)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound):
+		return Result{}, false
+	case err != nil:
+		r := Failure(fmt.Errorf("follow ONTAP job %s: %w", req.Job, err), nil)
+		r.Job = req.Job
+		return r, true
+	case !job.Done():
+		r := InProgress(transition(req.Desired), fmt.Sprintf("waiting for ONTAP job %s (%s)", job.UUID, job.State), nil)
+		r.Job = req.Job
+		return r, true
+	case job.State == ontap.JobFailure:
+		var jobErr error = job.Err
+		if job.Err == nil {
+			jobErr = fmt.Errorf("ONTAP job %s failed: %s", job.UUID, job.Message)
+		}
+		return Failure(fmt.Errorf("ONTAP job %s failed: %w", job.UUID, jobErr), nil), true
+	}
+	return Result{}, false
 }
 
 // observe reads the relationship whose destination is the local volume and, when promoting
@@ -131,6 +208,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	// pending ends the pass while a job runs; ONTAP is looked at again next pass.
 	pending := func(job *ontap.Job) (*Result, Observation, error) {
 		r := InProgress(d.State, fmt.Sprintf("%s (waiting for ONTAP job %s)", d.Message, job.UUID), rel)
+		r.Job = job.UUID
 		return &r, obs, nil
 	}
 	reobserve := func() (*Result, Observation, error) {
@@ -139,7 +217,12 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	}
 	switch d.Action {
 	case Done:
-		return final(Complete(d.State, d.Message, rel))
+		r := Complete(d.State, d.Message, rel)
+		r.Drift = d.Drift
+		if d.Drift != "" {
+			r.Message = d.Drift
+		}
+		return final(r)
 	case Wait:
 		return final(InProgress(d.State, d.Message, rel))
 	case Fail:
@@ -281,19 +364,40 @@ func orKeep(v, old string) string {
 // the common snapshots so that a later TMR with reestablished can resync: as a destination it
 // is promoted first (quiesce, abort, break), then its relationship record is deleted; as a
 // source, the source-side information of each relationship is removed. The volume stays
-// read-write.
+// read-write. A destination whose baseline never completed cannot be broken (it holds no
+// data): its transfer is aborted and its relationship deleted, and it stays an empty DP
+// volume, as the result's message says.
 func Release(ctx context.Context, api ONTAP, local string) Result {
-	promoted := Run(ctx, api, Request{Local: local, Desired: Promoted})
-	if promoted.Err != nil || promoted.RequeueAfter > 0 {
-		return promoted
+	note := "released"
+	rel, err := api.GetRelationship(ctx, local)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound):
+		rel = nil
+	case err != nil:
+		return Failure(fmt.Errorf("look up the relationship of %s: %w", local, err), nil)
+	case rel.State == ontap.Uninitialized:
+		if t := rel.Transfer; t != nil && t.State.Active() {
+			if err := api.AbortTransfer(ctx, rel.UUID, t.UUID); err != nil && !errors.Is(err, ontap.ErrNotFound) && !ontap.HasCode(err, ontap.CodeNoActiveTransfer) {
+				return Failure(fmt.Errorf("abort the baseline transfer from %s: %w", rel.Source, err), rel)
+			}
+		}
+		note = fmt.Sprintf("released; the baseline transfer from %s never completed, so the volume holds no data and stays a read-only (DP) volume: delete its PVC", rel.Source)
+	default:
+		promoted := steps(ctx, api, &Request{Local: local, Desired: Promoted}, Observation{Relationship: rel})
+		if promoted.Err != nil || promoted.RequeueAfter > 0 {
+			return promoted
+		}
+		rel = promoted.Relationship
 	}
-	if rel := promoted.Relationship; rel != nil {
+	if rel != nil {
 		job, err := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
 			return Failure(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
 		}
 		if job != nil {
-			return InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
+			r := InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
+			r.Job = job.UUID
+			return r
 		}
 	}
 	dests, err := api.ListRelationships(ctx, ontap.RelationshipFilter{Source: local, SourceSide: true})
@@ -306,8 +410,10 @@ func Release(ctx context.Context, api ONTAP, local string) Result {
 			return Failure(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
 		}
 		if job != nil {
-			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
+			r := InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
+			r.Job = job.UUID
+			return r
 		}
 	}
-	return Complete(Promoted, "released", nil)
+	return Complete(Promoted, note, nil)
 }

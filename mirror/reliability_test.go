@@ -25,6 +25,10 @@ type world struct {
 	base *mirror.Started
 	// started is the length of the fabric's history when the operation began.
 	started int
+	// steps and job are the TMR's status.request: the steps recorded before they were sent,
+	// and the job left running.
+	steps []mirror.Action
+	job   string
 }
 
 // outcome is one pass of an operation, as the status would show it.
@@ -52,9 +56,18 @@ type operation struct {
 
 var ctx = context.Background()
 
+// engine is a pass of the TMR controller: the request's record of steps and of the running
+// job live in the status, a step recorded before it is sent, the rest written after the pass.
 func engine(req mirror.Request) func(w *world) outcome {
 	return func(w *world) outcome {
+		req := req
+		req.Started, req.Job = slices.Clone(w.steps), w.job
+		req.Record = func(_ context.Context, a mirror.Action, _ *ontap.Relationship) error {
+			w.steps = append(w.steps, a)
+			return nil
+		}
 		res := mirror.Run(ctx, w.secondary.api, req)
+		w.steps, w.job = res.Started, res.Job
 		return outcome{state: res.State, message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	}
 }
@@ -255,8 +268,15 @@ func invariants(t *testing.T, w *world, op operation, before map[string][]string
 	if len(rels) > 1 {
 		t.Errorf("%d relationships: %+v", len(rels), rels)
 	}
-	// Only the SnapMirror operations the request may cause; a resync only when asked.
+	// Only the SnapMirror operations the request may cause; a resync only when asked, and
+	// once per request.
+	resyncs := 0
 	for _, o := range w.f.History()[w.started:] {
+		if o.Name == "resync" {
+			if resyncs++; resyncs > 1 {
+				t.Errorf("%s resynced %d times for one request", op.name, resyncs)
+			}
+		}
 		if o.Destination == "svm1:v" {
 			t.Errorf("%s acted on the source volume as a destination: %s", op.name, o)
 		}
@@ -372,7 +392,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 					op.pass(w)
 				}
 				w.secondary.ClearFaults()
-				w.base = nil // the status write of the dead process never happened
+				w.base, w.job = nil, "" // the status write of the dead process never happened
 				converge(t, w, op)
 				invariants(t, w, op, before, source)
 			})

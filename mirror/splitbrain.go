@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
@@ -52,6 +53,37 @@ func SplitBrain(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (
 		return nil, err
 	}
 	return d, nil
+}
+
+// Discarded measures what a resync of the relationship's destination throws away: the bytes
+// written on it (on cluster dst) since the newest snapshot it shares with the source (on
+// src). Without src, the base is the destination's newest SnapMirror snapshot, the one the
+// last transfer left, which the source keeps until the next one. snapshot is "" when there
+// is no base.
+func Discarded(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (snapshot string, bytes int64, err error) {
+	if src != nil {
+		snapshot, err = newestCommon(ctx, dst, src, rel.Destination, rel.Source)
+	} else {
+		snapshot, err = newestMirrored(ctx, dst, rel.Destination)
+	}
+	if err != nil || snapshot == "" {
+		return "", 0, err
+	}
+	bytes, err = dst.WrittenSince(ctx, rel.Destination, snapshot)
+	return snapshot, bytes, err
+}
+
+// newestMirrored names the newest snapmirror.* snapshot of the volume, or "".
+func newestMirrored(ctx context.Context, c Writes, path string) (string, error) {
+	svm, vol, _ := ontap.SplitPath(path)
+	snaps, err := c.FindSnapshots(ctx, svm, vol, "")
+	best := ontap.Snapshot{}
+	for _, s := range snaps {
+		if strings.HasPrefix(s.Name, "snapmirror.") && !s.Created.Before(best.Created) {
+			best = s
+		}
+	}
+	return best.Name, err
 }
 
 // newestCommon names the newest snapshot that the volumes a (on cluster ca) and b (on cb)

@@ -34,6 +34,10 @@ const (
 	CodeNoCommonSnapshot     = "13303890" // resync: no common snapshot (UNCONFIRMED code; see IsNoCommonSnapshot)
 	CodeScheduleNotFound     = "6619699"  // create relationship: schedule not found
 	CodePolicyNotFound       = "13303819" // create relationship: policy lookup failed
+	CodeModifyInProgress     = "6619715"  // a modification of the relationship is in progress
+	CodePropagating          = "6619720"  // the relationship was updated and is propagating
+	CodeStateUnreadable      = "13303816" // the relationship's state could not be read
+	CodeStateUnreadable2     = "13304159" // the relationship's status could not be read
 )
 
 // APIError is an error that ONTAP returned: an HTTP error with ONTAP's error envelope, or a job
@@ -95,6 +99,14 @@ func HasCode(err error, codes ...string) bool {
 // IsTransferInProgress reports whether ONTAP refused because a transfer is running.
 func IsTransferInProgress(err error) bool {
 	return HasCode(err, CodeTransferInProgress, CodeAnotherTransfer)
+}
+
+// IsBusy reports whether ONTAP answered "busy, try again": another transfer or operation on
+// the relationship is in progress (on a break after an abort, until the abort has ended), or
+// its state is being propagated or cannot be read yet. The same request passes a few seconds
+// later, so it is retried soon, not treated as a refusal.
+func IsBusy(err error) bool {
+	return HasCode(err, CodeAnotherTransfer, CodeModifyInProgress, CodePropagating, CodeStateUnreadable, CodeStateUnreadable2)
 }
 
 // IsAlreadyExists reports whether ONTAP refused to create a duplicate.

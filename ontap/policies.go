@@ -2,6 +2,7 @@ package ontap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/go-openapi/runtime"
@@ -93,4 +94,27 @@ func (c *Client) GetSchedule(ctx context.Context, name string) (*Schedule, error
 	}
 	r := resp.Payload.Records[0]
 	return &Schedule{Name: r.Name, Type: r.Type}, nil
+}
+
+// DefaultReplicationPolicy is the policy of a mirror relationship when neither the TMR nor the
+// backend names one: ONTAP's asynchronous mirror that carries every source snapshot.
+const DefaultReplicationPolicy = "MirrorAllSnapshots"
+
+// CheckReplicationPolicy finds what makes the named policy unfit to mirror a volume of the
+// SVM: it must exist, and be async and carry all source snapshots (so that the snapshots of a
+// planned failover reach the destination), or be sync. problem says what to use instead, and
+// is empty for a fit policy; err is set when ONTAP could not tell.
+func (c *Client) CheckReplicationPolicy(ctx context.Context, svm, name string) (problem string, err error) {
+	p, err := c.GetPolicy(ctx, svm, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Sprintf("%q is no SnapMirror policy of SVM %s or of its cluster: name an existing one, such as %s", name, svm, DefaultReplicationPolicy), nil
+	case err != nil:
+		return "", err
+	case p.Type == "async" && !p.CopyAllSnapshots:
+		return fmt.Sprintf("%q is async but does not mirror all source snapshots: use a policy like %s, so that snapshots reach the destination", name, DefaultReplicationPolicy), nil
+	case p.Type != "async" && p.Type != "sync":
+		return fmt.Sprintf("%q is of type %s: use an async policy like %s, or a sync one", name, p.Type, DefaultReplicationPolicy), nil
+	}
+	return "", nil
 }

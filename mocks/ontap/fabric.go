@@ -8,9 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -106,6 +109,17 @@ func NewFabric(opts Options) *Fabric {
 // Credentials returns the user name and password every cluster accepts.
 func (f *Fabric) Credentials() (username, password string) { return f.opts.Username, f.opts.Password }
 
+// WriteCredentials writes the credentials as a mounted Secret holds them, in the files
+// username and password of dir, which it makes if need be; tests name dir in a backend's
+// credentials.file.
+func (f *Fabric) WriteCredentials(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	u, p := f.Credentials()
+	return errors.Join(os.WriteFile(filepath.Join(dir, "username"), []byte(u), 0o600), os.WriteFile(filepath.Join(dir, "password"), []byte(p), 0o600))
+}
+
 // Now is the simulated time.
 func (f *Fabric) Now() time.Time {
 	f.mu.Lock()
@@ -120,6 +134,13 @@ func (f *Fabric) Advance(d time.Duration) {
 	defer f.mu.Unlock()
 	f.clock.offset += d
 	f.tick()
+}
+
+// SetJobDuration changes how long asynchronous jobs started from now on take (Options.JobDuration).
+func (f *Fabric) SetJobDuration(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts.JobDuration = d
 }
 
 // Close stops every cluster's server.
