@@ -50,25 +50,30 @@ type found struct {
 	volume  *ontap.Volume
 }
 
-// volumeOn finds a PV's FlexVol on backend b; nil, nil when it is not there.
+// volumeOn finds a PV's FlexVol on backend b; nil, nil when it is not there. When b is
+// unavailable, or its cluster does not answer, the error is an *ontap.UnavailableError.
 func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*found, error) {
 	name, err := flexvolName(b.Prefix(), pv)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := b.Available(); err != nil {
+		return nil, err
 	}
 	v, err := b.GetVolume(ctx, b.SVM, name)
 	if errors.Is(err, ontap.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, answered(ctx, b, err)
 	}
 	d.placed.Store(pv, b)
 	return &found{backend: b, volume: v}, nil
 }
 
 // findVolume finds a PV's FlexVol: first on the backend it was last seen on, then on every
-// backend. It returns nil, nil when no backend has it.
+// backend. It returns nil, nil when no backend has it, and Unavailable when the backend it was
+// last seen on, or any that does not have it, is unavailable: it may be there.
 func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
 	try := func(b *ontap.Backend) (*found, error) { return d.volumeOn(ctx, b, pv) }
 	if b, ok := d.placed.Load(pv); ok {
@@ -78,13 +83,52 @@ func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
 		}
 		d.placed.Delete(pv)
 	}
+	var down []error
 	for _, b := range d.backends {
 		f, err := try(b)
+		if unavailable(err) {
+			down = append(down, err)
+			continue
+		}
 		if f != nil || err != nil {
 			return f, err
 		}
 	}
+	if len(down) > 0 {
+		return nil, status.Errorf(codes.Unavailable, "volume %s is on none of the backends that answer, and may be on one that does not: %s", pv, joinErrors(down))
+	}
 	return nil, nil
+}
+
+// unavailable reports whether err says that a backend cannot be used now.
+func unavailable(err error) bool {
+	var u *ontap.UnavailableError
+	return errors.As(err, &u)
+}
+
+// joinErrors joins errors on one line.
+func joinErrors(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// answered notes whether backend b's cluster answered the call that returned err: one that got
+// no answer makes b unavailable until its cluster answers again (ontap.Backend.Answered),
+// unless the call's own deadline ended it first, which says nothing of the cluster.
+func answered(ctx context.Context, b *ontap.Backend, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return b.Answered(err)
+}
+
+// backendError maps an error of a call to backend b to its gRPC status, noting whether b
+// answered.
+func backendError(ctx context.Context, b *ontap.Backend, err error) error {
+	return grpcError(answered(ctx, b, err))
 }
 
 // CreateVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
@@ -131,10 +175,16 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if source != nil {
 		candidates = []*ontap.Backend{source.backend}
 	}
-	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits.
+	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits. A
+	// candidate that is unavailable is passed over, unless the volume was last seen, or begun,
+	// there: the backends that answer serve.
 	for _, b := range candidates {
-		if resp, err := d.existing(ctx, req, b, size, mirror != nil); resp != nil || err != nil {
-			return resp, err
+		resp, err := d.existing(ctx, req, b, size, mirror != nil)
+		if last, _ := d.placed.Load(req.GetName()); unavailable(err) && last != b {
+			continue
+		}
+		if resp != nil || err != nil {
+			return resp, grpcError(err)
 		}
 	}
 
@@ -156,9 +206,14 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if source != nil {
 		spec.CloneOf, spec.CloneSnapshot = source.volume.Name, sourceSnap
 	}
+	// Where the volume is begun: if the answer is lost, a repeated call looks there first.
+	d.placed.Store(req.GetName(), b)
 	job, err := b.CreateVolume(ctx, spec)
 	if err == nil {
 		err = b.WaitJob(ctx, job)
+	}
+	if ontap.IsRefusal(err) && !ontap.IsAlreadyExists(err) {
+		d.placed.Delete(req.GetName())
 	}
 	if ontap.IsAlreadyExists(err) {
 		// Another replica created it since the look: answer as to a repeated call.
@@ -167,9 +222,8 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 	}
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, b, err)
 	}
-	d.placed.Store(req.GetName(), b)
 	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
 }
 
@@ -178,7 +232,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool) (*csi.CreateVolumeResponse, error) {
 	f, err := d.volumeOn(ctx, b, req.GetName())
 	if f == nil || err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
 	v := f.volume
 	if id, ok := idOf(*v); ok && id != req.GetName() {
@@ -191,7 +245,7 @@ func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *
 }
 
 // choose picks the first candidate backend that can hold the volume, or explains why none
-// can.
+// can: Unavailable when one that is unavailable might.
 func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p params, mirror *MirrorTarget) (*ontap.Backend, error) {
 	remoteSVM := ""
 	if mirror != nil {
@@ -202,15 +256,24 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 		remoteSVM = svm
 	}
 	var why []string
+	var down []error
 	for _, b := range candidates {
 		if p.backendType != "" && b.Driver != p.backendType {
 			why = append(why, fmt.Sprintf("%s is %s, not %s", b.Name, b.Driver, p.backendType))
+			continue
+		}
+		if err := b.Available(); err != nil {
+			down = append(down, err)
 			continue
 		}
 		if !p.replication && mirror == nil {
 			return b, nil
 		}
 		peered, err := d.peeredWith(ctx, b, remoteSVM)
+		if unavailable(err) {
+			down = append(down, err)
+			continue
+		}
 		if err != nil {
 			return nil, grpcError(err)
 		}
@@ -222,6 +285,9 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 		} else {
 			why = append(why, fmt.Sprintf("SVM %s of backend %s has no SVM peer, which %s=true needs", b.SVM, b.Name, ParamReplication))
 		}
+	}
+	if len(down) > 0 {
+		return nil, status.Errorf(codes.Unavailable, "no backend that answers can hold the volume: %s", strings.Join(append(why, joinErrors(down)), "; "))
 	}
 	return nil, status.Errorf(codes.FailedPrecondition, "no backend can hold the volume: %s", strings.Join(why, "; "))
 }
@@ -311,14 +377,14 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return &csi.DeleteVolumeResponse{}, nil
 	}
 	if err := release(ctx, f); err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, f.backend, err)
 	}
 	job, err := f.backend.DeleteVolume(ctx, f.volume.UUID)
 	if err == nil {
 		err = f.backend.WaitJob(ctx, job)
 	}
 	if err != nil && !errors.Is(err, ontap.ErrNotFound) {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, f.backend, err)
 	}
 	d.placed.Delete(id)
 	return &csi.DeleteVolumeResponse{}, nil
@@ -421,30 +487,47 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 		return &csi.ControllerExpandVolumeResponse{CapacityBytes: f.volume.Size}, nil
 	}
 	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) }); err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, f.backend, err)
 	}
 	return &csi.ControllerExpandVolumeResponse{CapacityBytes: size}, nil
 }
 
 // GetCapacity sums the available space of the configured aggregates of the backends that
-// the parameters select.
+// the parameters select and that answer: the space a new volume can have now. It is
+// Unavailable when none of them answers.
 func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
 	p, err := parseParams(req.GetParameters())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	var total int64
+	var down []error
+	serving := 0
+backends:
 	for _, b := range d.backends {
 		if p.backendType != "" && b.Driver != p.backendType {
 			continue
 		}
+		if err := b.Available(); err != nil {
+			down = append(down, err)
+			continue
+		}
+		var sum int64
 		for _, name := range b.Aggregates {
 			a, err := b.GetAggregate(ctx, name)
+			if err = answered(ctx, b, err); unavailable(err) {
+				down = append(down, err)
+				continue backends
+			}
 			if err != nil {
 				return nil, grpcError(err)
 			}
-			total += a.Available
+			sum += a.Available
 		}
+		total, serving = total+sum, serving+1
+	}
+	if serving == 0 && len(down) > 0 {
+		return nil, status.Error(codes.Unavailable, joinErrors(down))
 	}
 	return &csi.GetCapacityResponse{AvailableCapacity: total}, nil
 }
@@ -453,9 +536,12 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
 	var entries []*csi.ListVolumesResponse_Entry
 	for _, b := range d.backends {
+		if err := b.Available(); err != nil {
+			return nil, grpcError(err)
+		}
 		vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
 		if err != nil {
-			return nil, grpcError(err)
+			return nil, backendError(ctx, b, err)
 		}
 		for _, v := range vols {
 			if id, ok := idOf(v); ok {
@@ -527,7 +613,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	// Snapshot names are unique per driver: look for the name on every volume at once.
 	same, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", name)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, b, err)
 	}
 	for _, s := range same {
 		if s.VolumeUUID != f.volume.UUID {
@@ -540,11 +626,11 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	}
 	// A duplicate is another replica's work since the look: the snapshot is the answer.
 	if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil && !ontap.HasCode(err, ontap.CodeSnapshotDuplicate) {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, b, err)
 	}
 	s, err := b.GetSnapshot(ctx, f.volume.UUID, name)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, b, err)
 	}
 	return snapshotResponse(source, *s), nil
 }
@@ -577,7 +663,7 @@ func (d *Driver) findSnapshotSource(ctx context.Context, id string) (*found, str
 		if errors.Is(err, ontap.ErrNotFound) {
 			return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist", id)
 		}
-		return nil, "", grpcError(err)
+		return nil, "", backendError(ctx, f.backend, err)
 	}
 	return f, snap, nil
 }
@@ -609,10 +695,10 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, f.backend, err)
 	}
 	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteSnapshot(ctx, f.volume.UUID, s.UUID) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
-		return nil, grpcError(err)
+		return nil, backendError(ctx, f.backend, err)
 	}
 	return &csi.DeleteSnapshotResponse{}, nil
 }
@@ -644,7 +730,7 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 			break
 		}
 		if err != nil {
-			return nil, grpcError(err)
+			return nil, backendError(ctx, f.backend, err)
 		}
 		add(pv, *s)
 	case req.GetSourceVolumeId() != "":
@@ -660,16 +746,19 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 		}
 		snaps, err := f.backend.ListSnapshots(ctx, f.volume.UUID)
 		if err != nil {
-			return nil, grpcError(err)
+			return nil, backendError(ctx, f.backend, err)
 		}
 		for _, s := range snaps {
 			add(req.GetSourceVolumeId(), s)
 		}
 	default:
 		for _, b := range d.backends {
+			if err := b.Available(); err != nil {
+				return nil, grpcError(err)
+			}
 			vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
 			if err != nil {
-				return nil, grpcError(err)
+				return nil, backendError(ctx, b, err)
 			}
 			ids := map[string]string{}
 			for _, v := range vols {
@@ -679,7 +768,7 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 			}
 			snaps, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", "")
 			if err != nil {
-				return nil, grpcError(err)
+				return nil, backendError(ctx, b, err)
 			}
 			for _, s := range snaps {
 				if id, ok := ids[s.VolumeUUID]; ok {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -37,11 +38,10 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 	if err := f.PeerSVMs("svm1", "svm2"); err != nil {
 		t.Fatal(err)
 	}
-	u, p := f.Credentials()
 	creds := filepath.Join(e.dir, "creds")
-	os.Mkdir(creds, 0o700)
-	os.WriteFile(filepath.Join(creds, "username"), []byte(u), 0o600)
-	os.WriteFile(filepath.Join(creds, "password"), []byte(p), 0o600)
+	if err := f.WriteCredentials(creds); err != nil {
+		t.Fatal(err)
+	}
 	backend := func(c *sim.Cluster, svm string) ontap.BackendConfig {
 		ca := filepath.Join(e.dir, c.Name()+"-ca.pem")
 		os.WriteFile(ca, c.CA(), 0o600)
@@ -54,10 +54,12 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 	return e
 }
 
-// driver opens the backends and builds a driver over them.
+// driver opens the backends and builds a driver over them. A backend that does not answer is
+// tried again every few tens of milliseconds, until the test ends.
 func (e *env) driver(t *testing.T, mirrors csi.Mirrors, backends ...ontap.BackendConfig) *csi.Driver {
 	t.Helper()
-	opened, err := ontap.OpenBackends(context.Background(), &ontap.DriverConfig{Backends: backends}, ontap.OpenOptions{})
+	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	opened, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: backends}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

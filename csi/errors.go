@@ -22,7 +22,11 @@ func grpcError(err error) error {
 	}
 	var mirror *MirrorError
 	var apiErr *ontap.APIError
+	var unavailable *ontap.UnavailableError
 	switch {
+	case errors.As(err, &unavailable):
+		// Before the context's errors: an attempt that timed out is a backend that is down.
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, &mirror):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

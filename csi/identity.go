@@ -5,6 +5,8 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 // GetPluginInfo implements csi.IdentityServer.
@@ -20,14 +22,10 @@ func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabiliti
 	}}, nil
 }
 
-// Probe reports ready when every backend's cluster answers.
+// Probe reports ready when at least one backend's cluster answers: the sidecars wait for
+// ready before they serve, and in a site outage the backends that answer must serve. A
+// backend that does not answer is logged when it stops answering (see ontap.Check).
 func (d *Driver) Probe(ctx context.Context, _ *csi.ProbeRequest) (*csi.ProbeResponse, error) {
-	ready := true
-	for _, b := range d.backends {
-		if _, err := b.Cluster(ctx); err != nil {
-			d.log.Info("Backend unreachable", "backend", b.Name, "error", err.Error())
-			ready = false
-		}
-	}
-	return &csi.ProbeResponse{Ready: wrapperspb.Bool(ready)}, nil
+	answered, _ := ontap.Check(ctx, d.backends)
+	return &csi.ProbeResponse{Ready: wrapperspb.Bool(answered > 0)}, nil
 }

@@ -28,7 +28,8 @@ type Config struct {
 	DriverName string
 	// Version is reported by GetPluginInfo.
 	Version string
-	// Backends are the validated ONTAP backends; at least one.
+	// Backends are the ONTAP backends, as ontap.OpenBackends returns them; at least one. A
+	// call that needs one that is unavailable is answered Unavailable, naming it.
 	Backends []*ontap.Backend
 	// Mirrors answers whether a PVC's volume must be a mirror destination; nil means no PVC
 	// is ever one (no Kubernetes API, as in csi-sanity).
@@ -192,7 +193,7 @@ func (c *peerCache) get(ctx context.Context, b *ontap.Backend) ([]ontap.SVMPeer,
 func (d *Driver) peeredWith(ctx context.Context, b *ontap.Backend, remote string) (bool, error) {
 	peers, err := d.peers.get(ctx, b)
 	if err != nil {
-		return false, err
+		return false, answered(ctx, b, err)
 	}
 	for _, p := range peers {
 		if p.Peered() && (remote == "" || strings.EqualFold(p.PeerSVM, remote)) {

@@ -15,7 +15,8 @@ import (
 // FlexVol from the PV's volume context.
 type Volumes struct {
 	Client client.Reader
-	// Backends by name: a PV's volume context names its backend.
+	// Backends by name: a PV's volume context names its backend. Each has its Client even
+	// while it is unavailable (ontap.OpenBackends keeps a backend that does not answer).
 	Backends map[string]*ontap.Backend
 	// Peers are the other site's SVMs, read to detect split brain.
 	Peers []*ontap.Peer
@@ -39,7 +40,22 @@ type errInvalid struct{ msg string }
 
 func (e errInvalid) Error() string { return e.msg }
 
-// resolve follows PVC -> PV -> ONTAP volume.
+// errUnavailable is a PVC's backend that cannot be used now: its cluster does not answer, or
+// has not since the process started (see ontap.Backend.Available). Nothing is wrong with the
+// TMR: it is worked on again when the backend answers.
+type errUnavailable struct {
+	backend string
+	err     error // the backend's *ontap.UnavailableError: why
+}
+
+func (e errUnavailable) Error() string {
+	return fmt.Sprintf("%v; the mirror relationship is tried again when backend %s answers", e.err, e.backend)
+}
+
+func (e errUnavailable) Unwrap() error { return e.err }
+
+// resolve follows PVC -> PV -> ONTAP volume. When the volume's backend is unavailable, it
+// returns an errUnavailable.
 func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local, error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := v.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pvcName}, pvc)
@@ -67,10 +83,15 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	if b == nil {
 		return nil, errInvalid{fmt.Sprintf("PV %s is on backend %q, which this driver does not have configured: add it to the backend file", pv.Name, attrs["backend"])}
 	}
+	if err := b.Available(); err != nil {
+		return nil, errUnavailable{backend: b.Name, err: err}
+	}
 	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
 }
 
-// readerOfSVM returns a client of the SVM's cluster, from a backend or a peer, or nil.
+// readerOfSVM returns a client of the SVM's cluster, from a backend or a peer, or nil. A
+// backend's client is returned even while the backend is unavailable: a read through it fails
+// as a peer's does when the other site is down.
 func (v Volumes) readerOfSVM(svm string) *ontap.Client {
 	for _, b := range v.Backends {
 		if b.SVM == svm {

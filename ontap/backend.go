@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/yaml"
@@ -216,10 +218,15 @@ func (b *BackendConfig) DataAddress() string {
 	return host
 }
 
-// Backend is a configured backend with its client. It is validated against ONTAP when opened.
+// Backend is a configured backend with its client. OpenBackends validates it against ONTAP;
+// one whose cluster does not answer then is kept and connected once it answers (see
+// Available). Its Client exists either way, so a call through it gets the network's or
+// ONTAP's own error, never a nil client.
 type Backend struct {
 	BackendConfig
 	*Client
+	// conn is the backend's connection state; nil (a Backend made by hand) is connected.
+	conn *connection
 }
 
 // SecretCredentials resolves a credentials Secret "namespace/name"; frontend provides it.
@@ -231,24 +238,42 @@ type OpenOptions struct {
 	Secrets SecretCredentials
 	Metrics *Metrics
 	Log     logr.Logger
+	// RetryMin and RetryMax bound the backoff between attempts to reach a backend whose
+	// cluster does not answer; 0 means 1 second and 1 minute. A use of the backend brings
+	// the next attempt forward, to no sooner than RetryMin after the last one.
+	RetryMin, RetryMax time.Duration
+	// ConnectTimeout bounds one attempt to validate a backend; 0 means 15 seconds.
+	ConnectTimeout time.Duration
 }
 
-// OpenBackends connects to each backend and validates it against ONTAP: the cluster answers,
-// the SVM and aggregates exist, the default policy exists and is async with
+// OpenBackends connects to the backends, all at once, and validates each against ONTAP: the
+// cluster answers, the SVM and aggregates exist, the default policy exists and is async with
 // MirrorAllSnapshots semantics (or sync), and the default schedule exists and is cron. Every
-// problem of every backend is reported, each with its fix.
+// problem of every backend is reported, each with its fix, and fails the opening; except
+// that a cluster does not answer (see DoesNotAnswer): in a site outage the backends that
+// answer must serve. Such a backend is returned unconnected, logged once with the reason,
+// and connected in the background, with backoff, as soon as its cluster answers and passes
+// the validation; until then its Available says why it cannot be used. The background
+// attempts end with ctx.
 func OpenBackends(ctx context.Context, cfg *DriverConfig, opts OpenOptions) ([]*Backend, error) {
-	var backends []*Backend
-	var errs []error
-	for _, bc := range cfg.Backends {
-		b, err := openBackend(ctx, bc, opts)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("backend %s: %w", bc.Name, err))
-			continue
-		}
-		backends = append(backends, b)
+	backends := make([]*Backend, len(cfg.Backends))
+	errs := make([]error, len(cfg.Backends))
+	var wg sync.WaitGroup
+	for i, bc := range cfg.Backends {
+		wg.Go(func() {
+			if backends[i], errs[i] = openBackend(ctx, bc, opts); errs[i] != nil {
+				errs[i] = fmt.Errorf("backend %s: %w", bc.Name, errs[i])
+			}
+		})
 	}
-	return backends, errors.Join(errs...)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, b := range backends {
+		b.conn.start(ctx, b)
+	}
+	return backends, nil
 }
 
 func openBackend(ctx context.Context, bc BackendConfig, opts OpenOptions) (*Backend, error) {
@@ -259,8 +284,19 @@ func openBackend(ctx context.Context, bc BackendConfig, opts OpenOptions) (*Back
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{BackendConfig: bc, Client: client}
-	return b, b.validate(ctx)
+	b := &Backend{BackendConfig: bc, Client: client, conn: newConnection(opts)}
+	err = b.tryValidate(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err == nil:
+		b.up()
+	case DoesNotAnswer(err):
+		b.down(err)
+	default:
+		return nil, err
+	}
+	return b, nil
 }
 
 // OpenPeers makes a client for each peer. It does not call them: a peer that does not
@@ -304,7 +340,10 @@ func connect(cfg Config, caFile string, ref CredentialsRef, opts OpenOptions) (*
 // validate checks the backend against ONTAP.
 func (b *Backend) validate(ctx context.Context) error {
 	if _, err := b.Cluster(ctx); err != nil {
-		return fmt.Errorf("managementLIF %s does not answer: %w", b.ManagementLIF, err)
+		if DoesNotAnswer(err) {
+			return b.noAnswer(err)
+		}
+		return fmt.Errorf("managementLIF %s: %w", b.ManagementLIF, err)
 	}
 	var errs []error
 	svm, err := b.GetSVM(ctx, b.SVM)

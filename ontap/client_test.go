@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
@@ -402,32 +401,38 @@ func TestConcurrencyCapAndMetrics(t *testing.T) {
 	if got := peak.Load(); got != cap {
 		t.Errorf("peak requests in flight = %d, want %d", got, cap)
 	}
-	if n := testutil.ToFloat64(metricsCounter(t, reg)); n != 12 {
+	if n := metricsCounter(t, reg); n != 12 {
 		t.Errorf("requests counted = %v, want 12", n)
 	}
 }
 
 // metricsCounter returns the request counter of the GET of relationships with status 200.
-func metricsCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+func metricsCounter(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	return gathered(t, reg, "snapmirror_csi_ontap_requests_total", map[string]string{"cluster": "test", "operation": "GET /snapmirror/relationships", "status": "200"})
+}
+
+// gathered returns the value of the counter or gauge of that name with those labels; 0 when
+// there is none.
+func gathered(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "snapmirror_csi_ontap_requests_total" {
+		if f.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue metrics
+				}
 			}
-			if labels["operation"] == "GET /snapmirror/relationships" && labels["status"] == "200" && labels["cluster"] == "test" {
-				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, m.GetCounter().GetValue)
-			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	t.Fatal("no request counter for GET /snapmirror/relationships with status 200")
-	return nil
+	return 0
 }

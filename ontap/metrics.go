@@ -13,6 +13,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
+	up       *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -31,8 +32,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "snapmirror_csi_ontap_retries_total",
 			Help: "ONTAP REST requests repeated after a transient failure, by cluster and operation.",
 		}, []string{"cluster", "operation"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "snapmirror_csi_backend_up",
+			Help: "1 while the backend is connected and its cluster answers; 0 while it is not used (the logs and the readiness check say why).",
+		}, []string{"backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.retries} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.retries, m.up} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -54,4 +59,15 @@ func (m *Metrics) retry(cluster string, req *http.Request) {
 		return
 	}
 	m.retries.WithLabelValues(cluster, req.Method+" "+operationPath(req.URL.Path)).Inc()
+}
+
+func (m *Metrics) backendUp(backend string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.up.WithLabelValues(backend).Set(v)
 }

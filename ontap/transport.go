@@ -45,12 +45,19 @@ type authTransport struct {
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, err := t.creds.Credentials(req.Context())
 	if err != nil {
-		return nil, err
+		return nil, &credentialsError{err}
 	}
 	req = req.Clone(req.Context())
 	req.SetBasicAuth(c.Username, c.Password)
 	return t.next.RoundTrip(req)
 }
+
+// credentialsError is a failure to read the credentials of a request, which was therefore
+// never sent: a problem of the configuration, not of the cluster.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
 
 // limitTransport caps the requests in flight, since ONTAP rejects requests when its input
 // queue overflows. A slot is held until the response body is closed.

@@ -177,14 +177,14 @@ func (csiServer) NeedLeaderElection() bool { return false }
 
 var _ manager.LeaderElectionRunnable = csiServer{}
 
-// ready reports an error naming the first backend whose cluster does not answer.
+// ready is the readiness check: ready while at least one backend answers, since in a site
+// outage the surviving site must keep serving; otherwise an error naming each backend and
+// why. A backend that stops answering is logged, and snapmirror_csi_backend_up says which.
 func ready(ctx context.Context, backends []*ontap.Backend) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, b := range backends {
-		if _, err := b.Cluster(ctx); err != nil {
-			return fmt.Errorf("backend %s: %w", b.Name, err)
-		}
+	if answered, err := ontap.Check(ctx, backends); answered == 0 {
+		return fmt.Errorf("no backend answers:\n%w", err)
 	}
 	return nil
 }

@@ -1,0 +1,78 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// TestResolveUnavailable: a PVC whose backend's cluster has not answered since the start
+// resolves to an errUnavailable that names the backend, and to its volume once it answers.
+func TestResolveUnavailable(t *testing.T) {
+	f := sim.NewFabric(sim.Options{})
+	defer f.Close()
+	c, err := f.AddCluster(sim.ClusterSpec{Name: "c1", SVMs: []string{"svm1"}, Aggregates: []string{"aggr1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDown(true)
+	dir := t.TempDir()
+	if err := f.WriteCredentials(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ca.pem"), c.CA(), 0o600)
+	backends, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: []ontap.BackendConfig{{
+		Name: "east", Driver: ontap.DriverNAS, ManagementLIF: c.Address(), SVM: "svm1", Aggregates: []string{"aggr1"},
+		CAFile: filepath.Join(dir, "ca.pem"), Credentials: ontap.CredentialsRef{File: dir},
+	}}}, ontap.OpenOptions{RetryMin: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data"},
+		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pvc-1"},
+		Status:     corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pvc-1"},
+		Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+			Driver: "csi.trident.netapp.io", VolumeHandle: "pvc-1",
+			VolumeAttributes: map[string]string{"backend": "east", "svm": "svm1", "internalName": "trident_pvc_1"},
+		}}},
+	}
+	v := Volumes{
+		Client:     fake.NewClientBuilder().WithObjects(pvc, pv).WithStatusSubresource(pvc).Build(),
+		Backends:   map[string]*ontap.Backend{"east": backends[0]},
+		DriverName: "csi.trident.netapp.io",
+	}
+	ctx := context.Background()
+	_, err = v.resolve(ctx, "ns", "data")
+	var unavailable errUnavailable
+	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "backend east") || !strings.Contains(err.Error(), "tried again when backend east answers") {
+		t.Fatalf("resolve with the backend down: %v, want an errUnavailable naming backend east", err)
+	}
+	c.SetDown(false)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		loc, err := v.resolve(ctx, "ns", "data")
+		if err == nil {
+			if loc.backend != backends[0] || loc.handle != "svm1:trident_pvc_1" {
+				t.Errorf("resolved to %s on %s", loc.handle, loc.backend.Name)
+			}
+			return
+		}
+		if !errors.As(err, &unavailable) || time.Now().After(deadline) {
+			t.Fatalf("resolve once the backend answers: %v", err)
+		}
+	}
+}
