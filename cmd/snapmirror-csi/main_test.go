@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -66,15 +65,6 @@ func TestBinary(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg) }()
 
-	get := func(url string) (int, string) {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if code, _ := get("http://" + cfg.probeAddr + "/readyz"); code == http.StatusOK {
