@@ -66,7 +66,11 @@ func TestBadInput(t *testing.T) {
 	}, {
 		name: "unknown replication policy", pvc: true,
 		spec:  tridentv1.TridentMirrorRelationshipSpec{State: "reestablished", ReplicationPolicy: "NoSuchPolicy", VolumeMappings: []tridentv1.VolumeMapping{{RemoteVolumeHandle: source}}},
-		state: "failed", want: []string{`"NoSuchPolicy" does not exist`, "correct spec.replicationPolicy"},
+		state: "invalid", want: []string{`spec.replicationPolicy "NoSuchPolicy" is no SnapMirror policy`, "name an existing one"},
+	}, {
+		name: "replication policy that drops snapshots", pvc: true,
+		spec:  tridentv1.TridentMirrorRelationshipSpec{State: "reestablished", ReplicationPolicy: "MirrorLatest", VolumeMappings: []tridentv1.VolumeMapping{{RemoteVolumeHandle: source}}},
+		state: "invalid", want: []string{`spec.replicationPolicy "MirrorLatest" is async but does not mirror all source snapshots`},
 	}, {
 		name: "unknown replication schedule", pvc: true,
 		spec:  tridentv1.TridentMirrorRelationshipSpec{State: "reestablished", ReplicationSchedule: "every-blue-moon", VolumeMappings: []tridentv1.VolumeMapping{{RemoteVolumeHandle: source}}},

@@ -17,6 +17,7 @@ type Metrics struct {
 	lastBytes  *prometheus.GaugeVec
 	lastLength *prometheus.GaugeVec
 	splitBrain *prometheus.GaugeVec
+	drift      *prometheus.GaugeVec
 	operations *prometheus.CounterVec
 }
 
@@ -36,11 +37,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		lastBytes:  gauge("last_transfer_bytes", "The size of the last transfer."),
 		lastLength: gauge("last_transfer_duration_seconds", "How long the last transfer took."),
 		splitBrain: gauge("split_brain", "1 while both copies have been written since their last common snapshot (see the TMR's status)."),
+		drift:      gauge("drift", "1 while the relationship on ONTAP differs from what the TMR's request made of it, by someone else's change (see the TMR's status.conditions[0].drift)."),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "snapmirror_csi_mirror_operations_total", Help: "Replication steps taken, by action and result.",
 		}, []string{"action", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.operations} {
+	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.drift, m.operations} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -90,14 +92,24 @@ func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Res
 
 // observeSplitBrain sets the split-brain gauge.
 func (m *Metrics) observeSplitBrain(t *tridentv1.TridentMirrorRelationship, found bool) {
-	if m == nil {
-		return
+	if m != nil {
+		setFlag(m.splitBrain, t, found)
 	}
+}
+
+// observeDrift sets the drift gauge.
+func (m *Metrics) observeDrift(t *tridentv1.TridentMirrorRelationship, found bool) {
+	if m != nil {
+		setFlag(m.drift, t, found)
+	}
+}
+
+func setFlag(g *prometheus.GaugeVec, t *tridentv1.TridentMirrorRelationship, on bool) {
 	v := 0.0
-	if found {
+	if on {
 		v = 1
 	}
-	m.splitBrain.WithLabelValues(t.Namespace, t.Name).Set(v)
+	g.WithLabelValues(t.Namespace, t.Name).Set(v)
 }
 
 // forget removes a deleted TMR's series.
@@ -106,7 +118,7 @@ func (m *Metrics) forget(t *tridentv1.TridentMirrorRelationship) {
 		return
 	}
 	labels := prometheus.Labels{"namespace": t.Namespace, "name": t.Name}
-	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain} {
+	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.drift} {
 		g.DeletePartialMatch(labels)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
@@ -38,7 +39,10 @@ func (m Mirrors) DestinationOf(ctx context.Context, namespace, pvcName string) (
 	}
 	fail := func(format string, args ...any) (*csi.MirrorTarget, error) {
 		return nil, &csi.MirrorError{Message: fmt.Sprintf("PVC %s/%s has annotation %s: %s; nothing was created on ONTAP",
-			namespace, pvcName, csi.MirrorAnnotation+"="+name, fmt.Sprintf(format, args...))}
+			namespace, pvcName, csi.MirrorAnnotation+"="+truncate(name, 80), fmt.Sprintf(format, args...))}
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fail("the value cannot be the name of a TridentMirrorRelationship (%s): correct the annotation to name the TMR of this PVC", errs[0])
 	}
 	tmr := &tridentv1.TridentMirrorRelationship{}
 	err := m.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, tmr)

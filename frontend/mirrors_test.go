@@ -56,6 +56,7 @@ func TestMirrors(t *testing.T) {
 	tmr("other", "someone-else", tridentv1.MirrorStateEstablished)
 	pvc("early", "promoted")
 	tmr("promoted", "early", tridentv1.MirrorStatePromoted)
+	pvc("not-a-name", "Not_A/Name "+strings.Repeat("x", 5000))
 
 	m := frontend.Mirrors{Reader: cp.Client}
 	for _, tc := range []struct {
@@ -69,8 +70,12 @@ func TestMirrors(t *testing.T) {
 		{pvc: "orphan", wantErr: "TridentMirrorRelationship no-such-tmr does not exist in namespace " + ns + ": create it"},
 		{pvc: "wrong", wantErr: "maps PVC someone-else, not wrong"},
 		{pvc: "early", wantErr: "is in state promoted: a new destination volume needs state established"},
+		{pvc: "not-a-name", wantErr: "cannot be the name of a TridentMirrorRelationship"},
 	} {
 		got, err := m.DestinationOf(ctx, ns, tc.pvc)
+		if err != nil && (len(err.Error()) > 1000 || strings.Contains(err.Error(), "create it")) && tc.pvc == "not-a-name" {
+			t.Errorf("%s: the error echoes the value or asks to create it: %.300s", tc.pvc, err)
+		}
 		var mirrorErr *csi.MirrorError
 		switch {
 		case tc.wantErr != "":

@@ -13,13 +13,10 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
-// TestSplitBrain: after an unplanned failover both copies are read-write. Once both have been
-// written since their last common snapshot, the TMRs of both sites report it (status and a
-// Warning Event), each from its side, and nothing is resynced: both copies keep their data.
-func TestSplitBrain(t *testing.T) {
-	primary, secondary := mirrored(t)
-	// Each site's controller is given the other's SVM as a peer, so that it can read the other
-	// copy.
+// peerSites gives each site's controller the other's SVM as a peer, so that it can read the
+// other copy, and restarts it.
+func peerSites(t *testing.T, primary, secondary *side) {
+	t.Helper()
 	for _, s := range []struct{ this, other *side }{{primary, secondary}, {secondary, primary}} {
 		peers, err := ontap.OpenPeers(&ontap.DriverConfig{Peers: []ontap.PeerConfig{{
 			Name: "other-site", ManagementLIF: s.other.backend.ManagementLIF, SVM: s.other.svm,
@@ -32,6 +29,14 @@ func TestSplitBrain(t *testing.T) {
 		s.this.peers = peers
 		s.this.stop = s.this.start(t)
 	}
+}
+
+// TestSplitBrain: after an unplanned failover both copies are read-write. Once both have been
+// written since their last common snapshot, the TMRs of both sites report it (status and a
+// Warning Event), each from its side, and nothing is resynced: both copies keep their data.
+func TestSplitBrain(t *testing.T) {
+	primary, secondary := mirrored(t)
+	peerSites(t, primary, secondary)
 
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	if c := secondary.wait(t, "csi-nas", "promoted"); c.SplitBrain != nil {

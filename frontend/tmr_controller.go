@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +37,13 @@ const (
 	ReasonInvalid    = "Invalid"
 	ReasonReleased   = "Released"
 	ReasonSplitBrain = "SplitBrain"
+	// ReasonDrift: someone changed the relationship on ONTAP after the request was carried
+	// out; reported, never undone.
+	ReasonDrift = "Drift"
+	// ReasonRequested: the user re-requested the desired state with the request annotation.
+	ReasonRequested = "Requested"
+	// ReasonDiscarding: a requested resync is about to discard writes made on the volume.
+	ReasonDiscarding = "Discarding"
 )
 
 // TMRReconciler drives each TridentMirrorRelationship's local volume toward its desired
@@ -55,6 +64,8 @@ type TMRReconciler struct {
 
 	// mounted remembers the volumes known to have their junction path.
 	mounted sync.Map
+	// fitPolicies remembers the spec policies found fit, by backend and name.
+	fitPolicies sync.Map
 }
 
 // RBAC: reads go through the manager's cache (list and watch; no get), finalizers and status
@@ -74,7 +85,8 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Status writes do not wake the controller (they would make it look again at once,
 		// often through a stale cache); spec changes and deletion do, and so does the re-check
 		// interval.
-		For(&tridentv1.TridentMirrorRelationship{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deleting))).
+		// So does a re-request, made with an annotation.
+		For(&tridentv1.TridentMirrorRelationship{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deleting, rerequested))).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.tmrsOfPVC)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
@@ -83,6 +95,12 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // deleting passes the update that marks an object for deletion.
 var deleting = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+}}
+
+// rerequested passes the update that adds the request annotation.
+var rerequested = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	_, ok := e.ObjectNew.GetAnnotations()[tridentv1.RequestAnnotation]
+	return ok
 }}
 
 // tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
@@ -120,23 +138,37 @@ func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 			reterr = errors.Join(reterr, err)
 		}
 	}()
-	return r.reconcileNormal(ctx, tmr)
+	stored, err := r.takeRequest(ctx, tmr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileNormal(ctx, tmr, stored)
 }
 
-func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship) (ctrl.Result, error) {
+// reconcileNormal serves the TMR's request; stored is the request as the API server holds it.
+func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, stored *tridentv1.MirrorRequest) (ctrl.Result, error) {
 	m := tmr.Spec.VolumeMappings[0]
 	cond := tridentv1.TridentMirrorRelationshipCondition{LocalPVCName: m.LocalPVCName, RemoteVolumeHandle: m.RemoteVolumeHandle}
 	loc, err := r.Volumes.resolve(ctx, tmr.Namespace, m.LocalPVCName)
 	var waiting errWaiting
 	var invalid errInvalid
+	var unavailable errUnavailable
 	switch {
 	case errors.As(err, &waiting):
 		cond.State, cond.Message = tridentv1.MirrorStateEstablishing, err.Error()
 		if tmr.Spec.State == tridentv1.MirrorStatePromoted {
 			cond.State = tridentv1.MirrorStatePromoting
 		}
-		r.setCondition(tmr, cond, ReasonTransition)
+		reason := ReasonTransition
+		if why := r.unplaceable(ctx, m.RemoteVolumeHandle); why != "" && waiting.unbound {
+			cond.Message, reason = err.Error()+": "+why, ReasonFailed
+		}
+		r.setCondition(tmr, cond, reason)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	case errors.As(err, &unavailable):
+		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
+		r.setCondition(tmr, cond, ReasonFailed)
+		return ctrl.Result{RequeueAfter: mirror.Soon}, nil
 	case errors.As(err, &invalid):
 		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()
 		r.setCondition(tmr, cond, ReasonInvalid)
@@ -148,19 +180,48 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 
 	mreq := mirror.Request{
 		Local: loc.handle, Remote: m.RemoteVolumeHandle, Desired: string(tmr.Spec.State),
-		Policy: orDefault(tmr.Spec.ReplicationPolicy, loc.backend.ReplicationPolicy), Schedule: orDefault(tmr.Spec.ReplicationSchedule, loc.backend.ReplicationSchedule),
+		Policy:   orDefault(tmr.Spec.ReplicationPolicy, orDefault(loc.backend.ReplicationPolicy, ontap.DefaultReplicationPolicy)),
+		Schedule: orDefault(tmr.Spec.ReplicationSchedule, loc.backend.ReplicationSchedule),
+	}
+	if err := r.cycle(ctx, tmr, loc); err != nil {
+		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
+		r.setCondition(tmr, cond, ReasonFailed)
+		return ctrl.Result{RequeueAfter: r.Recheck}, nil
+	}
+	if err := r.checkPolicy(ctx, tmr, loc); err != nil {
+		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()
+		r.setCondition(tmr, cond, ReasonInvalid)
+		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	}
 	if _, snap, ok := strings.Cut(m.PromotedSnapshotHandle, "/"); ok {
 		mreq.PromotedSnapshot = snap
 	}
+	if len(tmr.Status.Conditions) > 0 {
+		cond.Discarding = tmr.Status.Conditions[0].Discarding
+	}
+	mreq.Settled, mreq.Started, mreq.Job, mreq.Record = r.engineRequest(tmr, stored, loc, &cond)
 	var api mirror.ONTAP = loc.backend.Client
 	if r.Cache != nil && settled(tmr) {
 		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, loc.backend.Client)
 	}
 	res := mirror.Run(ctx, api, mreq)
+	finishRequest(tmr, res)
 	r.Metrics.observe(tmr, res)
-	cond.State, cond.Message = tridentv1.MirrorState(res.State), res.Message
-	fillFromRelationship(&cond, res.Relationship)
+	cond.State, cond.Message, cond.Drift = tridentv1.MirrorState(res.State), res.Message, res.Drift
+	if res.State != string(tridentv1.MirrorStateReestablishing) {
+		cond.Discarding = nil
+	}
+	fillFromRelationship(&cond, res.Relationship, tmr.Status.Conditions)
+	if cond.State == tridentv1.MirrorStatePromoted && slices.Contains(tmr.Status.Request.Started, mirror.Abort.String()) && cond.Drift == "" {
+		// The promotion cut a transfer short: the volume holds the last completed transfer.
+		cond.Healthy = ptr.To(false)
+		cond.UnhealthyReason = "the transfer that was running at the promotion was aborted"
+		if t := cond.LastTransferTime; t != nil {
+			cond.UnhealthyReason += "; the volume holds the data of the last completed transfer, which ended at " + t.UTC().Format(time.RFC3339)
+		}
+		cond.Message = cond.UnhealthyReason
+	}
+	r.reportDrift(tmr, cond.Drift)
 	switch {
 	case res.Err != nil && ontap.IsRefusal(res.Err):
 		// ONTAP refused: asking again at once gets the same answer and, for a relationship
@@ -187,6 +248,79 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
 }
 
+// cycle refuses an open reestablish whose source is itself mirrored from this volume: both
+// volumes would be destinations, read-only, and the application down on both sites. It reads
+// the source's relationship on its cluster (a backend or a peer), once per pass of an open
+// reestablish; where that cluster cannot be read, the check is skipped.
+func (r *TMRReconciler) cycle(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, loc *local) error {
+	remote := tmr.Spec.VolumeMappings[0].RemoteVolumeHandle
+	if tmr.Spec.State != tridentv1.MirrorStateReestablished || tmr.Status.Request.CompletedTime != nil {
+		return nil
+	}
+	svm, _, ok := ontap.SplitPath(remote)
+	reader := r.Volumes.readerOfSVM(svm)
+	if !ok || reader == nil {
+		return nil
+	}
+	rel, err := reader.GetRelationship(ctx, remote)
+	if err != nil || rel.Source != loc.handle {
+		return nil
+	}
+	if rel.State == ontap.BrokenOff && (rel.Transfer == nil || !rel.Transfer.State.Active()) {
+		return nil
+	}
+	return fmt.Errorf("refused: %s is itself the destination of a relationship from this volume (%s, %s), reestablished from the other site; resyncing this volume from it would make both read-only. Promote %s on its site first, or reestablish only one side", remote, rel.UUID, rel.State, remote)
+}
+
+// unplaceable says why the PVC of a TMR with a remote volume cannot get its DP volume: no
+// backend's SVM is peered (for SnapMirror) with the remote volume's SVM. The CSI driver
+// refuses the volume for that reason, which otherwise only the PVC's events show. It is ""
+// when some backend is peered, or when that cannot be told now.
+func (r *TMRReconciler) unplaceable(ctx context.Context, remote string) string {
+	remoteSVM, _, ok := ontap.SplitPath(remote)
+	if !ok {
+		return ""
+	}
+	var svms []string
+	for _, b := range r.Volumes.Backends {
+		peers, err := b.SVMPeers(ctx, b.SVM)
+		if err != nil {
+			return ""
+		}
+		for _, p := range peers {
+			if p.Peered() && strings.EqualFold(p.PeerSVM, remoteSVM) {
+				return ""
+			}
+		}
+		svms = append(svms, b.SVM)
+	}
+	slices.Sort(svms)
+	return fmt.Sprintf("no DP volume can be placed, as no SVM of this site (%s) is peered for SnapMirror with SVM %s of spec.volumeMappings[0].remoteVolumeHandle: peer the SVMs (vserver peer create -applications snapmirror), or correct remoteVolumeHandle", strings.Join(svms, ", "), remoteSVM)
+}
+
+// checkPolicy refuses a spec.replicationPolicy that cannot mirror the volume as the workflow
+// needs (the backend's default is checked at start-up): it must be async and carry all
+// snapshots, or sync. A policy found fit is remembered per backend; a lookup that fails for
+// want of an answer is no verdict.
+func (r *TMRReconciler) checkPolicy(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, loc *local) error {
+	name := tmr.Spec.ReplicationPolicy
+	if name == "" || tmr.Spec.State == tridentv1.MirrorStatePromoted {
+		return nil
+	}
+	key := loc.backend.Name + "/" + name
+	if _, ok := r.fitPolicies.Load(key); ok {
+		return nil
+	}
+	problem, err := loc.backend.CheckReplicationPolicy(ctx, loc.backend.SVM, name)
+	switch {
+	case problem != "":
+		return fmt.Errorf("spec.replicationPolicy %s", problem)
+	case err == nil:
+		r.fitPolicies.Store(key, true)
+	}
+	return nil
+}
+
 // splitBrain reports, in the condition and with a Warning Event, a broken-off relationship
 // whose two ends have both been written since the newest snapshot they share. On a destination,
 // rel is its relationship and the source's side is read through a backend or a peer of the
@@ -200,8 +334,13 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 		svm, _, _ := ontap.SplitPath(rel.Source)
 		if reader := r.Volumes.readerOfSVM(svm); reader != nil {
 			dst, src = loc.backend.Client, reader
+		} else if rel.State == ontap.BrokenOff {
+			cond.SplitBrainCheck = fmt.Sprintf("not made: nothing in the backend file reads SVM %s, the source; list it under peers (read-only credentials do) to have split brain detected", svm)
 		}
 	} else if tmr.Spec.State == tridentv1.MirrorStatePromoted {
+		if len(r.Volumes.Peers) == 0 {
+			cond.SplitBrainCheck = "not made from this side: the backend file lists no peers; list the other site's SVM under peers (read-only credentials do) to have split brain detected"
+		}
 		rel, dst = r.mirrorOnPeer(ctx, loc.handle)
 		src = loc.backend.Client
 	}
@@ -316,7 +455,11 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 			}
 			return ctrl.Result{RequeueAfter: res.RequeueAfter}, res.Err
 		}
-		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s promoted and its SnapMirror metadata released", loc.handle)
+		note := "promoted and its SnapMirror metadata released"
+		if res.Message != "released" {
+			note = res.Message
+		}
+		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s %s", loc.handle, note)
 	}
 	r.Metrics.forget(tmr)
 	return ctrl.Result{}, setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, false)
@@ -340,7 +483,7 @@ func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, c
 		return
 	}
 	eventType := corev1.EventTypeNormal
-	if cond.State == tridentv1.MirrorStateFailed || cond.State == tridentv1.MirrorStateInvalid {
+	if cond.State == tridentv1.MirrorStateFailed || cond.State == tridentv1.MirrorStateInvalid || reason == ReasonFailed {
 		eventType = corev1.EventTypeWarning
 	}
 	if old.State != cond.State || eventType == corev1.EventTypeWarning {
@@ -352,8 +495,23 @@ func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, c
 	}
 }
 
-// fillFromRelationship copies ONTAP's figures into the condition.
-func fillFromRelationship(c *tridentv1.TridentMirrorRelationshipCondition, rel *ontap.Relationship) {
+// reportDrift sends a Warning Event when drift appears or changes, and sets its gauge.
+func (r *TMRReconciler) reportDrift(tmr *tridentv1.TridentMirrorRelationship, drift string) {
+	r.Metrics.observeDrift(tmr, drift != "")
+	if drift == "" || (len(tmr.Status.Conditions) > 0 && tmr.Status.Conditions[0].Drift == drift) {
+		return
+	}
+	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonDrift, "Check", "%s", drift)
+}
+
+// fillFromRelationship copies ONTAP's figures into the condition. A transfer that has not
+// ended (running, or aborted by a promotion) leaves the last completed transfer's figures of
+// the previous condition in place.
+func fillFromRelationship(c *tridentv1.TridentMirrorRelationshipCondition, rel *ontap.Relationship, previous []tridentv1.TridentMirrorRelationshipCondition) {
+	if len(previous) > 0 {
+		p := previous[0]
+		c.LastTransferTime, c.LastTransferBytes, c.LastTransferDuration = p.LastTransferTime, p.LastTransferBytes, p.LastTransferDuration
+	}
 	if rel == nil {
 		return
 	}

@@ -34,6 +34,7 @@ import (
 // cluster, its CSI driver and its own manager running the TMR controller.
 type side struct {
 	ns       string
+	fabric   *sim.Fabric
 	cluster  *sim.Cluster
 	svm      string
 	driver   *csi.Driver
@@ -61,7 +62,7 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &side{ns: newNamespace(t), cluster: c, svm: svm, backend: backends[0]}
+	s := &side{ns: newNamespace(t), fabric: f, cluster: c, svm: svm, backend: backends[0]}
 	if s.driver, err = csi.NewDriver(csi.Config{Backends: backends, Mirrors: frontend.Mirrors{Reader: cp.Client}, Log: logr.Discard()}); err != nil {
 		t.Fatal(err)
 	}
@@ -341,21 +342,26 @@ func (s *side) waitReleased(t *testing.T, name string) {
 
 func waitEvent(t *testing.T, ns, name, reason, fragment string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var evs eventsv1.EventList
+	waitEventOfType(t, corev1.EventTypeWarning, ns, name, reason, fragment)
+}
+
+// waitEventOfType waits for an Event of that type about the named object with the reason and
+// a note containing fragment.
+func waitEventOfType(t *testing.T, eventType, ns, name, reason, fragment string) {
+	t.Helper()
+	var evs eventsv1.EventList
+	if !eventually(10*time.Second, func() bool {
 		if err := cp.Client.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range evs.Items {
-			if e.Reason == reason && e.Type == corev1.EventTypeWarning && e.Regarding.Name == name && strings.Contains(e.Note, fragment) {
-				return
+			if e.Reason == reason && e.Type == eventType && e.Regarding.Name == name && strings.Contains(e.Note, fragment) {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s event about %s among %d events", reason, name, len(evs.Items))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no %s %s event about %s with %q among %d events", eventType, reason, name, fragment, len(evs.Items))
 	}
 }
 

@@ -31,7 +31,11 @@ type local struct {
 }
 
 // errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
-type errWaiting struct{ msg string }
+type errWaiting struct {
+	msg string
+	// unbound: the PVC exists and waits for its volume.
+	unbound bool
+}
 
 func (e errWaiting) Error() string { return e.msg }
 
@@ -60,18 +64,18 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := v.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pvcName}, pvc)
 	if apierrors.IsNotFound(err) {
-		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to exist", pvcName)}
+		return nil, errWaiting{msg: fmt.Sprintf("waiting for PVC %s to exist", pvcName)}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
-		return nil, errWaiting{fmt.Sprintf("waiting for PVC %s to be bound", pvcName)}
+		return nil, errWaiting{msg: fmt.Sprintf("waiting for PVC %s to be bound", pvcName), unbound: true}
 	}
 	pv := &corev1.PersistentVolume{}
 	if err := v.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, errWaiting{fmt.Sprintf("waiting for PV %s of PVC %s", pvc.Spec.VolumeName, pvcName)}
+			return nil, errWaiting{msg: fmt.Sprintf("waiting for PV %s of PVC %s", pvc.Spec.VolumeName, pvcName)}
 		}
 		return nil, err
 	}

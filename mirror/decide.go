@@ -227,6 +227,8 @@ func watch(req Request, obs Observation) Decision {
 		return drift(Failed, "the relationship with %s was deleted on ONTAP outside of this TMR: nothing is mirrored to this volume", req.Remote)
 	case rel.Source != req.Remote:
 		return drift(Failed, "the volume is the destination of %s, not of %s, since a change on ONTAP outside of this TMR", rel.Source, req.Remote)
+	case rel.State == ontap.BrokenOff && req.Desired == Established:
+		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP outside of this TMR, so the volume is read-write and writes made here are kept: set state reestablished to resync (it discards them), or promoted to keep them", rel.Source)}
 	case rel.State == ontap.BrokenOff:
 		return drift(Promoted, "the relationship with %s was broken off on ONTAP outside of this TMR, so the volume is read-write and writes made here are kept; it is not resynced unasked (a resync discards them)", rel.Source)
 	case rel.State == ontap.Paused:

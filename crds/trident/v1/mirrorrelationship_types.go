@@ -94,7 +94,49 @@ type TridentMirrorRelationshipStatus struct {
 	// +optional
 	// +listType=atomic
 	Conditions []TridentMirrorRelationshipCondition `json:"conditions,omitempty"`
+
+	// request is the user's request that the controller carries out, or carried out: a spec
+	// change of state, remoteVolumeHandle or promotedSnapshotHandle, or a re-request made with
+	// the RequestAnnotation. The controller acts on ONTAP only while a request is open; once
+	// carried out (completedTime set), a change made on ONTAP is drift: reported in
+	// conditions[].drift, with a Warning Event and a metric, never undone.
+	// +optional
+	Request *MirrorRequest `json:"request,omitempty"`
 }
+
+// MirrorRequest records one request of the user and what the controller did for it.
+type MirrorRequest struct {
+	// generation is the metadata.generation of the spec this request answers.
+	Generation int64 `json:"generation"`
+	// state, remoteVolumeHandle and promotedSnapshotHandle are what was asked.
+	State                  MirrorState `json:"state"`
+	RemoteVolumeHandle     string      `json:"remoteVolumeHandle,omitempty"`
+	PromotedSnapshotHandle string      `json:"promotedSnapshotHandle,omitempty"`
+	// reason is the value of the RequestAnnotation for a re-request; empty for a spec change.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// requestedTime is when the controller took the request.
+	RequestedTime metav1.Time `json:"requestedTime"`
+	// started lists the ONTAP steps the controller started for this request, each recorded
+	// before it was sent, so that a later pass tells its own steps from someone else's.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Started []string `json:"started,omitempty"`
+	// job is the ONTAP job of the last step while it runs; its failure is reported with
+	// ONTAP's message.
+	// +optional
+	Job string `json:"job,omitempty"`
+	// completedTime is when the desired state was reached.
+	// +optional
+	CompletedTime *metav1.Time `json:"completedTime,omitempty"`
+}
+
+// RequestAnnotation on a TMR asks the controller to carry out spec.state again although it
+// was reached before, for example to resync a relationship that was broken on ONTAP after a
+// reestablish. Its value is the reason, recorded in status.request.reason; the controller
+// removes the annotation once it has taken the request.
+const RequestAnnotation = "snapmirror-csi.io/request"
 
 // TridentMirrorRelationshipCondition is the observed state of one volume mapping. Its first
 // nine fields keep Trident's shape; the rest are read from ONTAP for observability.
@@ -150,6 +192,27 @@ type TridentMirrorRelationshipCondition struct {
 	// since their last common snapshot. It is reported, never repaired automatically.
 	// +optional
 	SplitBrain *SplitBrain `json:"splitBrain,omitempty"`
+	// splitBrainCheck says why split brain is not checked for this volume, when it cannot be:
+	// the other copy's SVM is not readable from this site.
+	// +optional
+	SplitBrainCheck string `json:"splitBrainCheck,omitempty"`
+	// drift says what was changed on ONTAP outside of this TMR since its request was carried
+	// out (a break, quiesce, resync or deletion of the relationship). It is reported, never
+	// undone; the message says how to adopt or revert it.
+	// +optional
+	Drift string `json:"drift,omitempty"`
+	// discarding is set while a resync the user asked for discards the writes made on this
+	// volume since the common snapshot.
+	// +optional
+	Discarding *Discarding `json:"discarding,omitempty"`
+}
+
+// Discarding is what a requested resync throws away.
+type Discarding struct {
+	// commonSnapshot is the snapshot the volume returns to.
+	CommonSnapshot string `json:"commonSnapshot"`
+	// bytes is how much was written on this volume since commonSnapshot.
+	Bytes int64 `json:"bytes"`
 }
 
 // SplitBrain describes two read-write copies of a volume that hold different data.
