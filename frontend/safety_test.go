@@ -305,3 +305,34 @@ func TestUnpeeredSourceIsNamed(t *testing.T) {
 	}
 	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonFailed, "peer the SVMs")
 }
+
+// TestStatusAfterAbortedTransfer: an unplanned failover during a transfer aborts it. The
+// status then keeps the last completed transfer and says that the volume holds it, instead of
+// dropping the transfer figures and reading healthy.
+func TestStatusAfterAbortedTransfer(t *testing.T) {
+	primary, secondary := mirrored(t)
+	before := secondary.carriedOut(t, "csi-nas", "established").Status.Conditions[0]
+	if before.LastTransferTime == nil {
+		t.Fatalf("no last transfer before the failover: %+v", before)
+	}
+	secondary.cluster.SetTransferDelay(time.Hour)
+	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2 in flight")
+	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secondary.backend.StartTransfer(context.Background(), rel.UUID, ""); err != nil {
+		t.Fatal(err)
+	}
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
+	c := secondary.carriedOut(t, "csi-nas", "promoted").Status.Conditions[0]
+	if c.LastTransferTime == nil || !c.LastTransferTime.Equal(before.LastTransferTime) || c.Healthy == nil || *c.Healthy {
+		t.Errorf("after the aborted transfer: last transfer %v (was %v), healthy %v", c.LastTransferTime, before.LastTransferTime, c.Healthy)
+	}
+	if !strings.Contains(c.Message, "was aborted") || !strings.Contains(c.Message, "holds the data of the last completed transfer") {
+		t.Errorf("message %q", c.Message)
+	}
+	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
+		t.Errorf("the promoted volume holds %v, want the last completed transfer's v1", got)
+	}
+}
