@@ -26,6 +26,13 @@ bench: test-binaries ## Benchmark: N mirrored pairs through provision, establish
 test: test-binaries ## Run every test: unit, envtest, csi-sanity and the two-site end-to-end (builds the binaries once).
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: unit
+# The packages whose tests need no control plane: the engine, the ONTAP client and simulator,
+# the CSI plugin (csi-sanity included). Seconds, and no test binaries to build.
+UNIT_PKGS := ./mirror/... ./ontap/... ./mocks/... ./csi/...
+unit: ## Run the fast tests that need no control plane (engine, ONTAP client and simulator, CSI).
+	go test $(GO_TEST_FLAGS) $(UNIT_PKGS)
+
 .PHONY: fuzz
 # FUZZTIME is a count of executions (Nx): a duration can fail with a bare "context deadline
 # exceeded" and no crasher when the time runs out, a race in Go 1.26's fuzzing coordinator
