@@ -97,7 +97,7 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 	// The re-check that would have resynced reports the drift instead.
 	obj := secondary.waitFor(t, "csi-nas", "drift reported", func(o *tridentv1.TridentMirrorRelationship) bool { return o.Status.Conditions[0].Drift != "" })
 	c := obj.Status.Conditions[0]
-	if c.State != "promoted" || !strings.Contains(c.Drift, "broken off on ONTAP outside of this TMR") || !strings.Contains(c.Drift, tridentv1.RequestAnnotation) {
+	if c.State != "promoted" || !strings.Contains(c.Drift, "broken off on ONTAP outside of the controller") || !strings.Contains(c.Drift, tridentv1.RequestAnnotation) {
 		t.Errorf("drift status %+v", c)
 	}
 	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonDrift, "broken off")

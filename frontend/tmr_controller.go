@@ -208,6 +208,13 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	finishRequest(tmr, res)
 	r.Metrics.observe(tmr, res)
 	cond.State, cond.Message, cond.Drift = tridentv1.MirrorState(res.State), res.Message, res.Drift
+	if field := inputFields[res.Wrong]; field != "" {
+		cond.Message += ": correct " + field
+	}
+	if res.Rerequest {
+		cond.Drift += fmt.Sprintf("; to have the controller carry out state %s again, annotate the TMR: kubectl annotate tmr %s -n %s %s=<reason>", tmr.Spec.State, tmr.Name, tmr.Namespace, tridentv1.RequestAnnotation)
+		cond.Message = cond.Drift
+	}
 	if res.State != string(tridentv1.MirrorStateReestablishing) {
 		cond.Discarding = nil
 	}
@@ -493,6 +500,14 @@ func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, c
 		}
 		r.Events.Eventf(tmr, nil, eventType, reason, "Reconcile", "%s", note)
 	}
+}
+
+// inputFields names the TMR field each input of a mirror.Request comes from.
+var inputFields = map[mirror.Input]string{
+	mirror.RemoteInput:           "spec.volumeMappings[0].remoteVolumeHandle",
+	mirror.PolicyInput:           "spec.replicationPolicy",
+	mirror.ScheduleInput:         "spec.replicationSchedule",
+	mirror.PromotedSnapshotInput: "spec.volumeMappings[0].promotedSnapshotHandle",
 }
 
 // reportDrift sends a Warning Event when drift appears or changes, and sets its gauge.

@@ -107,6 +107,9 @@ type Decision struct {
 	// Drift, on a settled request, says what someone else changed on ONTAP; nothing is done
 	// about it.
 	Drift string
+	// Rerequest says that a re-request of the desired state is a way out of the drift (the
+	// caller says how one is made).
+	Rerequest bool
 }
 
 // transition is the status state while moving toward desired.
@@ -184,11 +187,11 @@ func Decide(req Request, obs Observation) Decision {
 	case rel.State == ontap.BrokenOff && req.Desired == Reestablished && req.started(Resync) && resynced(rel):
 		// This request resynced once already (ONTAP shows its transfer); broken again since,
 		// by someone else.
-		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP after this request resynced it, so the volume is read-write; it is not resynced again unasked: annotate the TMR with %s=<reason> to resync (it discards writes made here since the break)", rel.Source, RequestAnnotationHint)}
+		return Decision{Action: Done, State: Promoted, Rerequest: true, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP after this request resynced it, so the volume is read-write; it is not resynced again unasked (a resync discards the writes made here since the break)", rel.Source)}
 	case rel.State == ontap.BrokenOff && req.Desired == Reestablished:
 		return step(Resync, "resyncing from %s: data written here since the break is discarded", rel.Source)
 	case rel.State == ontap.BrokenOff:
-		// Broken off outside of this TMR's control: report it, never resync unasked.
+		// Broken off outside of the controller's control: report it, never resync unasked.
 		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s is broken off, so the volume is read-write: set state reestablished to resync (it discards writes made here since the break)", rel.Source)}
 	case req.Policy != "" && rel.Policy != req.Policy, req.Schedule != "" && rel.Schedule != req.Schedule:
 		return step(SetPolicy, "setting policy %q and schedule %q", req.Policy, req.Schedule)
@@ -203,38 +206,33 @@ func resynced(rel *ontap.Relationship) bool {
 	return rel.LastTransferType == "resync" || (rel.Transfer != nil && rel.Transfer.Type == "resync")
 }
 
-// RequestAnnotationHint names the annotation that re-requests a settled state, for messages;
-// the frontend declares it (tridentv1.RequestAnnotation), and a test keeps the two equal.
-const RequestAnnotationHint = "snapmirror-csi.io/request"
-
 // watch decides for a request that was carried out: ONTAP as it is now is reported, and only
 // the spec's own policy and schedule are applied (they change nothing of the data). A break,
 // quiesce, resync or deletion done on ONTAP since is drift: reported, never undone.
 func watch(req Request, obs Observation) Decision {
 	rel := obs.Relationship
-	again := fmt.Sprintf("annotate the TMR with %s=<reason> to have the controller carry out state %s again", RequestAnnotationHint, req.Desired)
 	drift := func(state, format string, args ...any) Decision {
-		return Decision{Action: Done, State: state, Drift: fmt.Sprintf(format, args...) + "; " + again}
+		return Decision{Action: Done, State: state, Drift: fmt.Sprintf(format, args...), Rerequest: true}
 	}
 	if req.Desired == Promoted {
 		if rel == nil || rel.State == ontap.BrokenOff {
 			return Decision{Action: Done, State: Promoted}
 		}
-		return drift(Established, "the volume was made the destination of %s again on ONTAP (relationship %s), outside of this TMR: it is read-only now", rel.Source, rel.State)
+		return drift(Established, "the volume was made the destination of %s again on ONTAP (relationship %s), outside of the controller: it is read-only now", rel.Source, rel.State)
 	}
 	switch {
 	case rel == nil:
-		return drift(Failed, "the relationship with %s was deleted on ONTAP outside of this TMR: nothing is mirrored to this volume", req.Remote)
+		return drift(Failed, "the relationship with %s was deleted on ONTAP outside of the controller: nothing is mirrored to this volume", req.Remote)
 	case rel.Source != req.Remote:
-		return drift(Failed, "the volume is the destination of %s, not of %s, since a change on ONTAP outside of this TMR", rel.Source, req.Remote)
+		return drift(Failed, "the volume is the destination of %s, not of %s, since a change on ONTAP outside of the controller", rel.Source, req.Remote)
 	case rel.State == ontap.BrokenOff && req.Desired == Established:
-		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP outside of this TMR, so the volume is read-write and writes made here are kept: set state reestablished to resync (it discards them), or promoted to keep them", rel.Source)}
+		return Decision{Action: Done, State: Promoted, Drift: fmt.Sprintf("the relationship with %s was broken off on ONTAP outside of the controller, so the volume is read-write and writes made here are kept: set state reestablished to resync (it discards them), or promoted to keep them", rel.Source)}
 	case rel.State == ontap.BrokenOff:
-		return drift(Promoted, "the relationship with %s was broken off on ONTAP outside of this TMR, so the volume is read-write and writes made here are kept; it is not resynced unasked (a resync discards them)", rel.Source)
+		return drift(Promoted, "the relationship with %s was broken off on ONTAP outside of the controller, so the volume is read-write and writes made here are kept; it is not resynced unasked (a resync discards them)", rel.Source)
 	case rel.State == ontap.Paused:
-		return drift(req.Desired, "the relationship with %s was quiesced on ONTAP outside of this TMR: no transfer runs, so the lag grows; resume it on ONTAP (snapmirror resume)", rel.Source)
+		return drift(req.Desired, "the relationship with %s was quiesced on ONTAP outside of the controller: no transfer runs, so the lag grows; resume it on ONTAP (snapmirror resume)", rel.Source)
 	case rel.State == ontap.Uninitialized:
-		return drift(Failed, "the relationship with %s is uninitialized: it was re-created on ONTAP outside of this TMR", rel.Source)
+		return drift(Failed, "the relationship with %s is uninitialized: it was re-created on ONTAP outside of the controller", rel.Source)
 	case req.Policy != "" && rel.Policy != req.Policy, req.Schedule != "" && rel.Schedule != req.Schedule:
 		return Decision{Action: SetPolicy, State: req.Desired, Message: fmt.Sprintf("setting policy %q and schedule %q", req.Policy, req.Schedule)}
 	}

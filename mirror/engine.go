@@ -44,8 +44,12 @@ type Result struct {
 	// Job is the ONTAP job of the last step while it runs: the caller keeps it and passes it
 	// back as Request.Job.
 	Job string
-	// Drift says what someone else changed on ONTAP after the request was carried out.
-	Drift string
+	// Wrong, on a refusal, is the input of the request that ONTAP refused.
+	Wrong Input
+	// Drift says what someone else changed on ONTAP after the request was carried out, and
+	// Rerequest whether re-requesting the desired state is a way out of it.
+	Drift     string
+	Rerequest bool
 }
 
 // Complete reports a settled state.
@@ -129,7 +133,8 @@ func steps(ctx context.Context, live ONTAP, req *Request, obs Observation) Resul
 				r = InProgress(d.State, fmt.Sprintf("%s: ONTAP is busy, retrying: %s", d.Message, err), obs.Relationship)
 				req.Started = req.Started[:len(req.Started)-1]
 			case ontap.IsRefusal(err):
-				r = Failure(fmt.Errorf("%s: %w%s", d.Action, err, fieldHint(err)), obs.Relationship)
+				r = Failure(fmt.Errorf("%s: %w", d.Action, err), obs.Relationship)
+				r.Wrong = wrongInput(err)
 				req.Started = req.Started[:len(req.Started)-1]
 			default:
 				// It may have happened (a lost answer): the record stays.
@@ -218,7 +223,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	switch d.Action {
 	case Done:
 		r := Complete(d.State, d.Message, rel)
-		r.Drift = d.Drift
+		r.Drift, r.Rerequest = d.Drift, d.Rerequest
 		if d.Drift != "" {
 			r.Message = d.Drift
 		}
@@ -333,24 +338,35 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	return nil, obs, fmt.Errorf("unknown action %d", d.Action)
 }
 
-// fields maps the inputs ONTAP names in its refusals to the TridentMirrorRelationship fields
-// they come from.
-var fields = map[string]string{
-	"source.path":            "spec.volumeMappings[0].remoteVolumeHandle",
-	"policy.name":            "spec.replicationPolicy",
-	"policy":                 "spec.replicationPolicy",
-	"transfer_schedule.name": "spec.replicationSchedule",
-	"transfer_schedule":      "spec.replicationSchedule",
-	"source_snapshot":        "spec.volumeMappings[0].promotedSnapshotHandle",
+// Input is a part of the request that ONTAP refused, for the caller to name in its own terms.
+type Input int
+
+// The inputs of a Request that ONTAP can refuse.
+const (
+	NoInput Input = iota
+	RemoteInput
+	PolicyInput
+	ScheduleInput
+	PromotedSnapshotInput
+)
+
+// inputs maps the targets ONTAP names in its refusals to the request's inputs.
+var inputs = map[string]Input{
+	"source.path":            RemoteInput,
+	"policy.name":            PolicyInput,
+	"policy":                 PolicyInput,
+	"transfer_schedule.name": ScheduleInput,
+	"transfer_schedule":      ScheduleInput,
+	"source_snapshot":        PromotedSnapshotInput,
 }
 
-// fieldHint names the field to correct when ONTAP refused an input the user gave.
-func fieldHint(err error) string {
+// wrongInput names the input to correct when ONTAP refused one the user gave.
+func wrongInput(err error) Input {
 	var apiErr *ontap.APIError
-	if !errors.As(err, &apiErr) || !ontap.IsRefusal(err) || fields[apiErr.Target] == "" {
-		return ""
+	if !errors.As(err, &apiErr) || !ontap.IsRefusal(err) {
+		return NoInput
 	}
-	return fmt.Sprintf(": correct %s", fields[apiErr.Target])
+	return inputs[apiErr.Target]
 }
 
 func orKeep(v, old string) string {
