@@ -296,6 +296,8 @@ func snapshotOf(t *testing.T, w *world) (map[string][]string, map[string]string)
 type fault struct {
 	name         string
 	apply, clear func(w *world)
+	// busy: ONTAP only answers "busy, try again"; the status must never say failed.
+	busy bool
 }
 
 // onMutations injects f into every POST, PATCH and DELETE of the cluster.
@@ -340,6 +342,19 @@ var faults = []fault{{
 	},
 	clear: func(w *world) {}, // the clock moves on while converging
 }, {
+	// An abort that takes time, as on ONTAP: a slow transfer runs, and its abort goes on for
+	// 20 s, during which a break answers "another transfer is in progress".
+	name: "slow abort",
+	apply: func(w *world) {
+		w.secondary.SetTransferDelay(90 * time.Second)
+		w.secondary.SetAbortDelay(20 * time.Second)
+		if rel, err := w.secondary.api.GetRelationship(ctx, "svm2:v"); err == nil && rel.State == ontap.Snapmirrored {
+			w.secondary.api.StartTransfer(ctx, rel.UUID, "")
+		}
+	},
+	clear: func(w *world) {},
+	busy:  true,
+}, {
 	name:  "source cluster down, then back",
 	apply: func(w *world) { w.primary.SetDown(true) },
 	clear: func(w *world) { w.primary.SetDown(false) },
@@ -358,6 +373,9 @@ func TestFaultMatrix(t *testing.T) {
 				for range 3 {
 					o := op.pass(w)
 					truthful(t, w, op, o)
+					if ft.busy && (o.state == mirror.Failed || o.state == "Failed") {
+						t.Errorf("a busy answer was shown as failed: %s", o.message)
+					}
 					states = append(states, o.state)
 					w.f.Advance(10 * time.Second)
 				}

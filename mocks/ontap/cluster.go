@@ -38,6 +38,7 @@ type Cluster struct {
 	faults         []*Fault
 	transferDelay  time.Duration
 	transferRate   int64
+	abortDelay     time.Duration
 	latency        time.Duration
 
 	// Serving.

@@ -139,6 +139,15 @@ func (c *Cluster) SetTransferRate(bytesPerSecond int64) {
 	c.transferRate = bytesPerSecond
 }
 
+// SetAbortDelay makes aborts of transfers into this cluster take d of simulated time, as
+// ONTAP's do: the abort is accepted at once, the transfer runs on until then, and a break
+// meanwhile answers 13303808 "another transfer is in progress". 0 aborts at once.
+func (c *Cluster) SetAbortDelay(d time.Duration) {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	c.abortDelay = d
+}
+
 // SetLatency sets this cluster's per-request latency, overriding the fabric's.
 func (c *Cluster) SetLatency(d time.Duration) {
 	c.fabric.mu.Lock()

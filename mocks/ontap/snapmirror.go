@@ -43,6 +43,11 @@ type transfer struct {
 	bytes            int64
 	start, end       time.Time
 	doneAt           time.Time
+	// abortAt, once an abort was asked for on a cluster whose aborts take time, is when the
+	// transfer ends as abortState; until then it runs, and a break answers "another transfer
+	// is in progress", as on ONTAP.
+	abortAt    time.Time
+	abortState string
 	// carry are the source snapshots the transfer brings to the destination, oldest first.
 	carry []*snapshot
 	err   map[string]any
@@ -607,8 +612,13 @@ func (f *Fabric) progressTransfers(now time.Time) {
 			delete(f.transferring, rel)
 			continue
 		}
-		if !now.Before(rel.transfer.doneAt) {
-			f.completeTransfer(rel, rel.transfer.doneAt)
+		t := rel.transfer
+		switch {
+		case !now.Before(t.doneAt) && (t.abortAt.IsZero() || !t.abortAt.Before(t.doneAt)):
+			f.completeTransfer(rel, t.doneAt)
+			delete(f.transferring, rel)
+		case !t.abortAt.IsZero() && !now.Before(t.abortAt):
+			abort(rel, t.abortState, t.abortAt)
 			delete(f.transferring, rel)
 		}
 	}
@@ -807,10 +817,22 @@ func (c *Cluster) modifyTransfer(r *request) response {
 	if !t.active() {
 		return fail(errInvalid("13303849", "state", "The transfer is not active."))
 	}
-	t.state, t.end = r.body["state"].(string), r.now
+	if c.abortDelay > 0 {
+		if t.abortAt.IsZero() {
+			t.abortAt, t.abortState = r.now.Add(c.abortDelay), r.body["state"].(string)
+		}
+		return ok(map[string]any{})
+	}
+	abort(rel, r.body["state"].(string), r.now)
+	return ok(map[string]any{})
+}
+
+// abort ends the relationship's transfer as aborted. Callers hold fabric.mu.
+func abort(rel *relationship, state string, now time.Time) {
+	t := rel.transfer
+	t.state, t.end = state, now
 	t.err = map[string]any{"code": "6620046", "message": "Transfer aborted"}
 	if rel.quiesced && rel.state == "snapmirrored" {
 		rel.state = "paused"
 	}
-	return ok(map[string]any{})
 }
