@@ -8,12 +8,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets are read only in the driver's own namespace (a Role, not the ClusterRole): a backend
+// whose credentials Secret is in another namespace needs a Role there (see the README).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=snapmirror-csi
 
 // SecretCredentials resolves a backend's credentials.secret "namespace/name": the Secret's
 // keys username and password, read through the API and cached for a TTL so that rotation
@@ -45,6 +48,10 @@ func (s *secretSource) Credentials(ctx context.Context) (ontap.Credentials, erro
 	}
 	secret := &corev1.Secret{}
 	if err := s.reader.Get(ctx, s.key, secret); err != nil {
+		if apierrors.IsForbidden(err) {
+			return ontap.Credentials{}, fmt.Errorf("read ONTAP credentials from Secret %s: %w; snapmirror-csi may read Secrets only in its own namespace "+
+				"unless a Role in namespace %s grants it get on secrets (see the README, \"Credentials\")", s.key, err, s.key.Namespace)
+		}
 		return ontap.Credentials{}, fmt.Errorf("read ONTAP credentials from Secret %s: %w", s.key, err)
 	}
 	c := ontap.Credentials{Username: string(secret.Data["username"]), Password: string(secret.Data["password"])}

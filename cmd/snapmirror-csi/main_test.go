@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,13 @@ import (
 	csispec "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
@@ -88,9 +97,40 @@ func TestBinary(t *testing.T) {
 	if err != nil || !probe.GetReady().GetValue() {
 		t.Errorf("Probe: %v, %v", probe, err)
 	}
-	if code, body := get("http://" + cfg.metricsAddr + "/metrics"); code != http.StatusOK || !strings.Contains(body, `snapmirror_csi_ontap_requests_total{cluster="primary"`) {
-		t.Errorf("metrics: %d, no ONTAP request counter", code)
+	// Metrics are served over HTTPS, to a client whose token the API server accepts and that may
+	// get /metrics, and to no one else (--metrics-secure, the default).
+	scrape := scraper(t, cp)
+	// The server listens once it has made its self-signed certificate, which may be after ready.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _ := scrape("", "https://"+cfg.metricsAddr+"/metrics"); code != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the metrics server never answered")
+		}
 	}
+	t.Run("MetricsRefuseUnauthenticated", func(t *testing.T) {
+		if code, body := get("http://" + cfg.metricsAddr + "/metrics"); code == http.StatusOK {
+			t.Errorf("plain HTTP: %d %.200s", code, body)
+		}
+		if code, body := scrape("", "https://"+cfg.metricsAddr+"/metrics"); code != http.StatusUnauthorized {
+			t.Errorf("no token: %d %.200s, want 401", code, body)
+		}
+		// controller-runtime's filter answers a token the API server rejects with 500
+		// "Authentication failed" (the TokenReview carries an error), not 401: refused either way.
+		if code, body := scrape("not-a-token", "https://"+cfg.metricsAddr+"/metrics"); code == http.StatusOK || strings.Contains(body, "snapmirror_csi") {
+			t.Errorf("a bad token: %d %.200s, want a refusal", code, body)
+		}
+		if code, body := scrape(serviceAccountToken(t, cp, "nobody", false), "https://"+cfg.metricsAddr+"/metrics"); code != http.StatusForbidden {
+			t.Errorf("a ServiceAccount not bound to the metrics reader role: %d %.200s, want 403", code, body)
+		}
+	})
+	t.Run("MetricsServeAuthorized", func(t *testing.T) {
+		token := serviceAccountToken(t, cp, "prometheus", true)
+		if code, body := scrape(token, "https://"+cfg.metricsAddr+"/metrics"); code != http.StatusOK || !strings.Contains(body, `snapmirror_csi_ontap_requests_total{cluster="primary"`) {
+			t.Errorf("metrics: %d, no ONTAP request counter: %.300s", code, body)
+		}
+	})
 	// The backend goes away: not ready, with the reason.
 	c.SetDown(true)
 	if code, _ := get("http://" + cfg.probeAddr + "/readyz"); code == http.StatusOK {
@@ -121,4 +161,71 @@ func TestBadBackendFile(t *testing.T) {
 			t.Errorf("got %v, want it to say %q", err, want)
 		}
 	}
+}
+
+// scraper returns a function that GETs a URL over HTTPS (the metrics server's certificate is
+// self-signed) with a bearer token, if any, and returns the status code and body.
+func scraper(t *testing.T, cp *controlplane.ControlPlane) func(token, url string) (int, string) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return func(token, url string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
+// serviceAccountToken creates a ServiceAccount in namespace default, bound to deploy/rbac's
+// metrics reader ClusterRole if reader, and returns a token of it.
+func serviceAccountToken(t *testing.T, cp *controlplane.ControlPlane, name string, reader bool) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+	if err := cp.Client.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if reader {
+		root, err := controlplane.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(root, "deploy", "rbac", "metrics_reader.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.UnmarshalStrict(data, role); err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.Client.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name + "-metrics"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: "default"}},
+		}
+		if err := cp.Client.Create(ctx, binding); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clientset, err := kubernetes.NewForConfig(cp.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := clientset.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
 }

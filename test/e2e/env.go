@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,8 +48,11 @@ type Site struct {
 	SVM     string
 	CP      *controlplane.ControlPlane
 	Cluster *sim.Cluster
-	dir     string
-	procs   []*exec.Cmd
+	// MetricsAddr is where snapmirror-csi serves its metrics: HTTPS, to a token allowed to get
+	// /metrics (deploy/rbac/metrics_reader.yaml).
+	MetricsAddr string
+	dir         string
+	procs       []*exec.Cmd
 	// peer is the other site's cluster, configured as a peer for split-brain detection.
 	peer    *sim.Cluster
 	peerSVM string
@@ -134,24 +138,29 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	if s.CP, err = controlplane.StartWith(controlplane.Options{AuditLog: filepath.Join(s.dir, "audit.jsonl")}); err != nil {
 		return err
 	}
-	// snapmirror-csi runs as its own user with exactly the ClusterRole of deploy/rbac.
+	// snapmirror-csi runs as its own user with exactly the roles of deploy/rbac/role.yaml: the
+	// ClusterRole, and the Role of its namespace (Secrets, the leader election Lease).
 	userKubeconfig, err := s.CP.UserKubeconfig(DriverUser)
 	if err != nil {
 		return err
 	}
-	if _, err := s.CP.Kubectl("apply", "-f", filepath.Join(root, "deploy", "rbac", "role.yaml")); err != nil {
-		return err
-	}
-	if _, err := s.CP.Kubectl("create", "clusterrolebinding", "snapmirror-csi", "--clusterrole=snapmirror-csi", "--user="+DriverUser); err != nil {
-		return err
+	for _, args := range [][]string{
+		{"create", "namespace", DriverNamespace},
+		{"apply", "-f", filepath.Join(root, "deploy", "rbac", "role.yaml")},
+		{"create", "clusterrolebinding", "snapmirror-csi", "--clusterrole=snapmirror-csi", "--user=" + DriverUser},
+		{"create", "rolebinding", "snapmirror-csi", "--namespace=" + DriverNamespace, "--role=snapmirror-csi", "--user=" + DriverUser},
+	} {
+		if _, err := s.CP.Kubectl(args...); err != nil {
+			return err
+		}
 	}
 	// The primary reads its credentials from files (a mounted Secret), the secondary from a
 	// Secret through the API: both ways are in the logs the test searches.
 	u, p := f.Credentials()
 	creds := "{file: creds}"
 	if s.Name == "secondary" {
-		creds = "{secret: default/ontap-credentials}"
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ontap-credentials", Namespace: "default"}, StringData: map[string]string{"username": u, "password": p}}
+		creds = "{secret: " + DriverNamespace + "/ontap-credentials}"
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ontap-credentials", Namespace: DriverNamespace}, StringData: map[string]string{"username": u, "password": p}}
 		if err := s.CP.Client.Create(ctx, secret); err != nil {
 			return err
 		}
@@ -167,6 +176,9 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o600); err != nil {
 			return err
 		}
+	}
+	if s.MetricsAddr, err = freeAddress(); err != nil {
+		return err
 	}
 	kc := "--kubeconfig=" + s.CP.Kubeconfig
 	sock := filepath.Join(s.dir, "csi.sock")
@@ -193,8 +205,8 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	}{
 		{"kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), []string{kc, "--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}},
-		{"snapmirror-csi", binary, []string{"--kubeconfig=" + userKubeconfig, "--leader-elect", "--leader-election-namespace=default", "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
-			"--metrics-bind-address=0", "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
+		{"snapmirror-csi", binary, []string{"--kubeconfig=" + userKubeconfig, "--leader-elect", "--leader-election-namespace=" + DriverNamespace, "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
+			"--metrics-bind-address=" + s.MetricsAddr, "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
 		{"csi-provisioner", csiBin("csi-provisioner"), []string{kc, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
 		{"csi-resizer", csiBin("csi-resizer"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
 		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
@@ -231,8 +243,23 @@ func (s *Site) Logs() string {
 // DriverUser is the Kubernetes user snapmirror-csi runs as.
 const DriverUser = "snapmirror-csi"
 
+// DriverNamespace is snapmirror-csi's own namespace, as in deploy/: its leader election Lease
+// and its credentials Secret are there.
+const DriverNamespace = "snapmirror-csi"
+
+// freeAddress returns a local TCP address that nothing listens on.
+func freeAddress() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // APIUse reads both API servers' audit logs and returns what user did: the set of
-// "verb group/resource[/subresource]" it was allowed, and the requests it was denied.
+// "verb group/resource[/subresource]" it was allowed, followed by " in <namespace>" for a
+// request on one namespace's objects, and the requests it was denied.
 func (e *Env) APIUse(user string) (allowed map[string]bool, denied []string, err error) {
 	allowed = map[string]bool{}
 	for _, s := range []*Site{e.Primary, e.Secondary} {
@@ -247,7 +274,7 @@ func (e *Env) APIUse(user string) (allowed map[string]bool, denied []string, err
 					Username string `json:"username"`
 				} `json:"user"`
 				ObjectRef *struct {
-					APIGroup, Resource, Subresource string
+					APIGroup, Resource, Subresource, Namespace string
 				} `json:"objectRef"`
 				ResponseStatus struct {
 					Code int `json:"code"`
@@ -262,6 +289,9 @@ func (e *Env) APIUse(user string) (allowed map[string]bool, denied []string, err
 			key := ev.Verb + " " + ev.ObjectRef.APIGroup + "/" + ev.ObjectRef.Resource
 			if ev.ObjectRef.Subresource != "" {
 				key += "/" + ev.ObjectRef.Subresource
+			}
+			if ev.ObjectRef.Namespace != "" {
+				key += " in " + ev.ObjectRef.Namespace
 			}
 			if ev.ResponseStatus.Code == http.StatusForbidden {
 				denied = append(denied, s.Name+": "+key)
