@@ -207,4 +207,3 @@ func TestDoesNotAnswer(t *testing.T) {
 		}
 	}
 }
-
