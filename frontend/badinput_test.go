@@ -19,7 +19,6 @@ import (
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
-	"github.com/snapmirror-csi/snapmirror-csi/frontend"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
@@ -101,7 +100,7 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 			if tc.state == "failed" {
-				waitEvent(t, secondary.ns, name, frontend.ReasonFailed, tc.want[0])
+				waitEvent(t, secondary.ns, name, tridentv1.ReasonFailed, tc.want[0])
 			}
 			if got := sc.VolumeNames(); !slices.Equal(got, volumes) {
 				t.Errorf("volumes changed: %v, were %v", got, volumes)

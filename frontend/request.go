@@ -56,7 +56,7 @@ func (r *TMRReconciler) takeRequest(ctx context.Context, tmr *tridentv1.TridentM
 		return nil, fmt.Errorf("record the re-request: %w", err)
 	}
 	stored = tmr.Status.Request.DeepCopy()
-	r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonRequested, "Request", "state %s requested again: %s", tmr.Spec.State, reason)
+	r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonRequested, "Request", "state %s requested again: %s", tmr.Spec.State, reason)
 	orig := tmr.DeepCopy()
 	delete(tmr.Annotations, tridentv1.RequestAnnotation)
 	return stored, r.Client.Patch(ctx, tmr, client.MergeFrom(orig))
@@ -119,11 +119,11 @@ func (r *TMRReconciler) discarding(ctx context.Context, tmr *tridentv1.TridentMi
 	}
 	snap, bytes, err := mirror.Discarded(ctx, loc.backend.Client, src, rel)
 	if err != nil || snap == "" {
-		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonDiscarding, "Resync", "resyncing %s from %s discards what was written here since the break; how much could not be measured: %v", loc.handle, rel.Source, errOrNone(err))
+		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards what was written here since the break; how much could not be measured: %v", loc.handle, rel.Source, errOrNone(err))
 		return
 	}
 	cond.Discarding = &tridentv1.Discarding{CommonSnapshot: snap, Bytes: bytes}
-	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonDiscarding, "Resync", "resyncing %s from %s discards %d bytes written here since snapshot %s", loc.handle, rel.Source, bytes, snap)
+	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards %d bytes written here since snapshot %s", loc.handle, rel.Source, bytes, snap)
 }
 
 func errOrNone(err error) error {

@@ -13,7 +13,6 @@ import (
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
-	"github.com/snapmirror-csi/snapmirror-csi/frontend"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
@@ -100,7 +99,7 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 	if c.State != "promoted" || !strings.Contains(c.Drift, "broken off on ONTAP outside of the controller") || !strings.Contains(c.Drift, tridentv1.RequestAnnotation) {
 		t.Errorf("drift status %+v", c)
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonDrift, "broken off")
+	waitEvent(t, secondary.ns, "csi-nas", tridentv1.ReasonDrift, "broken off")
 	// Neither site can read the other: each says that split brain goes unchecked, and why.
 	if !strings.Contains(c.SplitBrainCheck, "nothing in the backend file reads SVM datavserver") {
 		t.Errorf("secondary's split-brain check note %q", c.SplitBrainCheck)
@@ -135,7 +134,7 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 	if obj.Status.Request.Reason != "the break was a mistake" || obj.Annotations[tridentv1.RequestAnnotation] != "" {
 		t.Errorf("re-request: request %+v, annotations %v", obj.Status.Request, obj.Annotations)
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonDiscarding, "bytes written here since snapshot snapmirror.")
+	waitEvent(t, secondary.ns, "csi-nas", tridentv1.ReasonDiscarding, "bytes written here since snapshot snapmirror.")
 	if n := resyncs(secondary.fabric); n != before+1 {
 		t.Errorf("the re-request made %d resyncs, want 1", n-before)
 	}
@@ -173,7 +172,7 @@ func TestSettledStatesLeaveOutOfBandChangesAlone(t *testing.T) {
 	if rel, _ := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); rel.State != ontap.Snapmirrored {
 		t.Errorf("the controller broke the administrator's resync: %s", rel.State)
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonDrift, "again")
+	waitEvent(t, secondary.ns, "csi-nas", tridentv1.ReasonDrift, "again")
 }
 
 // TestUninitializedIsNotStuck: a relationship whose baseline never completed cannot be
@@ -204,7 +203,7 @@ func TestUninitializedIsNotStuck(t *testing.T) {
 	if _, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err == nil {
 		t.Error("the uninitialized relationship survived its TMR")
 	}
-	waitEventOfType(t, corev1.EventTypeNormal, secondary.ns, "csi-nas", frontend.ReasonReleased, "never completed")
+	waitEventOfType(t, corev1.EventTypeNormal, secondary.ns, "csi-nas", tridentv1.ReasonReleased, "never completed")
 }
 
 // TestBusyIsNotFailed: ONTAP's "busy, try again" answers (here on the break of a promote, as
@@ -303,7 +302,7 @@ func TestUnpeeredSourceIsNamed(t *testing.T) {
 	if m := obj.Status.Conditions[0].Message; !strings.Contains(m, "waiting for PVC csi-nas to be bound") || !strings.Contains(m, "SVM unpeeredsvm of spec.volumeMappings[0].remoteVolumeHandle") {
 		t.Errorf("message %q", m)
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonFailed, "peer the SVMs")
+	waitEvent(t, secondary.ns, "csi-nas", tridentv1.ReasonFailed, "peer the SVMs")
 }
 
 // TestStatusAfterAbortedTransfer: an unplanned failover during a transfer aborts it. The

@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
-	"github.com/snapmirror-csi/snapmirror-csi/frontend"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
@@ -78,7 +77,7 @@ func TestSplitBrain(t *testing.T) {
 				t.Errorf("%s: message %q lacks %q", c.site.svm, cond.Message, want)
 			}
 		}
-		waitEvent(t, c.site.ns, "csi-nas", frontend.ReasonSplitBrain, "both written")
+		waitEvent(t, c.site.ns, "csi-nas", tridentv1.ReasonSplitBrain, "both written")
 	}
 	// Each side counts its own writes as local: the DR site wrote one file, the old primary
 	// changed app.db.

@@ -30,22 +30,6 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
-// Event reasons.
-const (
-	ReasonTransition = "StateChanged"
-	ReasonFailed     = "Failed"
-	ReasonInvalid    = "Invalid"
-	ReasonReleased   = "Released"
-	ReasonSplitBrain = "SplitBrain"
-	// ReasonDrift: someone changed the relationship on ONTAP after the request was carried
-	// out; reported, never undone.
-	ReasonDrift = "Drift"
-	// ReasonRequested: the user re-requested the desired state with the request annotation.
-	ReasonRequested = "Requested"
-	// ReasonDiscarding: a requested resync is about to discard writes made on the volume.
-	ReasonDiscarding = "Discarding"
-)
-
 // TMRReconciler drives each TridentMirrorRelationship's local volume toward its desired
 // state through the replication engine, and reports the truth in its status.
 type TMRReconciler struct {
@@ -159,19 +143,19 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		if tmr.Spec.State == tridentv1.MirrorStatePromoted {
 			cond.State = tridentv1.MirrorStatePromoting
 		}
-		reason := ReasonTransition
+		reason := tridentv1.ReasonTransition
 		if why := r.unplaceable(ctx, m.RemoteVolumeHandle); why != "" && waiting.unbound {
-			cond.Message, reason = err.Error()+": "+why, ReasonFailed
+			cond.Message, reason = err.Error()+": "+why, tridentv1.ReasonFailed
 		}
 		r.setCondition(tmr, cond, reason)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	case errors.As(err, &unavailable):
 		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
-		r.setCondition(tmr, cond, ReasonFailed)
+		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
 		return ctrl.Result{RequeueAfter: mirror.Soon}, nil
 	case errors.As(err, &invalid):
 		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()
-		r.setCondition(tmr, cond, ReasonInvalid)
+		r.setCondition(tmr, cond, tridentv1.ReasonInvalid)
 		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	case err != nil:
 		return ctrl.Result{}, err
@@ -185,12 +169,12 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	}
 	if err := r.cycle(ctx, tmr, loc); err != nil {
 		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
-		r.setCondition(tmr, cond, ReasonFailed)
+		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
 		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	}
 	if err := r.checkPolicy(ctx, tmr, loc); err != nil {
 		cond.State, cond.Message = tridentv1.MirrorStateInvalid, err.Error()
-		r.setCondition(tmr, cond, ReasonInvalid)
+		r.setCondition(tmr, cond, tridentv1.ReasonInvalid)
 		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	}
 	if _, snap, ok := strings.Cut(m.PromotedSnapshotHandle, "/"); ok {
@@ -234,24 +218,24 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		// ONTAP refused: asking again at once gets the same answer and, for a relationship
 		// made for the request, churns create and delete. Look again at the re-check
 		// interval, or at once when the spec changes.
-		r.setCondition(tmr, cond, ReasonFailed)
+		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
 		log.FromContext(ctx).Info("ONTAP refused the request; retrying at the re-check interval", "error", res.Err.Error())
 		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	case res.Err != nil:
-		r.setCondition(tmr, cond, ReasonFailed)
+		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
 		return ctrl.Result{}, res.Err
 	case res.RequeueAfter > 0:
-		r.setCondition(tmr, cond, ReasonTransition)
+		r.setCondition(tmr, cond, tridentv1.ReasonTransition)
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 	}
 	if err := r.mount(ctx, loc); err != nil {
 		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
-		r.setCondition(tmr, cond, ReasonFailed)
+		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
 		return ctrl.Result{}, err
 	}
 	r.splitBrain(ctx, tmr, &cond, loc, res.Relationship)
 	r.Metrics.observeSplitBrain(tmr, cond.SplitBrain != nil)
-	r.setCondition(tmr, cond, ReasonTransition)
+	r.setCondition(tmr, cond, tridentv1.ReasonTransition)
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
 }
 
@@ -375,7 +359,7 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 	cond.SplitBrain = &tridentv1.SplitBrain{CommonSnapshot: d.Snapshot, LocalBytes: here, RemoteBytes: there, DetectedTime: &detected}
 	cond.Message = d.Message(loc.handle)
 	if old == nil {
-		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonSplitBrain, "Check", "%s", cond.Message)
+		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonSplitBrain, "Check", "%s", cond.Message)
 	}
 }
 
@@ -450,9 +434,9 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 				cond = tmr.Status.Conditions[0]
 			}
 			cond.State, cond.Message = tridentv1.MirrorState(res.State), "deleting: "+res.Message
-			reason := ReasonTransition
+			reason := tridentv1.ReasonTransition
 			if res.Err != nil {
-				reason = ReasonFailed
+				reason = tridentv1.ReasonFailed
 				cond.Message = fmt.Sprintf("deleting: release %s: %s. The TMR stays until ONTAP answers; if that cluster is gone for good, delete it without releasing: kubectl patch tmr %s -n %s --type=merge -p '{\"metadata\":{\"finalizers\":null}}'",
 					loc.handle, res.Err, tmr.Name, tmr.Namespace)
 			}
@@ -466,7 +450,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 		if res.Message != "released" {
 			note = res.Message
 		}
-		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, ReasonReleased, "Release", "volume %s %s", loc.handle, note)
+		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonReleased, "Release", "volume %s %s", loc.handle, note)
 	}
 	r.Metrics.forget(tmr)
 	return ctrl.Result{}, setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, false)
@@ -490,7 +474,7 @@ func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, c
 		return
 	}
 	eventType := corev1.EventTypeNormal
-	if cond.State == tridentv1.MirrorStateFailed || cond.State == tridentv1.MirrorStateInvalid || reason == ReasonFailed {
+	if cond.State == tridentv1.MirrorStateFailed || cond.State == tridentv1.MirrorStateInvalid || reason == tridentv1.ReasonFailed {
 		eventType = corev1.EventTypeWarning
 	}
 	if old.State != cond.State || eventType == corev1.EventTypeWarning {
@@ -516,7 +500,7 @@ func (r *TMRReconciler) reportDrift(tmr *tridentv1.TridentMirrorRelationship, dr
 	if drift == "" || (len(tmr.Status.Conditions) > 0 && tmr.Status.Conditions[0].Drift == drift) {
 		return
 	}
-	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, ReasonDrift, "Check", "%s", drift)
+	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDrift, "Check", "%s", drift)
 }
 
 // fillFromRelationship copies ONTAP's figures into the condition. A transfer that has not

@@ -314,7 +314,7 @@ func TestInvalidPVC(t *testing.T) {
 	if cond := s.wait(t, "m", "invalid"); !strings.Contains(cond.Message, "not provisioned by csi.trident.netapp.io") {
 		t.Errorf("status %+v", cond)
 	}
-	waitEvent(t, s.ns, "m", frontend.ReasonInvalid, "not provisioned")
+	waitEvent(t, s.ns, "m", tridentv1.ReasonInvalid, "not provisioned")
 }
 
 // waitEvent waits for a Warning Event about the named object with the reason and a note
@@ -395,7 +395,7 @@ func TestDeleteWhileONTAPIsDown(t *testing.T) {
 			t.Errorf("message %q lacks %q", cond.Message, want)
 		}
 	}
-	waitEvent(t, secondary.ns, "csi-nas", frontend.ReasonFailed, "deleting: release")
+	waitEvent(t, secondary.ns, "csi-nas", tridentv1.ReasonFailed, "deleting: release")
 	if err := secondary.cluster.SetDown(false); err != nil {
 		t.Fatal(err)
 	}
