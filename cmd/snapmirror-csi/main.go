@@ -160,6 +160,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	log.Info("Starting", "version", version, "driver", cfg.driverName, "backends", len(backends), "peers", len(peers), "csi", cfg.csiEndpoint)
+	if len(peers) == 0 {
+		log.Info("Split brain is not checked: the backend file lists no peers. List the other site's SVM under peers, with read-only credentials, to have it detected; each affected TMR says so in status.conditions[0].splitBrainCheck")
+	}
 	return mgr.Start(ctx)
 }
 
