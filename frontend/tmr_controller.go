@@ -184,11 +184,19 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		cond.Discarding = tmr.Status.Conditions[0].Discarding
 	}
 	mreq.Settled, mreq.Started, mreq.Job, mreq.Record = r.engineRequest(tmr, stored, loc, &cond)
+	if _, known := r.mounted.Load(loc.handle); !known {
+		// A DP destination is created unmounted; nodes need the path once it holds data.
+		_, name, _ := ontap.SplitPath(loc.handle)
+		mreq.Mount = &mirror.Junction{Path: "/" + name, ExportPolicy: loc.backend.ExportPolicy}
+	}
 	var api mirror.ONTAP = loc.backend.Client
 	if r.Cache != nil && settled(tmr) {
 		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, loc.backend.Client)
 	}
 	res := mirror.Run(ctx, api, mreq)
+	if res.Mounted {
+		r.mounted.Store(loc.handle, true)
+	}
 	finishRequest(tmr, res)
 	r.Metrics.observe(tmr, res)
 	cond.State, cond.Message, cond.Drift = tridentv1.MirrorState(res.State), res.Message, res.Drift
@@ -227,11 +235,6 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	case res.RequeueAfter > 0:
 		r.setCondition(tmr, cond, tridentv1.ReasonTransition)
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
-	}
-	if err := r.mount(ctx, loc); err != nil {
-		cond.State, cond.Message = tridentv1.MirrorStateFailed, err.Error()
-		r.setCondition(tmr, cond, tridentv1.ReasonFailed)
-		return ctrl.Result{}, err
 	}
 	r.splitBrain(ctx, tmr, &cond, loc, res.Relationship)
 	r.Metrics.observeSplitBrain(tmr, cond.SplitBrain != nil)
@@ -375,34 +378,6 @@ func (r *TMRReconciler) mirrorOnPeer(ctx context.Context, source string) (*ontap
 		}
 	}
 	return nil, nil
-}
-
-// mount gives a mirrored volume its NFS junction path once it holds data: a DP destination is
-// created unmounted, as ONTAP refuses to mount it before the baseline, and nodes need the path
-// to mount it read-only while mirrored and read-write once promoted. It costs one GET per
-// settled pass only until the path is known to be set.
-func (r *TMRReconciler) mount(ctx context.Context, loc *local) error {
-	if _, done := r.mounted.Load(loc.handle); done {
-		return nil
-	}
-	svm, name, _ := ontap.SplitPath(loc.handle)
-	v, err := loc.backend.GetVolume(ctx, svm, name)
-	if err != nil {
-		return err
-	}
-	if v.JunctionPath != "" {
-		r.mounted.Store(loc.handle, true)
-		return nil
-	}
-	job, err := loc.backend.MountVolume(ctx, v.UUID, "/"+name, loc.backend.ExportPolicy)
-	if err == nil {
-		err = loc.backend.WaitJob(ctx, job)
-	}
-	if err != nil {
-		return fmt.Errorf("mount volume %s for NFS: %w", loc.handle, err)
-	}
-	r.mounted.Store(loc.handle, true)
-	return nil
 }
 
 // settled reports whether the TMR's status already shows its desired state for its current

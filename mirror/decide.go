@@ -50,6 +50,15 @@ type Request struct {
 	// Job is an ONTAP job that an earlier pass started and left running: it is followed until
 	// it ends, and its failure is reported with ONTAP's message.
 	Job string
+	// Mount, when set, is the NFS junction the local volume must have once the desired state
+	// holds: a DP destination is created unmounted (ONTAP refuses to mount it before its
+	// baseline), and nodes need the path. nil when the volume is known to have it.
+	Mount *Junction
+}
+
+// Junction is an NFS junction path and the export policy of a volume.
+type Junction struct {
+	Path, ExportPolicy string
 }
 
 // started reports whether the engine started step a for the open request.
@@ -61,6 +70,10 @@ type Observation struct {
 	Relationship *ontap.Relationship
 	// SnapshotArrived says whether PromotedSnapshot is on the local volume.
 	SnapshotArrived bool
+	// Unmounted, looked at only when the request has a Mount, says the local volume has no
+	// junction path; VolumeUUID identifies it.
+	Unmounted  bool
+	VolumeUUID string
 }
 
 // Action is the next step toward the desired state.
@@ -81,9 +94,10 @@ const (
 	Update                   // transfer PromotedSnapshot now
 	Forget                   // delete a broken-off relationship from another source
 	SetPolicy                // PATCH the policy or schedule
+	Mount                    // PATCH the volume's junction path, once it holds data
 )
 
-var actionNames = [...]string{"done", "wait", "fail", "create", "initialize", "resume", "resync", "quiesce", "abort", "break", "update", "forget", "set-policy"}
+var actionNames = [...]string{"done", "wait", "fail", "create", "initialize", "resume", "resync", "quiesce", "abort", "break", "update", "forget", "set-policy", "mount"}
 
 func (a Action) String() string { return actionNames[a] }
 
@@ -127,6 +141,14 @@ func transition(desired string) string {
 // inputs give the same step, so that a crash between any two steps is resumed by deciding
 // again from what ONTAP shows.
 func Decide(req Request, obs Observation) Decision {
+	d := decide(req, obs)
+	if d.Action == Done && d.State == req.Desired && d.Drift == "" && req.Mount != nil && obs.Unmounted {
+		return Decision{Action: Mount, State: transition(req.Desired), Message: fmt.Sprintf("mounting the volume for NFS at %s", req.Mount.Path)}
+	}
+	return d
+}
+
+func decide(req Request, obs Observation) Decision {
 	if req.Settled {
 		return watch(req, obs)
 	}

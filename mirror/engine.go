@@ -21,6 +21,8 @@ type ONTAP interface {
 	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
 	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
 	GetJob(ctx context.Context, uuid string) (*ontap.Job, error)
+	GetVolume(ctx context.Context, svm, name string) (*ontap.Volume, error)
+	MountVolume(ctx context.Context, uuid, path, exportPolicy string) (*ontap.Job, error)
 }
 
 // Result is the outcome of one pass: the state to report, the relationship as last seen, and
@@ -44,6 +46,8 @@ type Result struct {
 	// Job is the ONTAP job of the last step while it runs: the caller keeps it and passes it
 	// back as Request.Job.
 	Job string
+	// Mounted says the volume has the request's Mount: the caller need not ask again.
+	Mounted bool
 	// Wrong, on a refusal, is the input of the request that ONTAP refused.
 	Wrong Input
 	// Drift says what someone else changed on ONTAP after the request was carried out, and
@@ -192,6 +196,14 @@ func observe(ctx context.Context, api ONTAP, req Request) (Observation, error) {
 	default:
 		obs.Relationship = rel
 	}
+	if req.Mount != nil {
+		svm, name, _ := ontap.SplitPath(req.Local)
+		v, err := api.GetVolume(ctx, svm, name)
+		if err != nil {
+			return obs, err
+		}
+		obs.Unmounted, obs.VolumeUUID = v.JunctionPath == "", v.UUID
+	}
 	if req.Desired == Promoted && req.PromotedSnapshot != "" && obs.Relationship != nil && obs.Relationship.State != ontap.BrokenOff {
 		if obs.SnapshotArrived, err = arrived(ctx, api, req); err != nil {
 			return obs, err
@@ -224,6 +236,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	case Done:
 		r := Complete(d.State, d.Message, rel)
 		r.Drift, r.Rerequest = d.Drift, d.Rerequest
+		r.Mounted = req.Mount != nil && !obs.Unmounted
 		if d.Drift != "" {
 			r.Message = d.Drift
 		}
@@ -321,6 +334,16 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 			return pending(job)
 		}
 		obs.Relationship = nil
+		return nil, obs, nil
+	case Mount:
+		job, err := api.MountVolume(ctx, obs.VolumeUUID, req.Mount.Path, req.Mount.ExportPolicy)
+		if err != nil {
+			return nil, obs, fmt.Errorf("mount volume %s for NFS: %w", req.Local, err)
+		}
+		if job != nil {
+			return pending(job)
+		}
+		obs.Unmounted = false
 		return nil, obs, nil
 	case SetPolicy:
 		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{Policy: req.Policy, Schedule: req.Schedule})

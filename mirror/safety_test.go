@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,39 @@ func TestSettledLeavesOutOfBandChangesAlone(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMountIsAStep: a destination gets its NFS junction once its baseline is in, as a step of
+// the engine like any other: with jobs that outlive return_timeout every pass returns at once
+// with the job to follow (on this simulator's manual clock, a pass that waited on a job would
+// never return), and the volume ends mounted.
+func TestMountIsAStep(t *testing.T) {
+	f, _, secondary := sites(t)
+	f.SetJobDuration(2 * time.Minute)
+	req := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Mount: &mirror.Junction{Path: "/v", ExportPolicy: "default"}}
+	var res mirror.Result
+	var steps []mirror.Action
+	for range 12 {
+		res = mirror.Run(context.Background(), secondary.api, req)
+		steps = append(steps, res.Actions...)
+		if res.Err != nil {
+			t.Fatalf("pass: %v", res.Err)
+		}
+		if res.RequeueAfter == 0 {
+			break
+		}
+		req.Started, req.Job = res.Started, res.Job
+		f.Advance(3 * time.Minute)
+	}
+	if res.State != mirror.Established || !res.Mounted {
+		t.Fatalf("last pass: %+v", res)
+	}
+	if v, err := secondary.api.GetVolume(context.Background(), "svm2", "v"); err != nil || v.JunctionPath != "/v" {
+		t.Errorf("volume after the passes: %+v, %v", v, err)
+	}
+	want := []mirror.Action{mirror.Create, mirror.Initialize, mirror.Mount}
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps %v, want %v", steps, want)
 	}
 }
