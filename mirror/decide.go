@@ -70,8 +70,10 @@ type Observation struct {
 	Relationship *ontap.Relationship
 	// SnapshotArrived says whether PromotedSnapshot is on the local volume.
 	SnapshotArrived bool
-	// Unmounted, looked at only when the request has a Mount, says the local volume has no
-	// junction path; VolumeUUID identifies it.
+	// VolumeSeen says the local volume was looked at (for a request with a Mount, once the
+	// relationship is otherwise done); Unmounted then says it has no junction path, and
+	// VolumeUUID identifies it.
+	VolumeSeen bool
 	Unmounted  bool
 	VolumeUUID string
 }
@@ -142,7 +144,7 @@ func transition(desired string) string {
 // again from what ONTAP shows.
 func Decide(req Request, obs Observation) Decision {
 	d := decide(req, obs)
-	if d.Action == Done && d.State == req.Desired && d.Drift == "" && req.Mount != nil && obs.Unmounted {
+	if d.Action == Done && d.State == req.Desired && d.Drift == "" && req.Mount != nil && obs.VolumeSeen && obs.Unmounted {
 		return Decision{Action: Mount, State: transition(req.Desired), Message: fmt.Sprintf("mounting the volume for NFS at %s", req.Mount.Path)}
 	}
 	return d

@@ -118,6 +118,11 @@ func run(ctx context.Context, api ONTAP, req *Request) Result {
 func steps(ctx context.Context, live ONTAP, req *Request, obs Observation) Result {
 	var taken []Action
 	for range maxSteps {
+		if err := lookAtVolume(ctx, live, *req, &obs); err != nil {
+			r := Failure(err, obs.Relationship)
+			r.Actions = taken
+			return r
+		}
 		d := Decide(*req, obs)
 		if d.Action.mutates() && req.Record != nil {
 			if err := req.Record(ctx, d.Action, obs.Relationship); err != nil {
@@ -158,6 +163,24 @@ func steps(ctx context.Context, live ONTAP, req *Request, obs Observation) Resul
 	return r
 }
 
+// lookAtVolume reads the local volume's junction path when the request asks for a Mount and
+// the relationship is otherwise done: one GET per pass, and none once the caller knows.
+func lookAtVolume(ctx context.Context, api ONTAP, req Request, obs *Observation) error {
+	if req.Mount == nil || obs.VolumeSeen {
+		return nil
+	}
+	if d := decide(req, *obs); d.Action != Done || d.State != req.Desired || d.Drift != "" {
+		return nil
+	}
+	svm, name, _ := ontap.SplitPath(req.Local)
+	v, err := api.GetVolume(ctx, svm, name)
+	if err != nil {
+		return fmt.Errorf("look at volume %s: %w", req.Local, err)
+	}
+	obs.VolumeSeen, obs.Unmounted, obs.VolumeUUID = true, v.JunctionPath == "", v.UUID
+	return nil
+}
+
 // follow looks at the job an earlier pass left running. While it runs, or cannot be read, the
 // pass waits for it; a failure is reported with ONTAP's message. A job that ended well, or that
 // ONTAP has purged, lets the pass go on from what ONTAP shows.
@@ -196,14 +219,6 @@ func observe(ctx context.Context, api ONTAP, req Request) (Observation, error) {
 	default:
 		obs.Relationship = rel
 	}
-	if req.Mount != nil {
-		svm, name, _ := ontap.SplitPath(req.Local)
-		v, err := api.GetVolume(ctx, svm, name)
-		if err != nil {
-			return obs, err
-		}
-		obs.Unmounted, obs.VolumeUUID = v.JunctionPath == "", v.UUID
-	}
 	if req.Desired == Promoted && req.PromotedSnapshot != "" && obs.Relationship != nil && obs.Relationship.State != ontap.BrokenOff {
 		if obs.SnapshotArrived, err = arrived(ctx, api, req); err != nil {
 			return obs, err
@@ -236,7 +251,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	case Done:
 		r := Complete(d.State, d.Message, rel)
 		r.Drift, r.Rerequest = d.Drift, d.Rerequest
-		r.Mounted = req.Mount != nil && !obs.Unmounted
+		r.Mounted = obs.VolumeSeen && !obs.Unmounted
 		if d.Drift != "" {
 			r.Message = d.Drift
 		}
