@@ -162,6 +162,8 @@ func decide(req Request, obs Observation) Decision {
 
 	if req.Desired == Promoted {
 		switch {
+		case rel == nil && req.PromotedSnapshot != "" && !req.started(Break):
+			return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("the volume is the destination of no relationship (it was deleted, or never made), so it was not restored to snapshot %s and holds what it holds: remove promotedSnapshotHandle to keep it as it is, or restore the snapshot on ONTAP (volume snapshot restore)", req.PromotedSnapshot)}
 		case rel == nil:
 			return Decision{Action: Done, State: Promoted}
 		case rel.State == ontap.BrokenOff && req.PromotedSnapshot != "" && !req.started(Break):

@@ -59,6 +59,7 @@ func TestDecide(t *testing.T) {
 		{"reestablish: broken again after this request's resync is not resynced twice", Reestablished, "", src, resyncedThenBroken, false, Done, Promoted, false, []Action{Resync}, true},
 		{"reestablish: a resync sent without effect is sent again", Reestablished, "", src, rel(ontap.BrokenOff, ""), false, Resync, Reestablishing, false, []Action{Resync}, false},
 		{"promote to a snapshot: broken by someone else, not restored", Promoted, "snap1", src, rel(ontap.BrokenOff, ""), false, Fail, Failed, false, nil, false},
+		{"promote to a snapshot: no relationship, not restored", Promoted, "snap1", src, nil, false, Fail, Failed, false, nil, false},
 		{"promote to a snapshot: broken and restored by this request", Promoted, "snap1", src, rel(ontap.BrokenOff, ""), false, Done, Promoted, false, []Action{Quiesce, Break}, false},
 		// Settled: what ONTAP shows is reported; only the spec's own policy is applied.
 		{"settled reestablished, broken out of band: drift, no resync", Reestablished, "", src, rel(ontap.BrokenOff, ""), false, Done, Promoted, true, nil, true},
