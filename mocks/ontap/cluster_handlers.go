@@ -215,13 +215,13 @@ func (c *Cluster) createExportPolicy(r *request) response {
 	s := c.svmOf(r.body["svm"])
 	switch {
 	case name == "":
-		return fail(errInvalid("2", "name", `"name" is a required field`))
+		return fail(errInvalid(codeInvalidField, "name", `"name" is a required field`))
 	case s == nil:
-		return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "entry doesn't exist", target: "svm.name"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "entry doesn't exist", target: "svm.name"})
 	}
 	for _, p := range c.exportPolicies {
 		if p.svm == s.name && p.name == name {
-			return fail(&apiErr{status: http.StatusConflict, code: "1", message: "Duplicate export policy name " + name})
+			return fail(&apiErr{status: http.StatusConflict, code: codeDuplicate, message: "Duplicate export policy name " + name})
 		}
 	}
 	p := &exportPolicy{id: c.nextPolicyID, name: name, svm: s.name}
@@ -262,7 +262,7 @@ func (c *Cluster) createExportRule(r *request) response {
 	}
 	clients, _ := r.body["clients"].([]any)
 	if len(clients) == 0 {
-		return fail(errInvalid("2", "clients", `"clients" is a required field`))
+		return fail(errInvalid(codeInvalidField, "clients", `"clients" is a required field`))
 	}
 	rule := map[string]any{}
 	for k, v := range r.body {

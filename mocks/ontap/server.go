@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ type apiErr struct {
 func (e *apiErr) Error() string { return e.code + ": " + e.message }
 
 func errNotFound(target string) *apiErr {
-	return &apiErr{status: http.StatusNotFound, code: "4", message: "entry doesn't exist", target: target}
+	return &apiErr{status: http.StatusNotFound, code: codeNotFound, message: "entry doesn't exist", target: target}
 }
 
 func errInvalid(code, target, format string, args ...any) *apiErr {
@@ -60,20 +61,26 @@ type route struct {
 	// as ONTAP refuses unexpected arguments.
 	fields []string
 	handle func(*Cluster, *request) response
+	// name is the path as counters and faults name it: "/api" dropped and every path
+	// variable written {id}, as in "/storage/volumes/{id}/snapshots".
+	name string
 }
 
 func newRoute(method, path string, fields []string, handle func(*Cluster, *request) response) route {
 	var names []string
 	segs := strings.Split(path, "/")
+	opSegs := slices.Clone(segs)
 	for i, seg := range segs {
 		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
 			names = append(names, strings.Trim(seg, "{}"))
 			segs[i] = "([^/]+)"
+			opSegs[i] = "{id}"
 		} else {
 			segs[i] = regexp.QuoteMeta(seg)
 		}
 	}
-	return route{method: method, pattern: regexp.MustCompile("^" + strings.Join(segs, "/") + "$"), names: names, fields: fields, handle: handle}
+	name := strings.TrimPrefix(strings.Join(opSegs, "/"), "/api")
+	return route{method: method, pattern: regexp.MustCompile("^" + strings.Join(segs, "/") + "$"), names: names, fields: fields, handle: handle, name: name}
 }
 
 // routes is the whole ONTAP surface the simulator serves.
@@ -112,17 +119,19 @@ var routes = []route{
 
 var volumeWritable = []string{"name", "svm", "aggregates", "size", "type", "state", "style", "comment", "guarantee", "nas", "snapshot_policy", "space", "autosize", "encryption", "language", "clone"}
 
-var idSegment = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]+)$`)
-
-// operation names a request for counters and faults: "PATCH /storage/volumes/{id}".
-func operation(method, path string) string {
-	segs := strings.Split(strings.TrimPrefix(path, "/api"), "/")
-	for i, s := range segs {
-		if idSegment.MatchString(s) {
-			segs[i] = "{id}"
+// operation names a request for counters and faults after the route table, with every path
+// variable written {id}: "PATCH /storage/volumes/{id}". A method no route serves on a known
+// path is named after that path; an unknown path as sent.
+func operation(rt *route, method, path string) string {
+	if rt != nil {
+		return method + " " + rt.name
+	}
+	for i := range routes {
+		if routes[i].pattern.MatchString(path) {
+			return method + " " + routes[i].name
 		}
 	}
-	return method + " " + strings.Join(segs, "/")
+	return method + " " + strings.TrimPrefix(path, "/api")
 }
 
 // ServeHTTP authenticates, queues, applies latency and faults, routes, and renders.
@@ -130,7 +139,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f := c.fabric
 	if u, p, okAuth := r.BasicAuth(); !okAuth || u != f.opts.Username || p != f.opts.Password {
 		w.Header().Set("WWW-Authenticate", `Basic realm="ONTAP"`)
-		render(w, r, fail(&apiErr{status: http.StatusUnauthorized, code: "6", message: "not authorized for that account"}))
+		render(w, r, fail(&apiErr{status: http.StatusUnauthorized, code: codePermissionDenied, message: "not authorized for that account"}))
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/sim/") {
@@ -138,7 +147,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.acquire(r.Context()) {
-		render(w, r, fail(&apiErr{status: http.StatusServiceUnavailable, code: "460770", message: "The system is busy: too many requests are queued. Retry later."}))
+		render(w, r, fail(&apiErr{status: http.StatusServiceUnavailable, code: codeBusy, message: "The system is busy: too many requests are queued. Retry later."}))
 		return
 	}
 	defer c.release()
@@ -151,7 +160,8 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if latency > 0 {
 		time.Sleep(latency)
 	}
-	op := operation(r.Method, r.URL.Path)
+	rt, vars := match(r.Method, r.URL.Path)
+	op := operation(rt, r.Method, r.URL.Path)
 
 	f.mu.Lock()
 	c.requests[op]++
@@ -173,9 +183,8 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt, vars := match(r.Method, r.URL.Path)
 	if rt == nil {
-		render(w, r, fail(&apiErr{status: http.StatusNotFound, code: "3", message: "API not found: " + r.Method + " " + r.URL.Path}))
+		render(w, r, fail(&apiErr{status: http.StatusNotFound, code: codeNotSupported, message: "API not found: " + r.Method + " " + r.URL.Path}))
 		return
 	}
 	req := &request{Request: r, vars: vars, query: r.URL.Query()}
@@ -231,11 +240,11 @@ func (r *request) decode(allowed []string) *apiErr {
 	dec := json.NewDecoder(r.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&r.body); err != nil && err.Error() != "EOF" {
-		return errInvalid("2", "", "invalid JSON body: %v", err)
+		return errInvalid(codeInvalidField, "", "invalid JSON body: %v", err)
 	}
 	for k := range r.body {
 		if !contains(allowed, k) {
-			return errInvalid("2", k, "Unexpected argument %q.", k)
+			return errInvalid(codeInvalidField, k, "Unexpected argument %q.", k)
 		}
 	}
 	return nil

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 // relationship is one SnapMirror relationship, shared by its two ends: the destination's
@@ -125,7 +123,7 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 		"uuid": r.uuid, "source": endpoint(r.src, r.srcCluster), "destination": endpoint(r.dst, r.dstCluster),
 		"policy": map[string]any{"name": r.policy, "uuid": pol.uuid, "type": pol.typ},
 		"state":  r.state, "healthy": r.healthy, "total_transfer_bytes": r.totalBytes,
-		"total_transfer_duration": ontap.FormatDuration(r.totalDuration), "group_type": "none",
+		"total_transfer_duration": isoDuration(r.totalDuration), "group_type": "none",
 	}
 	if r.schedule != "" {
 		rec["transfer_schedule"] = map[string]any{"name": r.schedule}
@@ -135,7 +133,7 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 	}
 	if r.exported != "" {
 		rec["exported_snapshot"] = r.exported
-		rec["lag_time"] = ontap.FormatDuration(now.Sub(r.exportedTime))
+		rec["lag_time"] = isoDuration(now.Sub(r.exportedTime))
 	}
 	if r.lastTransferType != "" {
 		rec["last_transfer_type"] = r.lastTransferType
@@ -145,10 +143,10 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 		if t.active() {
 			tr["uuid"] = t.uuid
 			tr["last_updated_time"] = now.Format(time.RFC3339)
-			tr["total_duration"] = ontap.FormatDuration(now.Sub(t.start))
+			tr["total_duration"] = isoDuration(now.Sub(t.start))
 		} else {
 			tr["end_time"] = t.end.Format(time.RFC3339)
-			tr["total_duration"] = ontap.FormatDuration(t.end.Sub(t.start))
+			tr["total_duration"] = isoDuration(t.end.Sub(t.start))
 		}
 		rec["transfer"] = tr
 	}
@@ -214,54 +212,54 @@ func (c *Cluster) createRelationship(r *request) response {
 	src, dst := pathOf(r.body, "source"), pathOf(r.body, "destination")
 	switch {
 	case src == "" || dst == "":
-		return fail(errInvalid("2", "destination.path", `"source.path" and "destination.path" are required fields`))
+		return fail(errInvalid(codeInvalidField, "destination.path", `"source.path" and "destination.path" are required fields`))
 	case !strings.Contains(dst, ":"):
-		return fail(errInvalid("13303852", "destination.path", "Destination path %q is invalid: it must be svm:volume.", dst))
+		return fail(errInvalid(codeDestinationPath, "destination.path", "Destination path %q is invalid: it must be svm:volume.", dst))
 	case !strings.Contains(src, ":"):
-		return fail(errInvalid("2", "source.path", "Source path %q is invalid: it must be svm:volume.", src))
+		return fail(errInvalid(codeInvalidField, "source.path", "Source path %q is invalid: it must be svm:volume.", src))
 	case src == dst:
-		return fail(errInvalid("6619441", "", "The source and destination volumes are the same."))
+		return fail(errInvalid(codeSameVolume, "", "The source and destination volumes are the same."))
 	case r.body["state"] != nil && r.body["create_destination"] == nil:
-		return fail(errInvalid("13303873", "state", "Specifying a state when creating a relationship is only supported when creating a destination endpoint."))
+		return fail(errInvalid(codeStateNeedsCreateDest, "state", "Specifying a state when creating a relationship is only supported when creating a destination endpoint."))
 	}
 	dstSVMName, dstVolName, _ := strings.Cut(dst, ":")
 	srcSVMName, _, _ := strings.Cut(src, ":")
 	dstSVM := c.svms[dstSVMName]
 	if dstSVM == nil {
-		return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "SVM " + dstSVMName + " does not exist on this cluster.", target: "destination.path"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "SVM " + dstSVMName + " does not exist on this cluster.", target: "destination.path"})
 	}
 	srcSVM := dstSVM.peers[srcSVMName]
 	if srcSVMName == dstSVMName {
 		srcSVM = dstSVM
 	}
 	if srcSVM == nil {
-		return fail(errInvalid("13303814", "source.path", "SVM %s is not peered with SVM %s for SnapMirror: create the SVM peer relationship first.", srcSVMName, dstSVMName))
+		return fail(errInvalid(codePeerLookupFailed, "source.path", "SVM %s is not peered with SVM %s for SnapMirror: create the SVM peer relationship first.", srcSVMName, dstSVMName))
 	}
 	if !srcSVM.cluster.reachable() {
-		return fail(errInvalid("13303816", "source.path", "Cannot reach the cluster of SVM %s. Retry later.", srcSVMName))
+		return fail(errInvalid(codeStateUnreadable, "source.path", "Cannot reach the cluster of SVM %s. Retry later.", srcSVMName))
 	}
 	dv := c.volumeByName(dstSVMName, dstVolName)
 	if dv == nil {
-		return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Volume " + dst + " does not exist.", target: "destination.path"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Volume " + dst + " does not exist.", target: "destination.path"})
 	}
 	_, sv := f.volumeAt(src)
 	if sv == nil {
-		return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Volume " + src + " does not exist.", target: "source.path"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Volume " + src + " does not exist.", target: "source.path"})
 	}
 	policyName, _ := nameOf(r.body, "policy")
 	if policyName == "" {
 		policyName = "Asynchronous"
 	}
 	if c.findPolicy(policyName) == nil {
-		return fail(errInvalid("13303819", "policy.name", "SnapMirror policy %q does not exist.", policyName))
+		return fail(errInvalid(codePolicyNotFound, "policy.name", "SnapMirror policy %q does not exist.", policyName))
 	}
 	sched, _ := nameOf(r.body, "transfer_schedule")
 	if sched != "" && c.findSchedule(sched) == nil {
-		return fail(errInvalid("6619699", "transfer_schedule.name", "Schedule %q does not exist.", sched))
+		return fail(errInvalid(codeScheduleNotFound, "transfer_schedule.name", "Schedule %q does not exist.", sched))
 	}
 	for _, rel := range f.relationships {
 		if rel.dst == dst && rel.dstCluster == c && rel.dstRecord {
-			return fail(&apiErr{status: http.StatusConflict, code: "6619637", message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"})
+			return fail(&apiErr{status: http.StatusConflict, code: codeRelationshipExists, message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"})
 		}
 	}
 	var rel *relationship
@@ -306,16 +304,16 @@ func (c *Cluster) modifyRelationship(r *request) response {
 	}
 	if p, set := nameOf(r.body, "policy"); set {
 		if c.findPolicy(p) == nil {
-			return fail(errInvalid("13303819", "policy.name", "SnapMirror policy %q does not exist.", p))
+			return fail(errInvalid(codePolicyNotFound, "policy.name", "SnapMirror policy %q does not exist.", p))
 		}
 	}
 	if s, set := nameOf(r.body, "transfer_schedule"); set && s != "" && c.findSchedule(s) == nil {
-		return fail(errInvalid("6619699", "transfer_schedule.name", "Schedule %q does not exist.", s))
+		return fail(errInvalid(codeScheduleNotFound, "transfer_schedule.name", "Schedule %q does not exist.", s))
 	}
 	state, _ := r.body["state"].(string)
 	restore, _ := r.body["restore_to_snapshot"].(string)
 	if restore != "" && state != "broken_off" {
-		return fail(errInvalid("13303835", "restore_to_snapshot", "restore_to_snapshot is valid only when the state is broken_off."))
+		return fail(errInvalid(codeOnlyWhenBrokenOff, "restore_to_snapshot", "restore_to_snapshot is valid only when the state is broken_off."))
 	}
 	if e := c.checkTransition(rel, state, restore); e != nil {
 		return fail(e)
@@ -338,23 +336,23 @@ func (c *Cluster) checkTransition(rel *relationship, state, restore string) *api
 		return nil
 	case "snapmirrored", "paused":
 		if rel.transfer.active() && state == "snapmirrored" && rel.state != "paused" {
-			return errInvalid("13303812", "state", "Transfer already in progress.")
+			return errInvalid(codeTransferInProgress, "state", "Transfer already in progress.")
 		}
 	case "broken_off":
 		if rel.state == "uninitialized" {
-			return errInvalid("13303818", "state", "The relationship cannot be broken: its mirror state is uninitialized.")
+			return errInvalid(codeInvalidTransition, "state", "The relationship cannot be broken: its mirror state is uninitialized.")
 		}
 		if rel.transfer.active() {
-			return errInvalid("13303808", "state", "Another transfer is in progress: quiesce the relationship or abort the transfer first.")
+			return errInvalid(codeAnotherTransfer, "state", "Another transfer is in progress: quiesce the relationship or abort the transfer first.")
 		}
 		if restore != "" {
 			_, dv := c.fabric.volumeAt(rel.dst)
 			if dv == nil || dv.snapshot(restore) == nil {
-				return errInvalid("13303818", "restore_to_snapshot", "Snapshot %q does not exist on the destination %s.", restore, rel.dst)
+				return errInvalid(codeInvalidTransition, "restore_to_snapshot", "Snapshot %q does not exist on the destination %s.", restore, rel.dst)
 			}
 		}
 	default:
-		return errInvalid("13303817", "state", "Unknown value %q for state.", state)
+		return errInvalid(codeUnknownState, "state", "Unknown value %q for state.", state)
 	}
 	return nil
 }
@@ -400,11 +398,11 @@ func (f *Fabric) resync(rel *relationship, now time.Time) *apiErr {
 	sc, sv := f.volumeAt(rel.src)
 	_, dv := f.volumeAt(rel.dst)
 	if sv == nil || !sc.reachable() {
-		return errInvalid("13303816", "source.path", "Cannot reach the source volume %s. Retry later.", rel.src)
+		return errInvalid(codeStateUnreadable, "source.path", "Cannot reach the source volume %s. Retry later.", rel.src)
 	}
 	common := commonSnapshot(sv, dv)
 	if common < 0 {
-		return errInvalid(ontap.CodeNoCommonSnapshot, "", "No common Snapshot copy between %s and %s: the destination was never in a relationship with this source, or their common snapshots were deleted. Delete the destination's data and initialize a new relationship.", rel.src, rel.dst)
+		return errInvalid(codeNoCommonSnapshot, "", "No common Snapshot copy between %s and %s: the destination was never in a relationship with this source, or their common snapshots were deleted. Delete the destination's data and initialize a new relationship.", rel.src, rel.dst)
 	}
 	dv.snapshots = dv.snapshots[:common+1]
 	dv.files = maps.Clone(dv.snapshots[common].files)
@@ -439,14 +437,14 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	sc, sv := f.volumeAt(rel.src)
 	dc, dv := f.volumeAt(rel.dst)
 	if sv == nil || !sc.reachable() || dv == nil {
-		f.failTransfer(rel, now, "6621444", "Transfer failed: the source cluster cannot be reached.")
+		f.failTransfer(rel, now, codeSourceUnreachable, "Transfer failed: the source cluster cannot be reached.")
 		return nil
 	}
 	pol := dc.findPolicy(rel.policy)
 	var newest *snapshot
 	if sourceSnapshot != "" {
 		if newest = sv.snapshot(sourceSnapshot); newest == nil {
-			f.failTransfer(rel, now, "13303847", fmt.Sprintf("Source snapshot %q does not exist.", sourceSnapshot))
+			f.failTransfer(rel, now, codeInvalidProperty, fmt.Sprintf("Source snapshot %q does not exist.", sourceSnapshot))
 			return nil
 		}
 	} else {
@@ -533,7 +531,7 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 	sc, sv := f.volumeAt(rel.src)
 	_, dv := f.volumeAt(rel.dst)
 	if sv == nil || dv == nil || !sc.reachable() {
-		f.failTransfer(rel, now, "6621444", "Transfer failed: the source cluster cannot be reached.")
+		f.failTransfer(rel, now, codeSourceUnreachable, "Transfer failed: the source cluster cannot be reached.")
 		return
 	}
 	if len(t.carry) > 0 {
@@ -547,7 +545,7 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 				dv.size = max(dv.size, grown)
 			}
 			if need > dv.size {
-				f.failTransfer(rel, now, "6620112", fmt.Sprintf("Transfer failed: the destination volume %s is out of space.", rel.dst))
+				f.failTransfer(rel, now, codeDestinationOutOfSpace, fmt.Sprintf("Transfer failed: the destination volume %s is out of space.", rel.dst))
 				return
 			}
 		}
@@ -670,7 +668,7 @@ func (c *Cluster) deleteRelationship(r *request) response {
 	for _, flag := range []string{"destination_only", "source_only", "source_info_only"} {
 		if q.Get(flag) == "true" {
 			if scope != "" {
-				return fail(errInvalid("2", flag, "The flags destination_only, source_only and source_info_only are mutually exclusive."))
+				return fail(errInvalid(codeInvalidField, flag, "The flags destination_only, source_only and source_info_only are mutually exclusive."))
 			}
 			scope = flag
 		}
@@ -685,7 +683,7 @@ func (c *Cluster) deleteRelationship(r *request) response {
 	case scope == "source_info_only" && c.relationshipFor(uuid, true) == nil && c.relationshipFor(uuid, false) == nil:
 		return fail(errNotFound("uuid"))
 	case scope == "source_only" && rel.transfer.active():
-		return fail(errInvalid("13303822", "", "The release failed: a transfer is in its data phase. Retry later."))
+		return fail(errInvalid(codeReleaseFailed, "", "The release failed: a transfer is in its data phase. Retry later."))
 	}
 	return c.async(r, func() *apiErr {
 		f.record(map[string]string{"": "delete", "destination_only": "delete", "source_only": "release", "source_info_only": "release"}[scope], rel)
@@ -730,10 +728,10 @@ func (t *transfer) record(rel *relationship, now time.Time) map[string]any {
 	}
 	if t.active() {
 		rec["last_updated_time"] = now.Format(time.RFC3339)
-		rec["total_duration"] = ontap.FormatDuration(now.Sub(t.start))
+		rec["total_duration"] = isoDuration(now.Sub(t.start))
 	} else {
 		rec["end_time"] = t.end.Format(time.RFC3339)
-		rec["total_duration"] = ontap.FormatDuration(t.end.Sub(t.start))
+		rec["total_duration"] = isoDuration(t.end.Sub(t.start))
 	}
 	if t.err != nil {
 		code, _ := strconv.Atoi(t.err["code"].(string))
@@ -779,11 +777,11 @@ func (c *Cluster) createTransfer(r *request) response {
 	src, _ := r.body["source_snapshot"].(string)
 	switch {
 	case rel.transfer.active():
-		return fail(errInvalid("13303812", "", "Transfer already in progress."))
+		return fail(errInvalid(codeTransferInProgress, "", "Transfer already in progress."))
 	case rel.quiesced || rel.state == "paused":
-		return fail(errInvalid("13303844", "", "Update failed: the relationship is quiesced. Resume it first."))
+		return fail(errInvalid(codeUpdateFailed, "", "Update failed: the relationship is quiesced. Resume it first."))
 	case rel.state == "broken_off":
-		return fail(errInvalid("13303844", "", "Update failed: the relationship is broken off. Resync it first."))
+		return fail(errInvalid(codeUpdateFailed, "", "Update failed: the relationship is broken off. Resync it first."))
 	}
 	typ := "update"
 	if rel.state == "uninitialized" {
@@ -808,14 +806,14 @@ func (c *Cluster) modifyTransfer(r *request) response {
 		return fail(errNotFound("relationship.uuid"))
 	}
 	if state, _ := r.body["state"].(string); state != "aborted" && state != "hard_aborted" {
-		return fail(errInvalid("13303847", "state", "A transfer's state can only be set to aborted or hard_aborted."))
+		return fail(errInvalid(codeInvalidProperty, "state", "A transfer's state can only be set to aborted or hard_aborted."))
 	}
 	t := rel.transfer
 	if t == nil || t.uuid != r.vars["uuid"] {
 		return fail(errNotFound("uuid"))
 	}
 	if !t.active() {
-		return fail(errInvalid("13303849", "state", "The transfer is not active."))
+		return fail(errInvalid(codeNoActiveTransfer, "state", "The transfer is not active."))
 	}
 	if c.abortDelay > 0 {
 		if t.abortAt.IsZero() {
@@ -831,7 +829,7 @@ func (c *Cluster) modifyTransfer(r *request) response {
 func abort(rel *relationship, state string, now time.Time) {
 	t := rel.transfer
 	t.state, t.end = state, now
-	t.err = map[string]any{"code": "6620046", "message": "Transfer aborted"}
+	t.err = map[string]any{"code": codeTransferAborted, "message": "Transfer aborted"}
 	if rel.quiesced && rel.state == "snapmirrored" {
 		rel.state = "paused"
 	}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 const minVolumeSize = 20 << 20 // ONTAP's smallest FlexVol
@@ -83,29 +81,29 @@ func (c *Cluster) createVolume(r *request) response {
 	name, _ := r.body["name"].(string)
 	switch {
 	case name == "":
-		return fail(errInvalid("2", "name", `"name" is a required field`))
+		return fail(errInvalid(codeInvalidField, "name", `"name" is a required field`))
 	case len(name) > 203:
-		return fail(errInvalid("917886", "name", "Volume name %q is too long: the maximum is 203 characters.", name))
+		return fail(errInvalid(codeVolumeNameTooLong, "name", "Volume name %q is too long: the maximum is 203 characters.", name))
 	case !(name[0] == '_' || (name[0]|0x20 >= 'a' && name[0]|0x20 <= 'z')):
-		return fail(errInvalid("917887", "name", "Volume name %q is invalid: the first character must be a letter or an underscore.", name))
+		return fail(errInvalid(codeVolumeNameFirstChar, "name", "Volume name %q is invalid: the first character must be a letter or an underscore.", name))
 	case !volumeName.MatchString(name):
-		return fail(errInvalid("917888", "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
+		return fail(errInvalid(codeVolumeNameInvalid, "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
 	}
 	if r.body["svm"] == nil {
-		return fail(errInvalid("2621707", "svm", "neither svm.name nor svm.uuid was given"))
+		return fail(errInvalid(codeSVMMissing, "svm", "neither svm.name nor svm.uuid was given"))
 	}
 	s := c.svmOf(r.body["svm"])
 	if s == nil {
-		return fail(&apiErr{status: http.StatusNotFound, code: "2621462", message: "The specified SVM does not exist.", target: "svm.name"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeSVMNotFound, message: "The specified SVM does not exist.", target: "svm.name"})
 	}
 	aggrs, _ := r.body["aggregates"].([]any)
 	if len(aggrs) != 1 {
-		return fail(errInvalid("918242", "aggregates", "A FlexVol volume needs exactly one aggregate."))
+		return fail(errInvalid(codeOneAggregate, "aggregates", "A FlexVol volume needs exactly one aggregate."))
 	}
 	aggrRef, _ := aggrs[0].(map[string]any)
 	aggrName, _ := aggrRef["name"].(string)
 	if c.aggregates[aggrName] == nil {
-		return fail(errInvalid("917508", "aggregates.name", "Aggregate %q does not exist.", aggrName))
+		return fail(errInvalid(codeAggregateNotFound, "aggregates.name", "Aggregate %q does not exist.", aggrName))
 	}
 	v := &volume{
 		uuid: c.fabric.newUUID(), name: name, svm: s.name, aggregate: aggrName, size: minVolumeSize,
@@ -117,7 +115,7 @@ func (c *Cluster) createVolume(r *request) response {
 	if t, _ := r.body["type"].(string); t != "" {
 		v.typ = strings.ToLower(t) // Trident sends "DP"; ONTAP accepts either case
 		if v.typ != "rw" && v.typ != "dp" {
-			return fail(errInvalid("2", "type", "Unsupported volume type %q.", t))
+			return fail(errInvalid(codeInvalidField, "type", "Unsupported volume type %q.", t))
 		}
 	}
 	v.comment, _ = r.body["comment"].(string)
@@ -131,11 +129,11 @@ func (c *Cluster) createVolume(r *request) response {
 		snapName, _ := nameOf(clone, "parent_snapshot")
 		parent := c.volumeByName(s.name, parentName)
 		if parent == nil {
-			return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Parent volume " + parentName + " does not exist.", target: "clone.parent_volume.name"})
+			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Parent volume " + parentName + " does not exist.", target: "clone.parent_volume.name"})
 		}
 		snap := parent.snapshot(snapName)
 		if snap == nil {
-			return fail(&apiErr{status: http.StatusNotFound, code: "4", message: "Snapshot copy " + snapName + " of volume " + parentName + " does not exist.", target: "clone.parent_snapshot.name"})
+			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Snapshot copy " + snapName + " of volume " + parentName + " does not exist.", target: "clone.parent_snapshot.name"})
 		}
 		v.files = maps.Clone(snap.files)
 	}
@@ -143,15 +141,15 @@ func (c *Cluster) createVolume(r *request) response {
 		v.snapshotPolicy = ""
 		if v.path != "" {
 			// An uninitialized DP volume cannot be mounted (Trident expects 917536).
-			return fail(errInvalid("917536", "nas.path", "Cannot mount an uninitialized DP volume."))
+			return fail(errInvalid(codeDPNotInitialized, "nas.path", "Cannot mount an uninitialized DP volume."))
 		}
 	}
 	return c.async(r, func() *apiErr {
 		if v.size < minVolumeSize {
-			return errInvalid("917534", "size", "Size %d is too small. Minimum size is %d bytes.", v.size, minVolumeSize)
+			return errInvalid(codeVolumeTooSmall, "size", "Size %d is too small. Minimum size is %d bytes.", v.size, minVolumeSize)
 		}
 		if c.volumeByName(v.svm, v.name) != nil {
-			return &apiErr{status: http.StatusConflict, code: "917526", message: "Duplicate volume name " + v.name + ".", target: "name"}
+			return &apiErr{status: http.StatusConflict, code: codeVolumeDuplicate, message: "Duplicate volume name " + v.name + ".", target: "name"}
 		}
 		c.volumes[v.uuid] = v
 		return nil
@@ -164,7 +162,7 @@ func applyVolumeFields(v *volume, body map[string]any) *apiErr {
 		if p, set := nas["path"]; set {
 			path, _ := p.(string)
 			if path != "" && (!strings.HasPrefix(path, "/") || (len(path) > 1 && strings.HasSuffix(path, "/"))) {
-				return errInvalid("918252", "nas.path", "Junction path %q is invalid.", path)
+				return errInvalid(codeJunctionPathInvalid, "nas.path", "Junction path %q is invalid.", path)
 			}
 			v.path = path
 		}
@@ -174,7 +172,7 @@ func applyVolumeFields(v *volume, body map[string]any) *apiErr {
 	}
 	if sp, isMap := body["snapshot_policy"].(map[string]any); isMap {
 		if v.typ == "dp" {
-			return errInvalid("917617", "snapshot_policy", "Cannot modify the Snapshot policy of a DP volume.")
+			return errInvalid(codeSnapshotPolicyOnDP, "snapshot_policy", "Cannot modify the Snapshot policy of a DP volume.")
 		}
 		v.snapshotPolicy, _ = sp["name"].(string)
 	}
@@ -198,18 +196,18 @@ func (c *Cluster) modifyVolume(r *request) response {
 		return c.restoreVolume(r, v, snap, r.query.Get("restore_to.snapshot.uuid"))
 	}
 	if _, set := r.body["type"]; set {
-		return fail(errInvalid("917628", "type", "The volume type changes only through SnapMirror break and resync."))
+		return fail(errInvalid(codeNotModifiableForType, "type", "The volume type changes only through SnapMirror break and resync."))
 	}
 	if name, set := r.body["name"].(string); set && !volumeName.MatchString(name) {
-		return fail(errInvalid("917888", "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
+		return fail(errInvalid(codeVolumeNameInvalid, "name", "Volume name %q is invalid: only alphanumerics and underscores are allowed.", name))
 	}
 	if path, set := nasPath(r.body); set && path != "" && v.typ == "dp" && !c.fabric.initialized(c, v) {
-		return fail(errInvalid("917536", "nas.path", "Cannot mount an uninitialized DP volume."))
+		return fail(errInvalid(codeDPNotInitialized, "nas.path", "Cannot mount an uninitialized DP volume."))
 	}
 	return c.async(r, func() *apiErr {
 		if size, set := number(r.body["size"]); set {
 			if size < minVolumeSize || size < v.used() {
-				return errInvalid("917534", "size", "Size %d is too small. Minimum size is %d bytes.", size, max(minVolumeSize, v.used()))
+				return errInvalid(codeVolumeTooSmall, "size", "Size %d is too small. Minimum size is %d bytes.", size, max(minVolumeSize, v.used()))
 			}
 			v.size = size
 		}
@@ -233,7 +231,7 @@ func nasPath(body map[string]any) (string, bool) {
 // as a snapshot restore does. DP volumes refuse.
 func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) response {
 	if v.typ != "rw" {
-		return fail(errInvalid("917628", "restore_to", "Snapshot restore is not supported on a DP volume."))
+		return fail(errInvalid(codeNotModifiableForType, "restore_to", "Snapshot restore is not supported on a DP volume."))
 	}
 	idx := -1
 	for i, s := range v.snapshots {
@@ -242,12 +240,12 @@ func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) respon
 		}
 	}
 	if idx < 0 {
-		return fail(errInvalid("918251", "restore_to.snapshot.name", "Snapshot %q does not exist.", name+uuid))
+		return fail(errInvalid(codeRestoreInvalid, "restore_to.snapshot.name", "Snapshot %q does not exist.", name+uuid))
 	}
 	return c.async(r, func() *apiErr {
 		for _, newer := range v.snapshots[idx+1:] {
 			if len(newer.owners) > 0 {
-				return errInvalid("1638480", "restore_to", "Newer Snapshot copy %q is in use as a SnapMirror reference.", newer.name)
+				return errInvalid(codeNewerSnapshotIsSMRef, "restore_to", "Newer Snapshot copy %q is in use as a SnapMirror reference.", newer.name)
 			}
 		}
 		v.files = maps.Clone(v.snapshots[idx].files)
@@ -265,7 +263,7 @@ func (c *Cluster) deleteVolume(r *request) response {
 	}
 	return c.async(r, func() *apiErr {
 		if c.fabric.inRelationship(c, v) {
-			return errInvalid("917858", "", `Volume "%s" in SVM "%s" is the destination or source endpoint of one or more SnapMirror relationships. Before you can delete the volume, you must delete the relationships for which it is the destination endpoint, and release the source information for the relationships for which it is the source endpoint using "snapmirror release".`, v.name, v.svm)
+			return errInvalid(codeVolumeInRelationship, "", `Volume "%s" in SVM "%s" is the destination or source endpoint of one or more SnapMirror relationships. Before you can delete the volume, you must delete the relationships for which it is the destination endpoint, and release the source information for the relationships for which it is the source endpoint using "snapmirror release".`, v.name, v.svm)
 		}
 		delete(c.volumes, v.uuid)
 		return nil
@@ -299,7 +297,7 @@ func (c *Cluster) volumesOf(r *request) ([]*volume, *apiErr) {
 func (c *Cluster) volumeOf(r *request) (*volume, *apiErr) {
 	v := c.volumes[r.vars["volume.uuid"]]
 	if v == nil {
-		return nil, &apiErr{status: http.StatusNotFound, code: "918235", message: "The volume does not exist.", target: "volume.uuid"}
+		return nil, &apiErr{status: http.StatusNotFound, code: codeVolumeUUIDNotFound, message: "The volume does not exist.", target: "volume.uuid"}
 	}
 	return v, nil
 }
@@ -319,7 +317,7 @@ func (c *Cluster) listSnapshots(r *request) response {
 		for _, s := range v.snapshots {
 			rec := snapshotRecord(v, s)
 			if withDelta {
-				rec["delta"] = map[string]any{"size_consumed": delta(s.files, v.files), "time_elapsed": ontap.FormatDuration(r.now.Sub(s.created))}
+				rec["delta"] = map[string]any{"size_consumed": delta(s.files, v.files), "time_elapsed": isoDuration(r.now.Sub(s.created))}
 			}
 			recs = append(recs, rec)
 		}
@@ -337,7 +335,7 @@ func (c *Cluster) getSnapshot(r *request) response {
 			return ok(snapshotRecord(v, s))
 		}
 	}
-	return fail(&apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist.", target: "uuid"})
+	return fail(&apiErr{status: http.StatusNotFound, code: codeSnapshotNotFound, message: "Snapshot copy does not exist.", target: "uuid"})
 }
 
 func (c *Cluster) createSnapshot(r *request) response {
@@ -348,20 +346,20 @@ func (c *Cluster) createSnapshot(r *request) response {
 	name, _ := r.body["name"].(string)
 	switch {
 	case name == "":
-		return fail(errInvalid("2", "name", `"name" is a required field`))
+		return fail(errInvalid(codeInvalidField, "name", `"name" is a required field`))
 	case v.typ != "rw":
-		return fail(errInvalid("1638461", "", "Snapshot copies can only be created on read/write (RW) volumes."))
+		return fail(errInvalid(codeSnapshotOnlyOnRW, "", "Snapshot copies can only be created on read/write (RW) volumes."))
 	case strings.HasPrefix(name, "snapmirror."):
 		// The reserved prefix list is UNCONFIRMED; snapmirror. is the likely one.
-		return fail(errInvalid("1638477", "name", "User-created Snapshot copy names cannot begin with %q.", "snapmirror."))
+		return fail(errInvalid(codeSnapshotReservedName, "name", "User-created Snapshot copy names cannot begin with %q.", "snapmirror."))
 	case len(name) > 255 || strings.ContainsAny(name, "/ "):
-		return fail(errInvalid("1638518", "name", "Snapshot copy name %q is invalid.", name))
+		return fail(errInvalid(codeSnapshotNameInvalid, "name", "Snapshot copy name %q is invalid.", name))
 	case v.snapshot(name) != nil:
-		return fail(&apiErr{status: http.StatusConflict, code: "525059", message: "Snapshot copy " + name + " already exists.", target: "name"})
+		return fail(&apiErr{status: http.StatusConflict, code: codeSnapshotDuplicate, message: "Snapshot copy " + name + " already exists.", target: "name"})
 	}
 	return c.async(r, func() *apiErr {
 		if v.snapshot(name) != nil {
-			return &apiErr{status: http.StatusConflict, code: "525059", message: "Snapshot copy " + name + " already exists.", target: "name"}
+			return &apiErr{status: http.StatusConflict, code: codeSnapshotDuplicate, message: "Snapshot copy " + name + " already exists.", target: "name"}
 		}
 		c.takeSnapshot(v, name, r.now)
 		return nil
@@ -388,11 +386,11 @@ func (c *Cluster) deleteSnapshot(r *request) response {
 	}
 	switch {
 	case idx < 0:
-		return fail(&apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist.", target: "uuid"})
+		return fail(&apiErr{status: http.StatusNotFound, code: codeSnapshotNotFound, message: "Snapshot copy does not exist.", target: "uuid"})
 	case v.typ != "rw":
-		return fail(errInvalid("1638521", "", "Snapshot copies can only be deleted on read/write (RW) volumes."))
+		return fail(errInvalid(codeSnapshotDeleteOnlyRW, "", "Snapshot copies can only be deleted on read/write (RW) volumes."))
 	case len(v.snapshots[idx].owners) > 0:
-		return fail(errInvalid("1638543", "", "Snapshot copy %q has owners: %s.", v.snapshots[idx].name, strings.Join(v.snapshots[idx].owners, ", ")))
+		return fail(errInvalid(codeSnapshotHasOwner, "", "Snapshot copy %q has owners: %s.", v.snapshots[idx].name, strings.Join(v.snapshots[idx].owners, ", ")))
 	}
 	uuid := r.vars["uuid"]
 	return c.async(r, func() *apiErr {
@@ -402,7 +400,7 @@ func (c *Cluster) deleteSnapshot(r *request) response {
 				return nil
 			}
 		}
-		return &apiErr{status: http.StatusNotFound, code: "1638600", message: "Snapshot copy does not exist."}
+		return &apiErr{status: http.StatusNotFound, code: codeSnapshotNotFound, message: "Snapshot copy does not exist."}
 	})
 }
 
