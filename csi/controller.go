@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
@@ -44,6 +42,53 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	return &csi.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
 }
 
+// The methods of csi.ControllerServer that can fail run their handlers, below, through rpc.
+
+// CreateVolume implements csi.ControllerServer: see createVolume.
+func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	return rpc(ctx, req, d.createVolume)
+}
+
+// DeleteVolume implements csi.ControllerServer: see deleteVolume.
+func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	return rpc(ctx, req, d.deleteVolume)
+}
+
+// ValidateVolumeCapabilities implements csi.ControllerServer: see validateVolumeCapabilities.
+func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	return rpc(ctx, req, d.validateVolumeCapabilities)
+}
+
+// ControllerExpandVolume implements csi.ControllerServer: see expandVolume.
+func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	return rpc(ctx, req, d.expandVolume)
+}
+
+// GetCapacity implements csi.ControllerServer: see getCapacity.
+func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+	return rpc(ctx, req, d.getCapacity)
+}
+
+// ListVolumes implements csi.ControllerServer: see listVolumes.
+func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+	return rpc(ctx, req, d.listVolumes)
+}
+
+// CreateSnapshot implements csi.ControllerServer: see createSnapshot.
+func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	return rpc(ctx, req, d.createSnapshot)
+}
+
+// DeleteSnapshot implements csi.ControllerServer: see deleteSnapshot.
+func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	return rpc(ctx, req, d.deleteSnapshot)
+}
+
+// ListSnapshots implements csi.ControllerServer: see listSnapshots.
+func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+	return rpc(ctx, req, d.listSnapshots)
+}
+
 // found is a volume with the backend that holds it.
 type found struct {
 	backend *ontap.Backend
@@ -55,7 +100,7 @@ type found struct {
 func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*found, error) {
 	name, err := flexvolName(b.Prefix(), pv)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	if err := b.Available(); err != nil {
 		return nil, err
@@ -72,8 +117,8 @@ func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*fo
 }
 
 // findVolume finds a PV's FlexVol: first on the backend it was last seen on, then on every
-// backend. It returns nil, nil when no backend has it, and Unavailable when the backend it was
-// last seen on, or any that does not have it, is unavailable: it may be there.
+// backend. It returns nil, nil when no backend has it, and refuses with errUnavailable when the
+// backend it was last seen on, or any that does not have it, is unavailable: it may be there.
 func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
 	try := func(b *ontap.Backend) (*found, error) { return d.volumeOn(ctx, b, pv) }
 	if b, ok := d.placed.Load(pv); ok {
@@ -95,9 +140,31 @@ func (d *Driver) findVolume(ctx context.Context, pv string) (*found, error) {
 		}
 	}
 	if len(down) > 0 {
-		return nil, status.Errorf(codes.Unavailable, "volume %s is on none of the backends that answer, and may be on one that does not: %s", pv, joinErrors(down))
+		return nil, refuse(errUnavailable, "volume %s is on none of the backends that answer, and may be on one that does not: %s", pv, joinErrors(down))
 	}
 	return nil, nil
+}
+
+// withVolume runs fn on the volume of PV pv, for the RPCs that act on one volume. With a key,
+// it holds the in-flight guard on key meanwhile (see lock). When no backend has the volume, fn
+// does not run and the answer is missing: nil where a missing volume counts as success. fn's
+// error is noted as the volume's backend's answer (see answered).
+func (d *Driver) withVolume(ctx context.Context, key, pv string, missing error, fn func(*found) error) error {
+	if key != "" {
+		end, err := d.lock(key)
+		if err != nil {
+			return err
+		}
+		defer end()
+	}
+	f, err := d.findVolume(ctx, pv)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return missing
+	}
+	return answered(ctx, f.backend, fn(f))
 }
 
 // unavailable reports whether err says that a backend cannot be used now.
@@ -125,40 +192,34 @@ func answered(ctx context.Context, b *ontap.Backend, err error) error {
 	return b.Answered(err)
 }
 
-// backendError maps an error of a call to backend b to its gRPC status, noting whether b
-// answered.
-func backendError(ctx context.Context, b *ontap.Backend, err error) error {
-	return grpcError(answered(ctx, b, err))
-}
-
-// CreateVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
+// createVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
 // with trident.netapp.io/mirrorRelationship, a DP destination on an SVM peered with the
 // relationship's source. It is idempotent by name.
-func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	if req.GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "name is required")
+		return nil, refuse(errInvalid, "name is required")
 	}
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
 	p, err := parseParams(req.GetParameters())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	size, err := volumeSize(req.GetCapacityRange())
 	if err != nil {
 		return nil, err
 	}
-	end, ok := d.busy.begin(req.GetName())
-	if !ok {
-		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", req.GetName())
+	end, err := d.lock("volume " + req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	defer end()
 
 	var mirror *MirrorTarget
 	if d.mirrors != nil && p.pvcName != "" {
 		if mirror, err = d.mirrors.DestinationOf(ctx, p.pvcNamespace, p.pvcName); err != nil {
-			return nil, grpcError(err)
+			return nil, err
 		}
 	}
 	var source *found
@@ -168,7 +229,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 			return nil, err
 		}
 	} else if req.GetVolumeContentSource() != nil {
-		return nil, status.Error(codes.InvalidArgument, "volume_content_source: only snapshots can be cloned")
+		return nil, refuse(errInvalid, "volume_content_source: only snapshots can be cloned")
 	}
 
 	candidates := d.backends
@@ -184,7 +245,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 			continue
 		}
 		if resp != nil || err != nil {
-			return resp, grpcError(err)
+			return resp, err
 		}
 	}
 
@@ -222,7 +283,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 	}
 	if err != nil {
-		return nil, backendError(ctx, b, err)
+		return nil, answered(ctx, b, err)
 	}
 	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
 }
@@ -236,7 +297,7 @@ func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *
 	}
 	v := f.volume
 	if id, ok := idOf(*v); ok && id != req.GetName() {
-		return nil, status.Errorf(codes.AlreadyExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
+		return nil, refuse(errExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
 	}
 	if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), dp); err != nil {
 		return nil, err
@@ -251,7 +312,7 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 	if mirror != nil {
 		svm, _, ok := ontap.SplitPath(mirror.RemoteVolumeHandle)
 		if !ok {
-			return nil, status.Errorf(codes.FailedPrecondition, "TridentMirrorRelationship %s: remoteVolumeHandle %q is not <svm>:<volume>", mirror.Relationship, mirror.RemoteVolumeHandle)
+			return nil, refuse(errPrecondition, "TridentMirrorRelationship %s: remoteVolumeHandle %q is not <svm>:<volume>", mirror.Relationship, mirror.RemoteVolumeHandle)
 		}
 		remoteSVM = svm
 	}
@@ -275,7 +336,7 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 			continue
 		}
 		if err != nil {
-			return nil, grpcError(err)
+			return nil, err
 		}
 		if peered {
 			return b, nil
@@ -287,9 +348,9 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 		}
 	}
 	if len(down) > 0 {
-		return nil, status.Errorf(codes.Unavailable, "no backend that answers can hold the volume: %s", strings.Join(append(why, joinErrors(down)), "; "))
+		return nil, refuse(errUnavailable, "no backend that answers can hold the volume: %s", strings.Join(append(why, joinErrors(down)), "; "))
 	}
-	return nil, status.Errorf(codes.FailedPrecondition, "no backend can hold the volume: %s", strings.Join(why, "; "))
+	return nil, refuse(errPrecondition, "no backend can hold the volume: %s", strings.Join(why, "; "))
 }
 
 func (d *Driver) createResponse(req *csi.CreateVolumeRequest, b *ontap.Backend, v *ontap.Volume) *csi.CreateVolumeResponse {
@@ -307,27 +368,27 @@ func (d *Driver) createResponse(req *csi.CreateVolumeRequest, b *ontap.Backend, 
 // fits checks that an existing volume answers a repeated CreateVolume.
 func fits(v *ontap.Volume, size, limit int64, dp bool) error {
 	if v.Size < size || (limit > 0 && v.Size > limit) {
-		return status.Errorf(codes.AlreadyExists, "volume %s exists with %d bytes, not the %d requested", v.Name, v.Size, size)
+		return refuse(errExists, "volume %s exists with %d bytes, not the %d requested", v.Name, v.Size, size)
 	}
 	if dp && v.Type != ontap.VolumeDP {
-		return status.Errorf(codes.AlreadyExists, "volume %s exists as a %s volume, not as a mirror destination", v.Name, v.Type)
+		return refuse(errExists, "volume %s exists as a %s volume, not as a mirror destination", v.Name, v.Type)
 	}
 	return nil
 }
 
 func checkCapabilities(caps []*csi.VolumeCapability) error {
 	if len(caps) == 0 {
-		return status.Error(codes.InvalidArgument, "volume_capabilities are required")
+		return refuse(errInvalid, "volume_capabilities are required")
 	}
 	for _, c := range caps {
 		if c.GetBlock() != nil {
-			return status.Error(codes.InvalidArgument, "volume_capabilities: block access needs ontap-san, which is not supported yet; use a filesystem (NFS) volume")
+			return refuse(errInvalid, "volume_capabilities: block access needs ontap-san, which is not supported yet; use a filesystem (NFS) volume")
 		}
 		if c.GetMount() == nil {
-			return status.Error(codes.InvalidArgument, "volume_capabilities: give a mount access type")
+			return refuse(errInvalid, "volume_capabilities: give a mount access type")
 		}
 		if fs := c.GetMount().GetFsType(); fs != "" && fs != "nfs" {
-			return status.Errorf(codes.InvalidArgument, "volume_capabilities: fs_type %q is not served by ontap-nas: use nfs", fs)
+			return refuse(errInvalid, "volume_capabilities: fs_type %q is not served by ontap-nas: use nfs", fs)
 		}
 	}
 	return nil
@@ -338,7 +399,7 @@ func checkCapabilities(caps []*csi.VolumeCapability) error {
 func volumeSize(r *csi.CapacityRange) (int64, error) {
 	size := r.GetRequiredBytes()
 	if size < 0 || r.GetLimitBytes() < 0 {
-		return 0, status.Error(codes.InvalidArgument, "capacity_range: sizes cannot be negative")
+		return 0, refuse(errInvalid, "capacity_range: sizes cannot be negative")
 	}
 	if size == 0 {
 		size = min(defaultSize, max(r.GetLimitBytes(), minSize))
@@ -348,45 +409,36 @@ func volumeSize(r *csi.CapacityRange) (int64, error) {
 	}
 	size = max((size+sizeGranularity-1)/sizeGranularity*sizeGranularity, minSize)
 	if limit := r.GetLimitBytes(); limit > 0 && size > limit {
-		return 0, status.Errorf(codes.OutOfRange, "capacity_range: %d bytes, rounded up to ONTAP's granularity and minimum (%d bytes), exceed the limit of %d bytes", r.GetRequiredBytes(), size, limit)
+		return 0, refuse(errOutOfRange, "capacity_range: %d bytes, rounded up to ONTAP's granularity and minimum (%d bytes), exceed the limit of %d bytes", r.GetRequiredBytes(), size, limit)
 	}
 	return size, nil
 }
 
-// DeleteVolume releases every SnapMirror relationship the volume is in (deleting it on the
+// deleteVolume releases every SnapMirror relationship the volume is in (deleting it on the
 // destination side, releasing it on the source side), then deletes the volume. A volume that
 // is gone already counts as deleted.
-func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if id == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+		return nil, refuse(errInvalid, "volume_id is required")
 	}
 	if !volumeID.MatchString(id) {
 		return &csi.DeleteVolumeResponse{}, nil // no volume can have that ID
 	}
-	end, ok := d.busy.begin(id)
-	if !ok {
-		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", id)
-	}
-	defer end()
-	f, err := d.findVolume(ctx, id)
+	err := d.withVolume(ctx, "volume "+id, id, nil, func(f *found) error {
+		if err := release(ctx, f); err != nil {
+			return err
+		}
+		err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteVolume(ctx, f.volume.UUID) })
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return err
+		}
+		d.placed.Delete(id)
+		return nil
+	})
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
-	if f == nil {
-		return &csi.DeleteVolumeResponse{}, nil
-	}
-	if err := release(ctx, f); err != nil {
-		return nil, backendError(ctx, f.backend, err)
-	}
-	job, err := f.backend.DeleteVolume(ctx, f.volume.UUID)
-	if err == nil {
-		err = f.backend.WaitJob(ctx, job)
-	}
-	if err != nil && !errors.Is(err, ontap.ErrNotFound) {
-		return nil, backendError(ctx, f.backend, err)
-	}
-	d.placed.Delete(id)
 	return &csi.DeleteVolumeResponse{}, nil
 }
 
@@ -431,74 +483,66 @@ func run(ctx context.Context, b *ontap.Backend, op func() (*ontap.Job, error)) e
 	return b.WaitJob(ctx, job)
 }
 
-// ValidateVolumeCapabilities implements csi.ControllerServer: NFS volumes serve every mount
-// access mode.
-func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+// validateVolumeCapabilities confirms the capabilities of an existing volume: NFS volumes
+// serve every mount access mode.
+func (d *Driver) validateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
 	}
 	if len(req.GetVolumeCapabilities()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "volume_capabilities are required")
+		return nil, refuse(errInvalid, "volume_capabilities are required")
 	}
-	if !volumeID.MatchString(req.GetVolumeId()) {
-		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
+	missing := refuse(ontap.ErrNotFound, "volume %s does not exist", id)
+	if !volumeID.MatchString(id) {
+		return nil, missing
 	}
-	f, err := d.findVolume(ctx, req.GetVolumeId())
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	if f == nil {
-		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
+	if err := d.withVolume(ctx, "", id, missing, func(*found) error { return nil }); err != nil {
+		return nil, err
 	}
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
-		return &csi.ValidateVolumeCapabilitiesResponse{Message: status.Convert(err).Message()}, nil
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
 		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters(),
 	}}, nil
 }
 
-// ControllerExpandVolume grows the FlexVol. A DP destination grows by ONTAP autosize as its
-// source does; an explicit resize sets its size as well.
-func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
-	if req.GetVolumeId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+// expandVolume grows the FlexVol. A DP destination grows by ONTAP autosize as its source
+// does; an explicit resize sets its size as well.
+func (d *Driver) expandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
 	}
 	if req.GetCapacityRange() == nil {
-		return nil, status.Error(codes.InvalidArgument, "capacity_range is required")
+		return nil, refuse(errInvalid, "capacity_range is required")
 	}
 	size, err := volumeSize(req.GetCapacityRange())
 	if err != nil {
 		return nil, err
 	}
-	end, ok := d.busy.begin(req.GetVolumeId())
-	if !ok {
-		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is in progress", req.GetVolumeId())
-	}
-	defer end()
-	f, err := d.findVolume(ctx, req.GetVolumeId())
+	capacity := size
+	err = d.withVolume(ctx, "volume "+id, id, refuse(ontap.ErrNotFound, "volume %s does not exist", id), func(f *found) error {
+		if f.volume.Size >= size {
+			capacity = f.volume.Size
+			return nil
+		}
+		return run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) })
+	})
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
-	if f == nil {
-		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
-	}
-	if f.volume.Size >= size {
-		return &csi.ControllerExpandVolumeResponse{CapacityBytes: f.volume.Size}, nil
-	}
-	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) }); err != nil {
-		return nil, backendError(ctx, f.backend, err)
-	}
-	return &csi.ControllerExpandVolumeResponse{CapacityBytes: size}, nil
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: capacity}, nil
 }
 
-// GetCapacity sums the available space of the configured aggregates of the backends that
+// getCapacity sums the available space of the configured aggregates of the backends that
 // the parameters select and that answer: the space a new volume can have now. It is
 // Unavailable when none of them answers.
-func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+func (d *Driver) getCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
 	p, err := parseParams(req.GetParameters())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	var total int64
 	var down []error
@@ -520,28 +564,25 @@ backends:
 				continue backends
 			}
 			if err != nil {
-				return nil, grpcError(err)
+				return nil, err
 			}
 			sum += a.Available
 		}
 		total, serving = total+sum, serving+1
 	}
 	if serving == 0 && len(down) > 0 {
-		return nil, status.Error(codes.Unavailable, joinErrors(down))
+		return nil, refuse(errUnavailable, "%s", joinErrors(down))
 	}
 	return &csi.GetCapacityResponse{AvailableCapacity: total}, nil
 }
 
-// ListVolumes lists the volumes this driver made on every backend, in ID order.
-func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+// listVolumes lists the volumes this driver made on every backend, in ID order.
+func (d *Driver) listVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
 	var entries []*csi.ListVolumesResponse_Entry
 	for _, b := range d.backends {
-		if err := b.Available(); err != nil {
-			return nil, grpcError(err)
-		}
-		vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
+		vols, err := volumesOf(ctx, b)
 		if err != nil {
-			return nil, backendError(ctx, b, err)
+			return nil, err
 		}
 		for _, v := range vols {
 			if id, ok := idOf(v); ok {
@@ -557,18 +598,27 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return &csi.ListVolumesResponse{Entries: page, NextToken: next}, nil
 }
 
+// volumesOf lists the volumes this driver may have made on backend b: those with its prefix.
+func volumesOf(ctx context.Context, b *ontap.Backend) ([]ontap.Volume, error) {
+	if err := b.Available(); err != nil {
+		return nil, err
+	}
+	vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
+	return vols, answered(ctx, b, err)
+}
+
 // paginate cuts a page from a sorted list; the token is the offset of the page.
 func paginate[T any](all []T, token string, maxEntries int32) ([]T, string, error) {
 	start := 0
 	if token != "" {
 		n, err := strconv.Atoi(token)
 		if err != nil || n < 0 || n > len(all) {
-			return nil, "", status.Errorf(codes.Aborted, "starting_token %q is not one this driver gave", token)
+			return nil, "", refuse(errPending, "starting_token %q is not one this driver gave", token)
 		}
 		start = n
 	}
 	if maxEntries < 0 {
-		return nil, "", status.Error(codes.InvalidArgument, "max_entries cannot be negative")
+		return nil, "", refuse(errInvalid, "max_entries cannot be negative")
 	}
 	end := len(all)
 	next := ""
@@ -579,60 +629,58 @@ func paginate[T any](all []T, token string, maxEntries int32) ([]T, string, erro
 	return all[start:end], next, nil
 }
 
-// CreateSnapshot takes a snapshot of a read-write volume; ONTAP refuses snapshots of DP
+// createSnapshot takes a snapshot of a read-write volume; ONTAP refuses snapshots of DP
 // destinations, and so does the driver. It is idempotent by name.
-func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+func (d *Driver) createSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
 	name, source := req.GetName(), req.GetSourceVolumeId()
 	switch {
 	case name == "":
-		return nil, status.Error(codes.InvalidArgument, "name is required")
+		return nil, refuse(errInvalid, "name is required")
 	case source == "":
-		return nil, status.Error(codes.InvalidArgument, "source_volume_id is required")
+		return nil, refuse(errInvalid, "source_volume_id is required")
 	case !snapshotName.MatchString(name):
-		return nil, status.Errorf(codes.InvalidArgument, "name %q: ONTAP snapshot names take letters, digits, '_', '-' and '.', up to 255", name)
+		return nil, refuse(errInvalid, "name %q: ONTAP snapshot names take letters, digits, '_', '-' and '.', up to 255", name)
 	}
 	if len(req.GetParameters()) > 0 {
-		return nil, status.Error(codes.InvalidArgument, "parameters: the VolumeSnapshotClass takes none")
+		return nil, refuse(errInvalid, "parameters: the VolumeSnapshotClass takes none")
 	}
-	end, ok := d.busy.begin("snapshot/" + name)
-	if !ok {
-		return nil, status.Errorf(codes.Aborted, "an operation on snapshot %s is in progress", name)
-	}
-	defer end()
+	missing := refuse(ontap.ErrNotFound, "source volume %s does not exist", source)
 	if !volumeID.MatchString(source) {
-		return nil, status.Errorf(codes.NotFound, "source volume %s does not exist", source)
+		return nil, missing
 	}
-	f, err := d.findVolume(ctx, source)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	if f == nil {
-		return nil, status.Errorf(codes.NotFound, "source volume %s does not exist", source)
-	}
-	b := f.backend
-	// Snapshot names are unique per driver: look for the name on every volume at once.
-	same, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", name)
-	if err != nil {
-		return nil, backendError(ctx, b, err)
-	}
-	for _, s := range same {
-		if s.VolumeUUID != f.volume.UUID {
-			return nil, status.Errorf(codes.AlreadyExists, "snapshot %s exists on another volume, %s", name, s.Volume)
+	var resp *csi.CreateSnapshotResponse
+	err := d.withVolume(ctx, "snapshot "+name, source, missing, func(f *found) error {
+		b := f.backend
+		// Snapshot names are unique per driver: look for the name on every volume at once.
+		same, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", name)
+		if err != nil {
+			return err
 		}
-		return snapshotResponse(source, s), nil
-	}
-	if f.volume.Type == ontap.VolumeDP {
-		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is a SnapMirror destination (DP), on which ONTAP refuses snapshots: take the snapshot of the source volume, and it will be mirrored", source)
-	}
-	// A duplicate is another replica's work since the look: the snapshot is the answer.
-	if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil && !ontap.HasCode(err, ontap.CodeSnapshotDuplicate) {
-		return nil, backendError(ctx, b, err)
-	}
-	s, err := b.GetSnapshot(ctx, f.volume.UUID, name)
+		for _, s := range same {
+			if s.VolumeUUID != f.volume.UUID {
+				return refuse(errExists, "snapshot %s exists on another volume, %s", name, s.Volume)
+			}
+			resp = snapshotResponse(source, s)
+			return nil
+		}
+		if f.volume.Type == ontap.VolumeDP {
+			return refuse(errPrecondition, "volume %s is a SnapMirror destination (DP), on which ONTAP refuses snapshots: take the snapshot of the source volume, and it will be mirrored", source)
+		}
+		// A duplicate is another replica's work since the look: the snapshot is the answer.
+		if err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateSnapshot(ctx, f.volume.UUID, name) }); err != nil && !ontap.HasCode(err, ontap.CodeSnapshotDuplicate) {
+			return err
+		}
+		s, err := b.GetSnapshot(ctx, f.volume.UUID, name)
+		if err != nil {
+			return err
+		}
+		resp = snapshotResponse(source, *s)
+		return nil
+	})
 	if err != nil {
-		return nil, backendError(ctx, b, err)
+		return nil, err
 	}
-	return snapshotResponse(source, *s), nil
+	return resp, nil
 }
 
 func snapshotResponse(pv string, s ontap.Snapshot) *csi.CreateSnapshotResponse {
@@ -646,66 +694,69 @@ func csiSnapshot(pv string, s ontap.Snapshot) *csi.Snapshot {
 	}
 }
 
-// findSnapshotSource resolves a snapshot ID for a clone: the volume and the snapshot name.
-func (d *Driver) findSnapshotSource(ctx context.Context, id string) (*found, string, error) {
-	pv, snap, ok := parseSnapshotID(id)
-	if !ok {
-		return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist", id)
+// snapshotOn gets snapshot name of volume f; nil, nil when the volume has none of that name.
+func snapshotOn(ctx context.Context, f *found, name string) (*ontap.Snapshot, error) {
+	s, err := f.backend.GetSnapshot(ctx, f.volume.UUID, name)
+	if errors.Is(err, ontap.ErrNotFound) {
+		return nil, nil
 	}
-	f, err := d.findVolume(ctx, pv)
-	if err != nil {
-		return nil, "", grpcError(err)
-	}
-	if f == nil {
-		return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist: no volume %s", id, pv)
-	}
-	if _, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap); err != nil {
-		if errors.Is(err, ontap.ErrNotFound) {
-			return nil, "", status.Errorf(codes.NotFound, "source snapshot %s does not exist", id)
-		}
-		return nil, "", backendError(ctx, f.backend, err)
-	}
-	return f, snap, nil
+	return s, err
 }
 
-// DeleteSnapshot deletes a snapshot; one that is gone, or an ID this driver never gave,
+// findSnapshotSource resolves a snapshot ID for a clone: the volume and the snapshot name.
+func (d *Driver) findSnapshotSource(ctx context.Context, id string) (*found, string, error) {
+	missing := refuse(ontap.ErrNotFound, "source snapshot %s does not exist", id)
+	pv, snap, ok := parseSnapshotID(id)
+	if !ok {
+		return nil, "", missing
+	}
+	var source *found
+	err := d.withVolume(ctx, "", pv, refuse(ontap.ErrNotFound, "source snapshot %s does not exist: no volume %s", id, pv), func(f *found) error {
+		s, err := snapshotOn(ctx, f, snap)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return missing
+		}
+		source = f
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return source, snap, nil
+}
+
+// deleteSnapshot deletes a snapshot; one that is gone, or an ID this driver never gave,
 // counts as deleted.
-func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+func (d *Driver) deleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
 	if req.GetSnapshotId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "snapshot_id is required")
+		return nil, refuse(errInvalid, "snapshot_id is required")
 	}
 	pv, snap, ok := parseSnapshotID(req.GetSnapshotId())
 	if !ok {
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
-	end, ok := d.busy.begin("snapshot/" + snap)
-	if !ok {
-		return nil, status.Errorf(codes.Aborted, "an operation on snapshot %s is in progress", snap)
-	}
-	defer end()
-	f, err := d.findVolume(ctx, pv)
+	err := d.withVolume(ctx, "snapshot "+snap, pv, nil, func(f *found) error {
+		s, err := snapshotOn(ctx, f, snap)
+		if s == nil || err != nil {
+			return err
+		}
+		if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteSnapshot(ctx, f.volume.UUID, s.UUID) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, grpcError(err)
-	}
-	if f == nil {
-		return &csi.DeleteSnapshotResponse{}, nil
-	}
-	s, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap)
-	if errors.Is(err, ontap.ErrNotFound) {
-		return &csi.DeleteSnapshotResponse{}, nil
-	}
-	if err != nil {
-		return nil, backendError(ctx, f.backend, err)
-	}
-	if err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteSnapshot(ctx, f.volume.UUID, s.UUID) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
-		return nil, backendError(ctx, f.backend, err)
+		return nil, err
 	}
 	return &csi.DeleteSnapshotResponse{}, nil
 }
 
-// ListSnapshots lists snapshots by ID, by source volume, or all of this driver's volumes'
+// listSnapshots lists snapshots by ID, by source volume, or all of this driver's volumes'
 // (SnapMirror's own base snapshots left out), in ID order and in pages.
-func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+func (d *Driver) listSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
 	var entries []*csi.ListSnapshotsResponse_Entry
 	add := func(id string, s ontap.Snapshot) {
 		if !strings.HasPrefix(s.Name, "snapmirror.") {
@@ -718,47 +769,36 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 		if !ok {
 			break
 		}
-		f, err := d.findVolume(ctx, pv)
+		err := d.withVolume(ctx, "", pv, nil, func(f *found) error {
+			s, err := snapshotOn(ctx, f, snap)
+			if s != nil {
+				add(pv, *s)
+			}
+			return err
+		})
 		if err != nil {
-			return nil, grpcError(err)
+			return nil, err
 		}
-		if f == nil {
-			break
-		}
-		s, err := f.backend.GetSnapshot(ctx, f.volume.UUID, snap)
-		if errors.Is(err, ontap.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, backendError(ctx, f.backend, err)
-		}
-		add(pv, *s)
 	case req.GetSourceVolumeId() != "":
-		if !volumeID.MatchString(req.GetSourceVolumeId()) {
+		pv := req.GetSourceVolumeId()
+		if !volumeID.MatchString(pv) {
 			break
 		}
-		f, err := d.findVolume(ctx, req.GetSourceVolumeId())
+		err := d.withVolume(ctx, "", pv, nil, func(f *found) error {
+			snaps, err := f.backend.ListSnapshots(ctx, f.volume.UUID)
+			for _, s := range snaps {
+				add(pv, s)
+			}
+			return err
+		})
 		if err != nil {
-			return nil, grpcError(err)
-		}
-		if f == nil {
-			break
-		}
-		snaps, err := f.backend.ListSnapshots(ctx, f.volume.UUID)
-		if err != nil {
-			return nil, backendError(ctx, f.backend, err)
-		}
-		for _, s := range snaps {
-			add(req.GetSourceVolumeId(), s)
+			return nil, err
 		}
 	default:
 		for _, b := range d.backends {
-			if err := b.Available(); err != nil {
-				return nil, grpcError(err)
-			}
-			vols, err := b.ListVolumes(ctx, b.SVM, b.Prefix()+"*")
+			vols, err := volumesOf(ctx, b)
 			if err != nil {
-				return nil, backendError(ctx, b, err)
+				return nil, err
 			}
 			ids := map[string]string{}
 			for _, v := range vols {
@@ -768,7 +808,7 @@ func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 			}
 			snaps, err := b.FindSnapshots(ctx, b.SVM, b.Prefix()+"*", "")
 			if err != nil {
-				return nil, backendError(ctx, b, err)
+				return nil, answered(ctx, b, err)
 			}
 			for _, s := range snaps {
 				if id, ok := ids[s.VolumeUUID]; ok {

@@ -31,8 +31,9 @@ type params struct {
 
 var known = []string{ParamBackendType, ParamFsType, ParamReplication, ParamPVCName, ParamPVCNamespace, ParamPVName}
 
-// parseParams reads StorageClass parameters. Every key must be known: a misspelt one would
-// otherwise be ignored silently, and a volume made without what the user asked for.
+// parseParams reads StorageClass parameters, refusing bad ones as errInvalid. Every key must be
+// known: a misspelt one would otherwise be ignored silently, and a volume made without what the
+// user asked for.
 func parseParams(in map[string]string) (params, error) {
 	var p params
 	keys := make([]string, 0, len(in))
@@ -46,14 +47,14 @@ func parseParams(in map[string]string) (params, error) {
 		case ParamBackendType:
 			if v != ontap.DriverNAS {
 				if v == ontap.DriverSAN {
-					return p, fmt.Errorf("parameter %s: %q is not supported yet: use %q", k, v, ontap.DriverNAS)
+					return p, refuse(errInvalid, "parameter %s: %q is not supported yet: use %q", k, v, ontap.DriverNAS)
 				}
-				return p, fmt.Errorf("parameter %s: %q is unknown: use %q", k, v, ontap.DriverNAS)
+				return p, refuse(errInvalid, "parameter %s: %q is unknown: use %q", k, v, ontap.DriverNAS)
 			}
 			p.backendType = v
 		case ParamFsType:
 			if v != "" && v != "nfs" {
-				return p, fmt.Errorf("parameter %s: %q is not served by ontap-nas: use \"nfs\"", k, v)
+				return p, refuse(errInvalid, "parameter %s: %q is not served by ontap-nas: use \"nfs\"", k, v)
 			}
 			p.fsType = v
 		case ParamReplication:
@@ -62,7 +63,7 @@ func parseParams(in map[string]string) (params, error) {
 				p.replication = true
 			case "false", "":
 			default:
-				return p, fmt.Errorf("parameter %s: %q is not a boolean: write \"true\" or \"false\"", k, v)
+				return p, refuse(errInvalid, "parameter %s: %q is not a boolean: write \"true\" or \"false\"", k, v)
 			}
 		case ParamPVCName:
 			p.pvcName = v
@@ -70,7 +71,7 @@ func parseParams(in map[string]string) (params, error) {
 			p.pvcNamespace = v
 		case ParamPVName:
 		default:
-			return p, fmt.Errorf("parameter %s is unknown: remove it from the StorageClass; the known ones are %s", k, strings.Join(known[:3], ", "))
+			return p, refuse(errInvalid, "parameter %s is unknown: remove it from the StorageClass; the known ones are %s", k, strings.Join(known[:3], ", "))
 		}
 	}
 	return p, nil
@@ -84,17 +85,18 @@ var (
 )
 
 // flexvolName is the FlexVol of a volume ID: the backend's prefix and the ID with '-' and '.'
-// replaced by '_' (Trident's rule). It fails when the result is no valid FlexVol name.
+// replaced by '_' (Trident's rule). It refuses (errInvalid) a result that is no valid FlexVol
+// name.
 func flexvolName(prefix, pv string) (string, error) {
 	if !volumeID.MatchString(pv) {
-		return "", fmt.Errorf("name %q: want a PV name: letters, digits, '_', '-' and '.'", pv)
+		return "", refuse(errInvalid, "name %q: want a PV name: letters, digits, '_', '-' and '.'", pv)
 	}
 	name := prefix + strings.NewReplacer("-", "_", ".", "_").Replace(pv)
 	if len(name) > 203 {
-		return "", fmt.Errorf("name %q: its FlexVol name %s is longer than ONTAP's 203 characters", pv, name)
+		return "", refuse(errInvalid, "name %q: its FlexVol name %s is longer than ONTAP's 203 characters", pv, name)
 	}
 	if name[0] >= '0' && name[0] <= '9' {
-		return "", fmt.Errorf("name %q: its FlexVol name %s starts with a digit, which ONTAP refuses: set a storage prefix", pv, name)
+		return "", refuse(errInvalid, "name %q: its FlexVol name %s starts with a digit, which ONTAP refuses: set a storage prefix", pv, name)
 	}
 	return name, nil
 }

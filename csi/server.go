@@ -136,6 +136,16 @@ func (d *Driver) logCalls(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return resp, err
 }
 
+// rpc runs an RPC's handler and maps the plain Go error it returns to its gRPC status
+// (grpcError): every method of the Controller service that can fail goes through it, and
+// nothing else makes codes. It is not a unary interceptor because the driver's methods are
+// also called directly (by this package's tests and by frontend's) and registered on servers
+// built without the driver's interceptors (csi-sanity's), and every caller must get codes.
+func rpc[Req, Resp any](ctx context.Context, req Req, handler func(context.Context, Req) (Resp, error)) (Resp, error) {
+	resp, err := handler(ctx, req)
+	return resp, grpcError(err)
+}
+
 // inflight serializes operations on one volume: a second call while one runs is refused
 // with ABORTED, the CSI spec's "operation pending" answer.
 type inflight struct {
@@ -155,6 +165,16 @@ func (f *inflight) begin(key string) (end func(), ok bool) {
 		delete(f.keys, key)
 		f.mu.Unlock()
 	}, true
+}
+
+// lock takes the in-flight guard on key, "volume <id>" or "snapshot <name>", and returns
+// what releases it; errPending while another call holds it.
+func (d *Driver) lock(key string) (end func(), err error) {
+	end, ok := d.busy.begin(key)
+	if !ok {
+		return nil, refuse(errPending, "an operation on %s is in progress", key)
+	}
+	return end, nil
 }
 
 // peerCache keeps each backend's SVM peers for a short while: provisioning checks them on
