@@ -55,7 +55,13 @@ type Config struct {
 	Log logr.Logger
 }
 
-// Client is the domain API of one ONTAP cluster. It is safe for concurrent use.
+// Client is the domain API of one ONTAP cluster: FlexVols, their snapshots (named by the
+// volume's UUID), SnapMirror relationships and transfers, jobs, the cluster, its SVMs and
+// peerings, SnapMirror policies and schedules, NFS export policies. Mutations return a nil
+// *Job when the operation ended within the request (return_timeout), or the running job.
+// SnapMirror calls go to the destination's cluster unless a method says otherwise. Its users
+// declare the small interfaces they need of it (mirror.ONTAP, mirror.Writes). It is safe for
+// concurrent use.
 type Client struct {
 	api           *client.Ontap
 	returnTimeout int64
@@ -213,15 +219,3 @@ func nextHref(l *models.CollectionLinks) string {
 	}
 	return l.Next.Href
 }
-
-// Client implements every domain interface.
-var _ interface {
-	VolumeAPI
-	SnapshotAPI
-	SnapMirrorAPI
-	JobAPI
-	ClusterAPI
-	PeerAPI
-	PolicyAPI
-	ExportAPI
-} = (*Client)(nil)

@@ -49,26 +49,7 @@ type ClusterPeer struct {
 	Name, State string
 }
 
-// ClusterAPI reads what a backend needs to validate itself: the cluster, its SVMs and
-// aggregates.
-type ClusterAPI interface {
-	// Cluster returns the cluster's identity; it doubles as a reachability probe.
-	Cluster(ctx context.Context) (*ClusterInfo, error)
-	// GetSVM finds a data SVM by name, or fails with ErrNotFound.
-	GetSVM(ctx context.Context, name string) (*SVM, error)
-	// GetAggregate finds an aggregate by name, or fails with ErrNotFound.
-	GetAggregate(ctx context.Context, name string) (*Aggregate, error)
-}
-
-// PeerAPI reads cluster and SVM peerings.
-type PeerAPI interface {
-	// SVMPeers lists the peerings of the local SVM.
-	SVMPeers(ctx context.Context, svm string) ([]SVMPeer, error)
-	// ClusterPeers lists the cluster's peers.
-	ClusterPeers(ctx context.Context) ([]ClusterPeer, error)
-}
-
-// Cluster implements ClusterAPI.
+// Cluster returns the cluster's identity; it doubles as a reachability probe.
 func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 	resp, err := c.api.Cluster.ClusterGetContext(ctx, cluster.NewClusterGetParams().WithFields([]string{"name", "uuid", "version.full"}), nil)
 	if err != nil {
@@ -81,7 +62,7 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 	return info, nil
 }
 
-// GetSVM implements ClusterAPI.
+// GetSVM finds a data SVM by name, or fails with ErrNotFound.
 func (c *Client) GetSVM(ctx context.Context, name string) (*SVM, error) {
 	params := svm.NewSvmCollectionGetParams().WithName(&name).WithFields([]string{"name", "uuid", "state", "aggregates.name"})
 	found, err := first(listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Svm, *models.CollectionLinks, error) {
@@ -103,7 +84,7 @@ func (c *Client) GetSVM(ctx context.Context, name string) (*SVM, error) {
 	return found, nil
 }
 
-// GetAggregate implements ClusterAPI.
+// GetAggregate finds an aggregate by name, or fails with ErrNotFound.
 func (c *Client) GetAggregate(ctx context.Context, name string) (*Aggregate, error) {
 	params := storage.NewAggregateCollectionGetParams().WithName(&name).
 		WithFields([]string{"name", "state", "space.block_storage.size", "space.block_storage.available"})
@@ -126,7 +107,7 @@ func (c *Client) GetAggregate(ctx context.Context, name string) (*Aggregate, err
 	return found, nil
 }
 
-// SVMPeers implements PeerAPI.
+// SVMPeers lists the peerings of the local SVM.
 func (c *Client) SVMPeers(ctx context.Context, svmName string) ([]SVMPeer, error) {
 	params := svm.NewSvmPeerCollectionGetParams().WithSvmName(&svmName).WithMaxRecords(c.pageSize).
 		WithFields([]string{"svm.name", "peer.svm.name", "peer.cluster.name", "state", "applications"})
@@ -159,7 +140,7 @@ func svmPeerFromModel(r *models.SvmPeer) SVMPeer {
 	return p
 }
 
-// ClusterPeers implements PeerAPI.
+// ClusterPeers lists the cluster's peers.
 func (c *Client) ClusterPeers(ctx context.Context) ([]ClusterPeer, error) {
 	params := cluster.NewClusterPeerCollectionGetParams().WithFields([]string{"name", "status.state"}).WithMaxRecords(c.pageSize)
 	peers, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.ClusterPeer, *models.CollectionLinks, error) {

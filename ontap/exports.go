@@ -20,16 +20,7 @@ type ExportRule struct {
 	Clients []string
 }
 
-// ExportAPI manages NFS export policies.
-type ExportAPI interface {
-	// GetExportPolicy finds an SVM's export policy by name, or fails with ErrNotFound.
-	GetExportPolicy(ctx context.Context, svm, name string) (*ExportPolicy, error)
-	// CreateExportPolicy creates an export policy with its rules in one call; a duplicate
-	// name fails with IsAlreadyExists.
-	CreateExportPolicy(ctx context.Context, svm, name string, rules []ExportRule) (*ExportPolicy, error)
-}
-
-// GetExportPolicy implements ExportAPI.
+// GetExportPolicy finds an SVM's export policy by name, or fails with ErrNotFound.
 func (c *Client) GetExportPolicy(ctx context.Context, svm, name string) (*ExportPolicy, error) {
 	params := nfs.NewExportPolicyCollectionGetParams().WithSvmName(&svm).WithName(&name).WithFields([]string{"id", "name"})
 	resp, err := c.api.Nfs.ExportPolicyCollectionGetContext(ctx, params, nil)
@@ -43,7 +34,8 @@ func (c *Client) GetExportPolicy(ctx context.Context, svm, name string) (*Export
 	return &ExportPolicy{ID: r.ID, Name: r.Name}, nil
 }
 
-// CreateExportPolicy implements ExportAPI.
+// CreateExportPolicy creates an export policy with its rules in one call; a duplicate
+// name fails with IsAlreadyExists.
 func (c *Client) CreateExportPolicy(ctx context.Context, svm, name string, rules []ExportRule) (*ExportPolicy, error) {
 	m := &models.ExportPolicy{Name: name, Svm: &models.SvmReference{Name: svm}}
 	for _, r := range rules {

@@ -35,19 +35,10 @@ type Job struct {
 // Done reports whether the job has ended, in success or failure.
 func (j *Job) Done() bool { return j.State == JobSuccess || j.State == JobFailure }
 
-// JobAPI follows asynchronous operations.
-type JobAPI interface {
-	// GetJob returns the job's current state. Jobs are purged some minutes after they end;
-	// then GetJob returns an error matching ErrNotFound.
-	GetJob(ctx context.Context, uuid string) (*Job, error)
-	// WaitJob polls the job until it ends or ctx is done. It returns nil on success, the
-	// job's *APIError on failure, and ctx's error when ctx ends first. A nil job is done.
-	WaitJob(ctx context.Context, job *Job) error
-}
-
 var jobFields = []string{"uuid", "state", "message", "code", "error"}
 
-// GetJob implements JobAPI.
+// GetJob returns the job's current state. Jobs are purged some minutes after they end;
+// then GetJob returns an error matching ErrNotFound.
 func (c *Client) GetJob(ctx context.Context, uuid string) (*Job, error) {
 	resp, err := c.api.Cluster.JobGetContext(ctx, cluster.NewJobGetParams().WithUUID(uuid).WithFields(jobFields), nil)
 	if err != nil {
@@ -56,7 +47,8 @@ func (c *Client) GetJob(ctx context.Context, uuid string) (*Job, error) {
 	return jobFromModel(resp.Payload), nil
 }
 
-// WaitJob implements JobAPI.
+// WaitJob polls the job until it ends or ctx is done. It returns nil on success, the
+// job's *APIError on failure, and ctx's error when ctx ends first. A nil job is done.
 func (c *Client) WaitJob(ctx context.Context, job *Job) error {
 	delay := c.jobPoll
 	for job != nil {

@@ -32,16 +32,8 @@ type Schedule struct {
 	Type string
 }
 
-// PolicyAPI reads SnapMirror policies and schedules.
-type PolicyAPI interface {
-	// GetPolicy finds a policy by name that applies to the SVM: the SVM's own, else the
-	// cluster's. It fails with ErrNotFound.
-	GetPolicy(ctx context.Context, svm, name string) (*Policy, error)
-	// GetSchedule finds a schedule by name, or fails with ErrNotFound.
-	GetSchedule(ctx context.Context, name string) (*Schedule, error)
-}
-
-// GetPolicy implements PolicyAPI.
+// GetPolicy finds a policy by name that applies to the SVM: the SVM's own, else the
+// cluster's. It fails with ErrNotFound.
 func (c *Client) GetPolicy(ctx context.Context, svm, name string) (*Policy, error) {
 	params := snapmirror.NewSnapmirrorPoliciesGetParams().WithName(&name).
 		WithFields([]string{"name", "type", "sync_type", "svm.name", "copy_all_source_snapshots", "transfer_schedule.name"})
@@ -82,7 +74,7 @@ func (c *Client) GetPolicy(ctx context.Context, svm, name string) (*Policy, erro
 	return found, nil
 }
 
-// GetSchedule implements PolicyAPI.
+// GetSchedule finds a schedule by name, or fails with ErrNotFound.
 func (c *Client) GetSchedule(ctx context.Context, name string) (*Schedule, error) {
 	params := cluster.NewScheduleCollectionGetParams().WithName(&name).WithFields([]string{"name", "type"})
 	resp, err := c.api.Cluster.ScheduleCollectionGetContext(ctx, params, nil)

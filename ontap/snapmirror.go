@@ -116,33 +116,6 @@ type RelationshipFilter struct {
 	SourceSide bool
 }
 
-// SnapMirrorAPI drives SnapMirror relationships. Unless said otherwise, call it on the
-// destination's cluster. Mutations return a nil *Job when done, or the running job.
-type SnapMirrorAPI interface {
-	// GetRelationship finds the relationship whose destination is the "svm:volume" path with
-	// one filtered GET, or fails with ErrNotFound.
-	GetRelationship(ctx context.Context, destination string) (*Relationship, error)
-	// ListRelationships lists the relationships that match, following every page.
-	ListRelationships(ctx context.Context, filter RelationshipFilter) ([]Relationship, error)
-	// CreateRelationship creates an uninitialized relationship to an existing DP volume and
-	// returns its UUID (empty when ONTAP did not return the record); a second one for the
-	// same destination fails with IsAlreadyExists.
-	CreateRelationship(ctx context.Context, spec RelationshipSpec) (string, *Job, error)
-	// ModifyRelationship changes the state, policy or schedule.
-	ModifyRelationship(ctx context.Context, uuid string, change RelationshipChange) (*Job, error)
-	// DeleteRelationship removes records of the relationship, as scope says; ReleaseSource
-	// runs on the source's cluster.
-	DeleteRelationship(ctx context.Context, uuid string, scope DeleteScope) (*Job, error)
-	// StartTransfer starts an initialize or an update, of sourceSnapshot when it is not
-	// empty. It fails with IsTransferInProgress when one runs.
-	StartTransfer(ctx context.Context, relationshipUUID, sourceSnapshot string) (*Transfer, error)
-	// GetTransfer returns one transfer, running or ended in the last 24 hours.
-	GetTransfer(ctx context.Context, relationshipUUID, transferUUID string) (*Transfer, error)
-	// AbortTransfer aborts a running transfer; one that is not running fails with
-	// ErrNotFound or CodeNoActiveTransfer.
-	AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error
-}
-
 var relationshipFields = []string{
 	"uuid", "source.path", "source.cluster.name", "destination.path", "destination.cluster.name",
 	"policy.name", "policy.type", "transfer_schedule.name", "state", "healthy", "unhealthy_reason",
@@ -150,7 +123,8 @@ var relationshipFields = []string{
 	"transfer.type", "transfer.bytes_transferred", "transfer.end_time", "transfer.total_duration",
 }
 
-// GetRelationship implements SnapMirrorAPI.
+// GetRelationship finds the relationship whose destination is the "svm:volume" path with
+// one filtered GET, or fails with ErrNotFound.
 func (c *Client) GetRelationship(ctx context.Context, destination string) (*Relationship, error) {
 	rel, err := first(c.listRelationships(ctx, RelationshipFilter{Destination: destination}))
 	if err != nil {
@@ -159,7 +133,7 @@ func (c *Client) GetRelationship(ctx context.Context, destination string) (*Rela
 	return rel, nil
 }
 
-// ListRelationships implements SnapMirrorAPI.
+// ListRelationships lists the relationships that match, following every page.
 func (c *Client) ListRelationships(ctx context.Context, filter RelationshipFilter) ([]Relationship, error) {
 	rels, err := c.listRelationships(ctx, filter)
 	if err != nil {
@@ -183,7 +157,9 @@ func (c *Client) listRelationships(ctx context.Context, filter RelationshipFilte
 	}, relationshipFromModel)
 }
 
-// CreateRelationship implements SnapMirrorAPI.
+// CreateRelationship creates an uninitialized relationship to an existing DP volume and
+// returns its UUID (empty when ONTAP did not return the record); a second one for the
+// same destination fails with IsAlreadyExists.
 func (c *Client) CreateRelationship(ctx context.Context, spec RelationshipSpec) (string, *Job, error) {
 	m := &models.SnapmirrorRelationship{
 		Source:      &models.SnapmirrorEndpoint{Path: spec.Source},
@@ -219,7 +195,7 @@ func (c *Client) CreateRelationship(ctx context.Context, spec RelationshipSpec) 
 	return uuid, job, nil
 }
 
-// ModifyRelationship implements SnapMirrorAPI.
+// ModifyRelationship changes the state, policy or schedule.
 func (c *Client) ModifyRelationship(ctx context.Context, uuid string, change RelationshipChange) (*Job, error) {
 	m := &models.SnapmirrorRelationship{State: string(change.State), RestoreToSnapshot: change.RestoreToSnapshot}
 	if change.Policy != "" {
@@ -236,7 +212,8 @@ func (c *Client) ModifyRelationship(ctx context.Context, uuid string, change Rel
 	return pending(accepted)
 }
 
-// DeleteRelationship implements SnapMirrorAPI.
+// DeleteRelationship removes records of the relationship, as scope says; ReleaseSource
+// runs on the source's cluster.
 func (c *Client) DeleteRelationship(ctx context.Context, uuid string, scope DeleteScope) (*Job, error) {
 	params := snapmirror.NewSnapmirrorRelationshipDeleteParams().WithUUID(uuid).WithReturnTimeout(&c.returnTimeout)
 	yes := true
@@ -255,7 +232,8 @@ func (c *Client) DeleteRelationship(ctx context.Context, uuid string, scope Dele
 	return pending(accepted)
 }
 
-// StartTransfer implements SnapMirrorAPI.
+// StartTransfer starts an initialize or an update, of sourceSnapshot when it is not
+// empty. It fails with IsTransferInProgress when one runs.
 func (c *Client) StartTransfer(ctx context.Context, relationshipUUID, sourceSnapshot string) (*Transfer, error) {
 	yes := true
 	params := snapmirror.NewSnapmirrorRelationshipTransferCreateParams().WithRelationshipUUID(relationshipUUID).
@@ -292,7 +270,8 @@ func transferFromModel(r *models.SnapmirrorTransfer) *Transfer {
 	return t
 }
 
-// AbortTransfer implements SnapMirrorAPI.
+// AbortTransfer aborts a running transfer; one that is not running fails with
+// ErrNotFound or CodeNoActiveTransfer.
 func (c *Client) AbortTransfer(ctx context.Context, relationshipUUID, transferUUID string) error {
 	params := snapmirror.NewSnapmirrorRelationshipTransferModifyParams().WithRelationshipUUID(relationshipUUID).
 		WithUUID(transferUUID).WithInfo(&models.SnapmirrorTransfer{State: string(TransferAborted)})

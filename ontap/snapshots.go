@@ -24,30 +24,10 @@ type Snapshot struct {
 	Volume, VolumeUUID string
 }
 
-// SnapshotAPI manages the snapshots of a volume, named by the volume's UUID. Mutations return
-// a nil *Job when done, or the running job.
-type SnapshotAPI interface {
-	// CreateSnapshot takes a snapshot; a duplicate name fails with IsAlreadyExists, and a DP
-	// volume refuses with CodeSnapshotOnDP.
-	CreateSnapshot(ctx context.Context, volumeUUID, name string) (*Job, error)
-	// GetSnapshot finds a snapshot by name, or fails with ErrNotFound.
-	GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error)
-	// ListSnapshots lists the volume's snapshots, oldest first.
-	ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error)
-	// DeleteSnapshot deletes a snapshot by UUID.
-	DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error)
-	// FindSnapshots finds, with one query, the snapshots whose name matches name on every
-	// volume of the SVM whose name matches volume (ONTAP's * wildcard; empty matches all).
-	FindSnapshots(ctx context.Context, svm, volume, name string) ([]Snapshot, error)
-	// WrittenSince reports how many bytes of the "svm:volume" path's active file system
-	// differ from its snapshot (ONTAP's expensive delta field), with one query; ErrNotFound
-	// when the snapshot is not there.
-	WrittenSince(ctx context.Context, path, snapshot string) (int64, error)
-}
-
 var snapshotFields = []string{"uuid", "name", "create_time", "size", "owners", "volume.name", "volume.uuid"}
 
-// CreateSnapshot implements SnapshotAPI.
+// CreateSnapshot takes a snapshot; a duplicate name fails with IsAlreadyExists, and a DP
+// volume refuses with CodeSnapshotOnDP.
 func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*Job, error) {
 	params := storage.NewSnapshotCreateParams().WithVolumeUUID(volumeUUID).
 		WithInfo(&models.Snapshot{Name: name}).WithReturnTimeout(&c.returnTimeout)
@@ -58,7 +38,7 @@ func (c *Client) CreateSnapshot(ctx context.Context, volumeUUID, name string) (*
 	return pending(accepted)
 }
 
-// GetSnapshot implements SnapshotAPI.
+// GetSnapshot finds a snapshot by name, or fails with ErrNotFound.
 func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Snapshot, error) {
 	snap, err := first(c.listSnapshots(ctx, volumeUUID, &name, nil, nil))
 	if err != nil {
@@ -67,7 +47,7 @@ func (c *Client) GetSnapshot(ctx context.Context, volumeUUID, name string) (*Sna
 	return snap, nil
 }
 
-// ListSnapshots implements SnapshotAPI.
+// ListSnapshots lists the volume's snapshots, oldest first.
 func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapshot, error) {
 	snaps, err := c.listSnapshots(ctx, volumeUUID, nil, nil, nil)
 	if err != nil {
@@ -76,7 +56,8 @@ func (c *Client) ListSnapshots(ctx context.Context, volumeUUID string) ([]Snapsh
 	return snaps, nil
 }
 
-// FindSnapshots implements SnapshotAPI.
+// FindSnapshots finds, with one query, the snapshots whose name matches name on every
+// volume of the SVM whose name matches volume (ONTAP's * wildcard; empty matches all).
 func (c *Client) FindSnapshots(ctx context.Context, svm, volume, name string) ([]Snapshot, error) {
 	snaps, err := c.listSnapshots(ctx, "*", nonEmpty(name), nonEmpty(svm), nonEmpty(volume))
 	if err != nil {
@@ -110,7 +91,9 @@ func (c *Client) listSnapshots(ctx context.Context, volumeUUID string, name, svm
 	}))
 }
 
-// WrittenSince implements SnapshotAPI.
+// WrittenSince reports how many bytes of the "svm:volume" path's active file system
+// differ from its snapshot (ONTAP's expensive delta field), with one query; ErrNotFound
+// when the snapshot is not there.
 func (c *Client) WrittenSince(ctx context.Context, path, snapshot string) (int64, error) {
 	svm, volume, _ := SplitPath(path)
 	params := storage.NewSnapshotCollectionGetParams().WithVolumeUUID("*").WithName(&snapshot).
@@ -129,7 +112,7 @@ func (c *Client) WrittenSince(ctx context.Context, path, snapshot string) (int64
 	return 0, fmt.Errorf("delta of %s since snapshot %s: %w", path, snapshot, ErrNotFound)
 }
 
-// DeleteSnapshot implements SnapshotAPI.
+// DeleteSnapshot deletes a snapshot by UUID.
 func (c *Client) DeleteSnapshot(ctx context.Context, volumeUUID, uuid string) (*Job, error) {
 	params := storage.NewSnapshotDeleteParams().WithVolumeUUID(volumeUUID).WithUUID(uuid).WithReturnTimeout(&c.returnTimeout)
 	_, accepted, err := c.api.Storage.SnapshotDeleteContext(ctx, params, nil)

@@ -62,32 +62,12 @@ type VolumeSpec struct {
 	CloneOf, CloneSnapshot string
 }
 
-// VolumeAPI manages FlexVols. Mutations return a nil *Job when done, or the running job.
-type VolumeAPI interface {
-	// CreateVolume creates a volume; a duplicate name fails with IsAlreadyExists.
-	CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error)
-	// GetVolume finds a volume by SVM and name, or fails with ErrNotFound.
-	GetVolume(ctx context.Context, svm, name string) (*Volume, error)
-	// ListVolumes lists an SVM's volumes whose name matches pattern (ONTAP's * wildcard).
-	ListVolumes(ctx context.Context, svm, pattern string) ([]Volume, error)
-	// ResizeVolume sets the volume's size in bytes.
-	ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error)
-	// MountVolume sets the volume's NFS junction path and export policy; ONTAP refuses it on
-	// a DP volume before its first transfer.
-	MountVolume(ctx context.Context, uuid, path, exportPolicy string) (*Job, error)
-	// RestoreVolume reverts the volume to one of its snapshots.
-	RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error)
-	// DeleteVolume deletes the volume; a volume still in a SnapMirror relationship fails with
-	// IsInRelationship, and a missing one with ErrNotFound.
-	DeleteVolume(ctx context.Context, uuid string) (*Job, error)
-}
-
 var volumeFields = []string{
 	"uuid", "name", "svm.name", "aggregates.name", "size", "space.used", "type", "state", "nas.path",
 	"nas.export_policy.name", "comment", "snapmirror.is_protected", "autosize.mode", "autosize.maximum",
 }
 
-// CreateVolume implements VolumeAPI.
+// CreateVolume creates a volume; a duplicate name fails with IsAlreadyExists.
 func (c *Client) CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error) {
 	v := &models.Volume{
 		Name: spec.Name, Svm: &models.SvmReference{Name: spec.SVM}, Size: spec.Size, Type: spec.Type,
@@ -125,7 +105,7 @@ func (c *Client) CreateVolume(ctx context.Context, spec VolumeSpec) (*Job, error
 	return pending(accepted)
 }
 
-// GetVolume implements VolumeAPI.
+// GetVolume finds a volume by SVM and name, or fails with ErrNotFound.
 func (c *Client) GetVolume(ctx context.Context, svm, name string) (*Volume, error) {
 	vol, err := first(c.listVolumes(ctx, svm, name))
 	if err != nil {
@@ -134,7 +114,7 @@ func (c *Client) GetVolume(ctx context.Context, svm, name string) (*Volume, erro
 	return vol, nil
 }
 
-// ListVolumes implements VolumeAPI.
+// ListVolumes lists an SVM's volumes whose name matches pattern (ONTAP's * wildcard).
 func (c *Client) ListVolumes(ctx context.Context, svm, pattern string) ([]Volume, error) {
 	vols, err := c.listVolumes(ctx, svm, pattern)
 	if err != nil {
@@ -155,7 +135,7 @@ func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, e
 	}, infallible(volumeFromModel))
 }
 
-// ResizeVolume implements VolumeAPI.
+// ResizeVolume sets the volume's size in bytes.
 func (c *Client) ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error) {
 	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Size: size}))
 	if err != nil {
@@ -164,7 +144,8 @@ func (c *Client) ResizeVolume(ctx context.Context, uuid string, size int64) (*Jo
 	return job, nil
 }
 
-// MountVolume implements VolumeAPI.
+// MountVolume sets the volume's NFS junction path and export policy; ONTAP refuses it on
+// a DP volume before its first transfer.
 func (c *Client) MountVolume(ctx context.Context, uuid, path, exportPolicy string) (*Job, error) {
 	nas := &models.VolumeNas{Path: &path}
 	if exportPolicy != "" {
@@ -177,7 +158,7 @@ func (c *Client) MountVolume(ctx context.Context, uuid, path, exportPolicy strin
 	return job, nil
 }
 
-// RestoreVolume implements VolumeAPI.
+// RestoreVolume reverts the volume to one of its snapshots.
 func (c *Client) RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error) {
 	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).
 		WithRestoreToSnapshotName(&snapshot).WithInfo(&models.Volume{}))
@@ -195,7 +176,8 @@ func (c *Client) modifyVolume(ctx context.Context, params *storage.VolumeModifyP
 	return pending(accepted)
 }
 
-// DeleteVolume implements VolumeAPI.
+// DeleteVolume deletes the volume; a volume still in a SnapMirror relationship fails with
+// IsInRelationship, and a missing one with ErrNotFound.
 func (c *Client) DeleteVolume(ctx context.Context, uuid string) (*Job, error) {
 	params := storage.NewVolumeDeleteParams().WithUUID(uuid).WithReturnTimeout(&c.returnTimeout)
 	_, accepted, err := c.api.Storage.VolumeDeleteContext(ctx, params, nil)
