@@ -1,0 +1,284 @@
+package ontap
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// page filters, orders, pages and projects a collection.
+func page(r *http.Request, recs []map[string]any) map[string]any {
+	q := r.URL.Query()
+	var kept []map[string]any
+	for _, rec := range recs {
+		if matches(rec, q) {
+			kept = append(kept, rec)
+		}
+	}
+	if ob := q.Get("order_by"); ob != "" {
+		keys := strings.Split(ob, ",")
+		sort.SliceStable(kept, func(i, j int) bool {
+			for _, k := range keys {
+				name, dir, _ := strings.Cut(strings.TrimSpace(k), " ")
+				a, b := scalar(lookup(kept[i], name)), scalar(lookup(kept[j], name))
+				if a != b {
+					return (a < b) != (dir == "desc")
+				}
+			}
+			return false
+		})
+	}
+	start, _ := strconv.Atoi(q.Get("start.index"))
+	end := len(kept)
+	out := map[string]any{}
+	if n, err := strconv.Atoi(q.Get("max_records")); err == nil && n > 0 && start+n < len(kept) {
+		end = start + n
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("start.index", strconv.Itoa(end))
+		out["_links"] = map[string]any{"next": map[string]any{"href": r.URL.Path + "?" + next.Encode()}}
+	}
+	if start > len(kept) {
+		start = len(kept)
+	}
+	fields := fieldList(q, "")
+	records := make([]map[string]any, 0, end-start)
+	for _, rec := range kept[start:end] {
+		records = append(records, project(rec, fields))
+	}
+	out["records"] = records
+	out["num_records"] = len(records)
+	return out
+}
+
+// reserved query parameters are not filters.
+var reserved = map[string]bool{
+	"fields": true, "max_records": true, "return_records": true, "return_timeout": true, "order_by": true,
+	"list_destinations_only": true, "start.index": true, "force": true, "validate_only": true,
+}
+
+// matches applies ONTAP's query filters: "field=value", with * wildcards, | alternatives,
+// ! negation, null and !null, and <, >, <=, >= on numbers. Unset fields never match.
+func matches(rec map[string]any, q url.Values) bool {
+	for k, vs := range q {
+		if reserved[k] {
+			continue
+		}
+		got, set := values(rec, k)
+		for _, want := range vs {
+			if !matchAny(got, set, want) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func matchAny(got []string, set bool, want string) bool {
+	for _, alt := range strings.Split(want, "|") {
+		neg := strings.HasPrefix(alt, "!")
+		alt = strings.TrimPrefix(alt, "!")
+		if alt == "null" {
+			if set != neg {
+				return false
+			}
+			return true
+		}
+		if !set {
+			continue
+		}
+		hit := false
+		for _, g := range got {
+			if matchOne(g, alt) {
+				hit = true
+				break
+			}
+		}
+		if hit != neg {
+			return true
+		}
+	}
+	return false
+}
+
+func matchOne(got, want string) bool {
+	for _, op := range []string{"<=", ">=", "<", ">"} {
+		if rest, found := strings.CutPrefix(want, op); found {
+			a, err1 := strconv.ParseFloat(got, 64)
+			b, err2 := strconv.ParseFloat(rest, 64)
+			if err1 != nil || err2 != nil {
+				return false
+			}
+			switch op {
+			case "<=":
+				return a <= b
+			case ">=":
+				return a >= b
+			case "<":
+				return a < b
+			}
+			return a > b
+		}
+	}
+	if strings.Contains(want, "*") {
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(want), `\*`, ".*") + "$"
+		m, _ := regexp.MatchString("(?i)"+re, got)
+		return m
+	}
+	return strings.EqualFold(got, want)
+}
+
+// values returns the scalar values at a dotted path; lists are flattened.
+func values(v any, path string) ([]string, bool) {
+	head, rest, _ := strings.Cut(path, ".")
+	switch t := v.(type) {
+	case map[string]any:
+		child, found := t[head]
+		if !found {
+			return nil, false
+		}
+		if rest == "" {
+			switch c := child.(type) {
+			case []any:
+				out := make([]string, 0, len(c))
+				for _, x := range c {
+					out = append(out, scalar(x))
+				}
+				return out, true
+			case []string:
+				return c, true
+			}
+			return []string{scalar(child)}, true
+		}
+		return values(child, rest)
+	case []any:
+		var out []string
+		set := false
+		for _, x := range t {
+			vs, s := values(x, path)
+			out, set = append(out, vs...), set || s
+		}
+		return out, set
+	case []map[string]any:
+		var out []string
+		set := false
+		for _, x := range t {
+			vs, s := values(x, path)
+			out, set = append(out, vs...), set || s
+		}
+		return out, set
+	}
+	return nil, false
+}
+
+func lookup(rec map[string]any, path string) any {
+	vs, _ := values(rec, path)
+	if len(vs) == 0 {
+		return nil
+	}
+	return vs[0]
+}
+
+func scalar(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case bool:
+		return strconv.FormatBool(t)
+	case int:
+		return strconv.Itoa(t)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+// fieldList returns the requested fields, or def when none were requested ("" for a
+// collection's key fields).
+func fieldList(q url.Values, def string) []string {
+	f := q.Get("fields")
+	if f == "" {
+		f = def
+	}
+	if f == "" {
+		return nil
+	}
+	return strings.Split(f, ",")
+}
+
+// expensive fields are returned only when asked for by name or with **.
+var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true, "delta": true}
+
+// keyFields are what a collection returns without fields=.
+var keyFields = []string{"uuid", "name", "id", "index"}
+
+// project keeps the requested fields of a record: nil means the key fields, "*" the common
+// ones, "**" all, and dotted names pick sub-fields. Unset fields are omitted.
+func project(rec map[string]any, fields []string) map[string]any {
+	out := map[string]any{}
+	if fields == nil {
+		fields = keyFields
+	}
+	for _, f := range fields {
+		switch f {
+		case "**":
+			for k, v := range rec {
+				out[k] = v
+			}
+		case "*":
+			for k, v := range rec {
+				if !expensive[k] {
+					out[k] = v
+				}
+			}
+		default:
+			pick(out, rec, f)
+		}
+	}
+	return out
+}
+
+// pick copies the value at a dotted path from src into dst, through objects and lists.
+func pick(dst, src map[string]any, path string) {
+	head, rest, _ := strings.Cut(path, ".")
+	v, found := src[head]
+	if !found {
+		return
+	}
+	if rest == "" {
+		dst[head] = v
+		return
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		sub, _ := dst[head].(map[string]any)
+		if sub == nil {
+			sub = map[string]any{}
+		}
+		pick(sub, t, rest)
+		if len(sub) > 0 {
+			dst[head] = sub
+		}
+	case []map[string]any:
+		prev, _ := dst[head].([]map[string]any)
+		items := make([]map[string]any, len(t))
+		for i, item := range t {
+			if i < len(prev) {
+				items[i] = prev[i]
+			} else {
+				items[i] = map[string]any{}
+			}
+			pick(items[i], item, rest)
+		}
+		dst[head] = items
+	}
+}
