@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
@@ -45,7 +46,7 @@ func TestSplitBrain(t *testing.T) {
 	if err := secondary.cluster.WriteFile("drvserver", dstVol, "orders-dr.db", "written at the DR site"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // two re-checks
+	afterChecks(t, secondary.cluster, 4)
 	if c := secondary.wait(t, "csi-nas", "promoted"); c.SplitBrain != nil {
 		t.Errorf("split brain reported with one side written: %+v", c.SplitBrain)
 	}
@@ -86,7 +87,7 @@ func TestSplitBrain(t *testing.T) {
 		t.Errorf("primary sees %+v, secondary %+v", p.SplitBrain, s.SplitBrain)
 	}
 	// Reported, never fixed: both copies keep their writes, the relationship stays broken.
-	time.Sleep(2 * time.Second)
+	afterChecks(t, secondary.cluster, 4)
 	if got := secondary.files(t, dstVol); got["orders-dr.db"] != "written at the DR site" {
 		t.Errorf("the DR copy lost its writes: %v", got)
 	}
@@ -138,15 +139,40 @@ func TestSplitBrain(t *testing.T) {
 	quiet(t, primary, secondary)
 }
 
-// quiet fails if either site reports a split brain during three re-checks.
+// quiet fails if either site reports a split brain while three more re-checks read the
+// first site's snapshots.
 func quiet(t *testing.T, sites ...*side) {
 	t.Helper()
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	start := snapshotReads(sites[0].cluster)
+	for snapshotReads(sites[0].cluster) < start+3 {
 		for _, s := range sites {
 			if c := condition(t, s); c.SplitBrain != nil {
 				t.Fatalf("%s reports a split brain: %s", s.svm, c.Message)
 			}
 		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// snapshotReads counts the snapshot lists the cluster has served, which each split-brain
+// check makes.
+func snapshotReads(c *sim.Cluster) int {
+	n := 0
+	for op, count := range c.Requests() {
+		if strings.HasPrefix(op, "GET ") && strings.HasSuffix(op, "/snapshots") {
+			n += count
+		}
+	}
+	return n
+}
+
+// afterChecks waits until n more split-brain checks have read the cluster's snapshots: the
+// re-checks that could have acted had their chance, observably.
+func afterChecks(t *testing.T, c *sim.Cluster, n int) {
+	t.Helper()
+	start := snapshotReads(c)
+	if !eventually(20*time.Second, func() bool { return snapshotReads(c) >= start+n }) {
+		t.Fatalf("no %d split-brain checks within 20 s (%d snapshot lists)", n, snapshotReads(c)-start)
 	}
 }
 
