@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"crypto/tls"
-	"crypto/x509"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
@@ -249,20 +245,10 @@ func TestPaginationOverAThousand(t *testing.T) {
 func TestSideAPI(t *testing.T) {
 	f, primary, secondary := pair(t, sim.Options{})
 	volume(t, primary, "svm1", "v", ontap.VolumeRW)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(primary.CA())
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	u, p := f.Credentials()
+	call := sideClient(t, f, primary)
 	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, "https://"+primary.Address()+path, strings.NewReader(body))
-		req.SetBasicAuth(u, p)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, answer, _ := call(t, method, path, body, true)
+		return code, answer
 	}
 	if code, _ := do("PUT", "/sim/volumes/svm1/v/files/dir/a.txt", "hello"); code != http.StatusNoContent {
 		t.Errorf("write: %d", code)

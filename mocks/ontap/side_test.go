@@ -1,0 +1,150 @@
+package ontap_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// TestSideRoutes sends one request per case to the side API under /sim/, in order (the cases
+// build on each other), and checks the status, the JSON content type and the exact body of
+// every route, of its refusals, of an unknown path and of a known path with a method it does
+// not serve. The bodies are those docs/simulator.md promises: a stable interface.
+func TestSideRoutes(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{})
+	v := volume(t, primary, "svm1", "v", ontap.VolumeRW)
+	volume(t, primary, "svm1", "dp", ontap.VolumeDP)
+	do := sideClient(t, f, primary)
+	// ontapStatus sends one ONTAP request, without the client's retries.
+	ontapStatus := func(t *testing.T, path string) int {
+		code, _, _ := do(t, "GET", path, "", true)
+		return code
+	}
+
+	sum := sha256.Sum256([]byte("9:dir/a.txt5:hello"))
+	later := f.Now().Add(time.Hour).Format(time.RFC3339Nano)
+	errBody := func(msg string) string { return `{"error":` + fmt.Sprintf("%q", msg) + "}\n" }
+	notFound := func(method, path string) string {
+		return errBody("no such simulator endpoint: " + method + " " + path)
+	}
+	const wantOther = "want POST /sim/clusters/{another cluster}/down or /up"
+	clusterAnswers := func(want bool) func(*testing.T) {
+		return func(t *testing.T) {
+			if _, err := secondary.api.Cluster(context.Background()); (err == nil) != want {
+				t.Errorf("secondary answers: %v, want %v", err == nil, want)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name, method, path, body string
+		noAuth                   bool
+		status                   int
+		want                     string
+		after                    func(*testing.T)
+	}{
+		{name: "write a file", method: "PUT", path: "/sim/volumes/svm1/v/files/dir/a.txt", body: "hello", status: 204},
+		{name: "write to a DP volume", method: "PUT", path: "/sim/volumes/svm1/dp/files/a.txt", body: "x", status: 409, want: errBody("volume svm1:dp is a read-only DP volume")},
+		{name: "write to no volume", method: "PUT", path: "/sim/volumes/svm1/nope/files/a.txt", status: 409, want: errBody("volume svm1:nope: no such volume")},
+		{name: "volume", method: "GET", path: "/sim/volumes/svm1/v", status: 200, want: `{"UUID":"` + v.UUID + `","Type":"rw","State":"online","Size":1073741824,"Snapshots":null}` + "\n"},
+		{name: "no volume", method: "GET", path: "/sim/volumes/svm1/nope", status: 409, want: errBody("volume svm1:nope: no such volume")},
+		{name: "files", method: "GET", path: "/sim/volumes/svm1/v/files", status: 200, want: `{"dir/a.txt":"hello"}` + "\n"},
+		{name: "files of no volume", method: "GET", path: "/sim/volumes/svm2/v/files", status: 409, want: errBody("volume svm2:v: no such volume")},
+		{name: "checksum", method: "GET", path: "/sim/volumes/svm1/v/checksum", status: 200, want: `{"sha256":"` + hex.EncodeToString(sum[:]) + `"}` + "\n"},
+		{name: "checksum of no volume", method: "GET", path: "/sim/volumes/svm1/nope/checksum", status: 409, want: errBody("volume svm1:nope: no such volume")},
+		{name: "advance the clock", method: "POST", path: "/sim/clock?advance=1h", status: 200, want: `{"now":"` + later + `"}` + "\n", after: func(t *testing.T) {
+			if got := f.Now().Format(time.RFC3339Nano); got != later {
+				t.Errorf("clock at %s, want %s", got, later)
+			}
+		}},
+		{name: "advance by nothing", method: "POST", path: "/sim/clock", status: 400, want: errBody(`advance: time: invalid duration ""`)},
+		{name: "reset the counters", method: "DELETE", path: "/sim/requests", status: 204},
+		{name: "counters", method: "GET", path: "/sim/requests", status: 200, want: "{}\n"},
+		{name: "add a fault", method: "POST", path: "/sim/faults", body: `{"Method":"GET","Path":"/cluster","Status":500,"Code":"1"}`, status: 204, after: func(t *testing.T) {
+			if code := ontapStatus(t, "/api/cluster"); code != 500 {
+				t.Errorf("GET /api/cluster despite the fault: %d, want 500", code)
+			}
+		}},
+		{name: "counters after a request", method: "GET", path: "/sim/requests", status: 200, want: `{"GET /cluster":1,"total":1}` + "\n"},
+		{name: "add a fault that is not JSON", method: "POST", path: "/sim/faults", body: "{", status: 400, want: errBody("unexpected EOF")},
+		{name: "clear the faults", method: "DELETE", path: "/sim/faults", status: 204, after: func(t *testing.T) {
+			if code := ontapStatus(t, "/api/cluster"); code != 200 {
+				t.Errorf("GET /api/cluster after the faults were cleared: %d, want 200", code)
+			}
+		}},
+		{name: "latency", method: "POST", path: "/sim/latency?d=1ms", status: 204},
+		{name: "latency that is not a duration", method: "POST", path: "/sim/latency?d=soon", status: 400, want: errBody(`d: time: invalid duration "soon"`)},
+		{name: "transfer rate", method: "POST", path: "/sim/transfer-rate?bytes=1048576", status: 204},
+		{name: "transfer rate that is not a number", method: "POST", path: "/sim/transfer-rate?bytes=lots", status: 400, want: errBody(`bytes: strconv.ParseInt: parsing "lots": invalid syntax`)},
+		{name: "another cluster down", method: "POST", path: "/sim/clusters/secondary/down", status: 204, after: clusterAnswers(false)},
+		{name: "another cluster up", method: "POST", path: "/sim/clusters/secondary/up", status: 204, after: clusterAnswers(true)},
+		{name: "this cluster down", method: "POST", path: "/sim/clusters/primary/down", status: 400, want: errBody(wantOther)},
+		{name: "no such cluster down", method: "POST", path: "/sim/clusters/tertiary/down", status: 400, want: errBody(wantOther)},
+		{name: "another cluster sideways", method: "POST", path: "/sim/clusters/secondary/sideways", status: 400, want: errBody(wantOther)},
+		{name: "unknown path", method: "GET", path: "/sim/nothing", status: 404, want: notFound("GET", "/sim/nothing")},
+		{name: "the root", method: "GET", path: "/sim/", status: 404, want: notFound("GET", "/sim/")},
+		{name: "a volume's unknown sub-path", method: "GET", path: "/sim/volumes/svm1/v/snapshots", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/snapshots")},
+		{name: "a cluster without an action", method: "POST", path: "/sim/clusters/secondary", status: 404, want: notFound("POST", "/sim/clusters/secondary")},
+		// A path served with another method answers 404 as an unknown path does, as it did
+		// before the route table (and as ONTAP's own table does): no 405.
+		{name: "GET the clock", method: "GET", path: "/sim/clock", status: 404, want: notFound("GET", "/sim/clock")},
+		{name: "POST a checksum", method: "POST", path: "/sim/volumes/svm1/v/checksum", status: 404, want: notFound("POST", "/sim/volumes/svm1/v/checksum")},
+		{name: "DELETE a volume", method: "DELETE", path: "/sim/volumes/svm1/v", status: 404, want: notFound("DELETE", "/sim/volumes/svm1/v")},
+		{name: "GET a file", method: "GET", path: "/sim/volumes/svm1/v/files/dir/a.txt", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/files/dir/a.txt")},
+		{name: "PUT the counters", method: "PUT", path: "/sim/requests", status: 404, want: notFound("PUT", "/sim/requests")},
+		{name: "GET the faults", method: "GET", path: "/sim/faults", status: 404, want: notFound("GET", "/sim/faults")},
+		{name: "GET a cluster down", method: "GET", path: "/sim/clusters/secondary/down", status: 404, want: notFound("GET", "/sim/clusters/secondary/down")},
+		{name: "without credentials", method: "GET", path: "/sim/requests", noAuth: true, status: 401, want: `{"error":{"code":"6","message":"not authorized for that account"}}` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body, header := do(t, tc.method, tc.path, tc.body, !tc.noAuth)
+			if code != tc.status || body != tc.want {
+				t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, code, body, tc.status, tc.want)
+			}
+			if ct, want := header.Get("Content-Type"), "application/json"; !tc.noAuth && ct != want {
+				t.Errorf("Content-Type %q, want %q", ct, want)
+			}
+			if tc.after != nil {
+				tc.after(t)
+			}
+		})
+	}
+}
+
+// sideClient returns a function that sends one request to a cluster over HTTPS, verifying
+// its CA, with the fabric's credentials when auth is set, and returns the answer.
+func sideClient(t *testing.T, f *sim.Fabric, s site) func(t *testing.T, method, path, body string, auth bool) (int, string, http.Header) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.CA())
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	user, password := f.Credentials()
+	return func(t *testing.T, method, path, body string, auth bool) (int, string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(method, "https://"+s.Address()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+}
