@@ -272,8 +272,9 @@ func TestWorkflow(t *testing.T) {
 	if info, err := sc.Volume("drvserver", dstVol); err != nil || info.Type != "rw" {
 		t.Errorf("after the TMR went: %+v, %v", info, err)
 	}
-	if _, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err == nil {
-		t.Error("the destination's relationship record survived its TMR")
+	// Its relationship stays, broken off, for a later reestablish, until its PVC goes.
+	if rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err != nil || rel.State != ontap.BrokenOff {
+		t.Errorf("the destination's relationship after its TMR went: %+v, %v", rel, err)
 	}
 }
 
@@ -400,7 +401,7 @@ func TestDeleteWhileONTAPIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	secondary.waitReleased(t, "csi-nas")
-	if _, err := secondary.backend.GetRelationship(ctx, "drvserver:"+dstVol); err == nil {
-		t.Error("the relationship record survived the TMR")
+	if rel, err := secondary.backend.GetRelationship(ctx, "drvserver:"+dstVol); err != nil || rel.State != ontap.BrokenOff {
+		t.Errorf("the relationship after the TMR went: %+v, %v; want it broken off", rel, err)
 	}
 }

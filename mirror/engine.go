@@ -414,13 +414,15 @@ func orKeep(v, old string) string {
 	return v
 }
 
-// Release removes the local volume's SnapMirror metadata when its TMR is deleted, keeping
-// the common snapshots so that a later TMR with reestablished can resync: as a destination it
-// is promoted first (quiesce, abort, break), then its relationship record is deleted; as a
-// source, the source-side information of each relationship is removed. The volume stays
-// read-write. A destination whose baseline never completed cannot be broken (it holds no
-// data): its transfer is aborted and its relationship deleted, and it stays an empty DP
-// volume, as the result's message says.
+// Release is what deleting a TMR does to its volume on ONTAP, which stays read-write and keeps
+// its data. As a destination it is promoted (quiesce, abort, break) and its relationship is
+// kept, broken off, with the snapshots it shares with the source: a later TMR with
+// reestablished resyncs it, and deleting the volume (csi DeleteVolume) removes the
+// relationship on both sides, releasing the source's snapshots. So the volume's mirror
+// metadata goes with the volume, whichever of the TMR and the PVC is deleted first. As a
+// source, the source-side information of each relationship is released. A destination whose
+// baseline never completed cannot be broken (it holds no data): its transfer is aborted and
+// its relationship deleted, and it stays an empty DP volume, as the result's message says.
 func Release(ctx context.Context, api ONTAP, local string) Result {
 	note := "released"
 	rel, err := api.GetRelationship(ctx, local)
@@ -441,7 +443,8 @@ func Release(ctx context.Context, api ONTAP, local string) Result {
 		if promoted.Err != nil || promoted.RequeueAfter > 0 {
 			return promoted
 		}
-		rel = promoted.Relationship
+		note = fmt.Sprintf("promoted; its relationship with %s is kept, broken off, with their common snapshots, for a later reestablish: deleting the PVC removes it on both sides", rel.Source)
+		rel = nil
 	}
 	if rel != nil {
 		job, err := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)

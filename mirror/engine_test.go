@@ -235,8 +235,9 @@ func TestReestablishStranger(t *testing.T) {
 	}
 }
 
-// TestRelease: deleting the destination's TMR promotes and deletes the record; the source's
-// releases its information; both keep their common snapshot for a later reestablish.
+// TestRelease: deleting the destination's TMR promotes it and keeps its relationship broken
+// off; the source's releases its information; both keep their common snapshot for a later
+// reestablish.
 func TestRelease(t *testing.T) {
 	_, primary, secondary := sites(t)
 	ctx := context.Background()
@@ -244,8 +245,8 @@ func TestRelease(t *testing.T) {
 	if res := mirror.Release(ctx, secondary.api, "svm2:v"); res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("release the destination: %+v", res)
 	}
-	if _, err := secondary.api.GetRelationship(ctx, "svm2:v"); err == nil {
-		t.Error("the destination record survived")
+	if rel, err := secondary.api.GetRelationship(ctx, "svm2:v"); err != nil || rel.State != ontap.BrokenOff {
+		t.Errorf("the destination's relationship after its release: %+v, %v; want it kept, broken off", rel, err)
 	}
 	if res := mirror.Release(ctx, primary.api, "svm1:v"); res.Err != nil {
 		t.Fatalf("release the source: %+v", res)

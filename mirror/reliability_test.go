@@ -182,7 +182,7 @@ var operations = []operation{{
 	},
 	may: []string{"update"},
 }, {
-	// Deleting the destination's TMR: promoted, its record removed, the content kept.
+	// Deleting the destination's TMR: promoted, its record kept broken off, the content kept.
 	name: "release",
 	setup: func(t *testing.T, w *world) {
 		established(t, w)
@@ -193,8 +193,8 @@ var operations = []operation{{
 		return outcome{state: res.State, message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	},
 	desired: mirror.Promoted,
-	holds:   func(w *world) bool { return relState(w) == "none" },
-	may:     []string{"quiesce", "break", "delete"},
+	holds:   func(w *world) bool { return relState(w) == "broken_off" },
+	may:     []string{"quiesce", "break"},
 }}
 
 func newWorld(t *testing.T, op operation) *world {
