@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -50,11 +49,53 @@ func errInvalid(code, target, format string, args ...any) *apiErr {
 func ok(body any) response    { return response{status: http.StatusOK, body: body} }
 func fail(e *apiErr) response { return response{err: e} }
 
-// route is one entry of the route table.
-type route struct {
+// pathMatcher is what a route of either table, ONTAP's or the side API's, matches: a method
+// and a path in which each {name} segment is a variable of one non-empty segment, and a
+// last {name...} one of the rest of the path.
+type pathMatcher struct {
 	method  string
 	pattern *regexp.Regexp
 	names   []string
+}
+
+func newPathMatcher(method, path string) pathMatcher {
+	var names []string
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		switch {
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}") && i == len(segs)-1:
+			names = append(names, strings.TrimSuffix(strings.TrimPrefix(seg, "{"), "...}"))
+			segs[i] = "(.+)"
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			names = append(names, strings.Trim(seg, "{}"))
+			segs[i] = "([^/]+)"
+		default:
+			segs[i] = regexp.QuoteMeta(seg)
+		}
+	}
+	return pathMatcher{method: method, pattern: regexp.MustCompile("^" + strings.Join(segs, "/") + "$"), names: names}
+}
+
+// match returns the path variables, as they appear in path, when the request is for this
+// route.
+func (m *pathMatcher) match(method, path string) (map[string]string, bool) {
+	if m.method != method {
+		return nil, false
+	}
+	sub := m.pattern.FindStringSubmatch(path)
+	if sub == nil {
+		return nil, false
+	}
+	vars := map[string]string{}
+	for j, n := range m.names {
+		vars[n] = sub[j+1]
+	}
+	return vars, true
+}
+
+// route is one entry of the route table.
+type route struct {
+	pathMatcher
 	// fields are the top-level fields a POST or PATCH body may carry; others are refused,
 	// as ONTAP refuses unexpected arguments.
 	fields []string
@@ -65,20 +106,14 @@ type route struct {
 }
 
 func newRoute(method, path string, fields []string, handle func(*Cluster, *request) response) route {
-	var names []string
 	segs := strings.Split(path, "/")
-	opSegs := slices.Clone(segs)
 	for i, seg := range segs {
 		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			names = append(names, strings.Trim(seg, "{}"))
-			segs[i] = "([^/]+)"
-			opSegs[i] = "{id}"
-		} else {
-			segs[i] = regexp.QuoteMeta(seg)
+			segs[i] = "{id}"
 		}
 	}
-	name := strings.TrimPrefix(strings.Join(opSegs, "/"), "/api")
-	return route{method: method, pattern: regexp.MustCompile("^" + strings.Join(segs, "/") + "$"), names: names, fields: fields, handle: handle, name: name}
+	name := strings.TrimPrefix(strings.Join(segs, "/"), "/api")
+	return route{pathMatcher: newPathMatcher(method, path), fields: fields, handle: handle, name: name}
 }
 
 // routes is the whole ONTAP surface the simulator serves.
@@ -219,13 +254,9 @@ func hangUp(w http.ResponseWriter) {
 func match(method, path string) (*route, map[string]string) {
 	for i := range routes {
 		rt := &routes[i]
-		if rt.method != method {
-			continue
-		}
-		if m := rt.pattern.FindStringSubmatch(path); m != nil {
-			vars := map[string]string{}
-			for j, n := range rt.names {
-				vars[n], _ = url.PathUnescape(m[j+1])
+		if vars, ok := rt.match(method, path); ok {
+			for n, v := range vars {
+				vars[n], _ = url.PathUnescape(v)
 			}
 			return rt, vars
 		}

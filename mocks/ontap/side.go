@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -24,104 +23,172 @@ import (
 //	DELETE /sim/requests                            reset those counters
 //	POST   /sim/faults                              add a Fault (JSON); DELETE removes all
 //	POST   /sim/latency?d=20ms                      this cluster's per-request latency
-//	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: instant)
+//	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: the fabric's)
 //	POST   /sim/clusters/{name}/down, .../up        take a cluster off the network, or back
+//
+// The route table sideRoutes serves them. Any other path, or a method its path does not
+// serve, answers 404 {"error": "no such simulator endpoint: METHOD /path"}.
 func (c *Cluster) serveSide(w http.ResponseWriter, r *http.Request) {
-	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/sim/"), "/", 5)
-	write := func(status int, body any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		if body != nil {
-			json.NewEncoder(w).Encode(body)
+	resp := sideError(http.StatusNotFound, "no such simulator endpoint: "+r.Method+" "+r.URL.Path)
+	for i := range sideRoutes {
+		if vars, ok := sideRoutes[i].match(r.Method, r.URL.Path); ok {
+			resp = sideRoutes[i].handle(c, &sideRequest{Request: r, vars: vars})
+			break
 		}
 	}
-	fault := func(err error) { write(http.StatusConflict, map[string]string{"error": err.Error()}) }
-	switch {
-	case parts[0] == "volumes" && len(parts) == 3 && r.Method == http.MethodGet:
-		info, err := c.Volume(parts[1], parts[2])
-		if err != nil {
-			fault(err)
-			return
-		}
-		write(http.StatusOK, info)
-	case parts[0] == "volumes" && len(parts) == 4 && parts[3] == "files" && r.Method == http.MethodGet:
-		files, err := c.Files(parts[1], parts[2])
-		if err != nil {
-			fault(err)
-			return
-		}
-		write(http.StatusOK, files)
-	case parts[0] == "volumes" && len(parts) == 4 && parts[3] == "checksum" && r.Method == http.MethodGet:
-		sum, err := c.Checksum(parts[1], parts[2])
-		if err != nil {
-			fault(err)
-			return
-		}
-		write(http.StatusOK, map[string]string{"sha256": sum})
-	case parts[0] == "volumes" && len(parts) == 5 && parts[3] == "files" && r.Method == http.MethodPut:
-		content, err := io.ReadAll(r.Body)
-		if err == nil {
-			err = c.WriteFile(parts[1], parts[2], parts[4], string(content))
-		}
-		if err != nil {
-			fault(err)
-			return
-		}
-		write(http.StatusNoContent, nil)
-	case parts[0] == "clock" && r.Method == http.MethodPost:
-		d, err := time.ParseDuration(r.URL.Query().Get("advance"))
-		if err != nil {
-			write(http.StatusBadRequest, map[string]string{"error": "advance: " + err.Error()})
-			return
-		}
-		c.fabric.Advance(d)
-		write(http.StatusOK, map[string]any{"now": c.fabric.Now()})
-	case parts[0] == "requests" && r.Method == http.MethodGet:
-		write(http.StatusOK, c.Requests())
-	case parts[0] == "requests" && r.Method == http.MethodDelete:
-		c.ResetRequests()
-		write(http.StatusNoContent, nil)
-	case parts[0] == "faults" && r.Method == http.MethodPost:
-		var f Fault
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-			write(http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		c.InjectFault(f)
-		write(http.StatusNoContent, nil)
-	case parts[0] == "latency" && r.Method == http.MethodPost:
-		d, err := time.ParseDuration(r.URL.Query().Get("d"))
-		if err != nil {
-			write(http.StatusBadRequest, map[string]string{"error": "d: " + err.Error()})
-			return
-		}
-		c.SetLatency(d)
-		write(http.StatusNoContent, nil)
-	case parts[0] == "transfer-rate" && r.Method == http.MethodPost:
-		n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
-		if err != nil {
-			write(http.StatusBadRequest, map[string]string{"error": "bytes: " + err.Error()})
-			return
-		}
-		c.SetTransferRate(n)
-		write(http.StatusNoContent, nil)
-	case parts[0] == "faults" && r.Method == http.MethodDelete:
-		c.ClearFaults()
-		write(http.StatusNoContent, nil)
-	case parts[0] == "clusters" && len(parts) == 3 && r.Method == http.MethodPost:
-		target := c.fabric.Cluster(parts[1])
-		if target == nil || target == c || (parts[2] != "down" && parts[2] != "up") {
-			write(http.StatusBadRequest, map[string]string{"error": "want POST /sim/clusters/{another cluster}/down or /up"})
-			return
-		}
-		if err := target.SetDown(parts[2] == "down"); err != nil {
-			fault(err)
-			return
-		}
-		write(http.StatusNoContent, nil)
-	default:
-		write(http.StatusNotFound, map[string]string{"error": "no such simulator endpoint: " + r.Method + " " + r.URL.Path})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.status)
+	if resp.body != nil {
+		json.NewEncoder(w).Encode(resp.body)
 	}
+}
+
+// sideRoute is one entry of the side API's route table.
+type sideRoute struct {
+	pathMatcher
+	handle func(*Cluster, *sideRequest) sideResponse
+}
+
+// sideRequest is what a side handler gets: the HTTP request and its path variables, as
+// net/http unescaped them.
+type sideRequest struct {
+	*http.Request
+	vars map[string]string
+}
+
+// sideResponse is what a side handler returns: a status and a body, written as JSON unless nil.
+type sideResponse struct {
+	status int
+	body   any
+}
+
+// sideError is the side API's error: {"error": msg}.
+func sideError(status int, msg string) sideResponse {
+	return sideResponse{status: status, body: map[string]string{"error": msg}}
+}
+
+// sideRefused answers 409: the simulator refuses (no such volume, a read-only volume).
+func sideRefused(err error) sideResponse { return sideError(http.StatusConflict, err.Error()) }
+
+var sideDone = sideResponse{status: http.StatusNoContent}
+
+func newSideRoute(method, path string, handle func(*Cluster, *sideRequest) sideResponse) sideRoute {
+	return sideRoute{pathMatcher: newPathMatcher(method, path), handle: handle}
+}
+
+// sideRoutes is the whole side API.
+var sideRoutes = []sideRoute{
+	newSideRoute("GET", "/sim/volumes/{svm}/{volume}", (*Cluster).sideVolume),
+	newSideRoute("GET", "/sim/volumes/{svm}/{volume}/files", (*Cluster).sideFiles),
+	newSideRoute("GET", "/sim/volumes/{svm}/{volume}/checksum", (*Cluster).sideChecksum),
+	newSideRoute("PUT", "/sim/volumes/{svm}/{volume}/files/{path...}", (*Cluster).sideWriteFile),
+	newSideRoute("POST", "/sim/clock", (*Cluster).sideAdvance),
+	newSideRoute("GET", "/sim/requests", (*Cluster).sideRequests),
+	newSideRoute("DELETE", "/sim/requests", (*Cluster).sideResetRequests),
+	newSideRoute("POST", "/sim/faults", (*Cluster).sideInjectFault),
+	newSideRoute("DELETE", "/sim/faults", (*Cluster).sideClearFaults),
+	newSideRoute("POST", "/sim/latency", (*Cluster).sideLatency),
+	newSideRoute("POST", "/sim/transfer-rate", (*Cluster).sideTransferRate),
+	newSideRoute("POST", "/sim/clusters/{name}/{action}", (*Cluster).sideSetDown),
+}
+
+func (c *Cluster) sideVolume(r *sideRequest) sideResponse {
+	info, err := c.Volume(r.vars["svm"], r.vars["volume"])
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: info}
+}
+
+func (c *Cluster) sideFiles(r *sideRequest) sideResponse {
+	files, err := c.Files(r.vars["svm"], r.vars["volume"])
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: files}
+}
+
+func (c *Cluster) sideChecksum(r *sideRequest) sideResponse {
+	sum, err := c.Checksum(r.vars["svm"], r.vars["volume"])
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: map[string]string{"sha256": sum}}
+}
+
+func (c *Cluster) sideWriteFile(r *sideRequest) sideResponse {
+	content, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = c.WriteFile(r.vars["svm"], r.vars["volume"], r.vars["path"], string(content))
+	}
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideDone
+}
+
+func (c *Cluster) sideAdvance(r *sideRequest) sideResponse {
+	d, err := time.ParseDuration(r.URL.Query().Get("advance"))
+	if err != nil {
+		return sideError(http.StatusBadRequest, "advance: "+err.Error())
+	}
+	c.fabric.Advance(d)
+	return sideResponse{status: http.StatusOK, body: map[string]any{"now": c.fabric.Now()}}
+}
+
+func (c *Cluster) sideRequests(*sideRequest) sideResponse {
+	return sideResponse{status: http.StatusOK, body: c.Requests()}
+}
+
+func (c *Cluster) sideResetRequests(*sideRequest) sideResponse {
+	c.ResetRequests()
+	return sideDone
+}
+
+func (c *Cluster) sideInjectFault(r *sideRequest) sideResponse {
+	var f Fault
+	if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+		return sideError(http.StatusBadRequest, err.Error())
+	}
+	c.InjectFault(f)
+	return sideDone
+}
+
+func (c *Cluster) sideClearFaults(*sideRequest) sideResponse {
+	c.ClearFaults()
+	return sideDone
+}
+
+func (c *Cluster) sideLatency(r *sideRequest) sideResponse {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil {
+		return sideError(http.StatusBadRequest, "d: "+err.Error())
+	}
+	c.SetLatency(d)
+	return sideDone
+}
+
+func (c *Cluster) sideTransferRate(r *sideRequest) sideResponse {
+	n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+	if err != nil {
+		return sideError(http.StatusBadRequest, "bytes: "+err.Error())
+	}
+	c.SetTransferRate(n)
+	return sideDone
+}
+
+// sideSetDown takes another cluster down or up; a cluster cannot take itself down (it would
+// not answer the up).
+func (c *Cluster) sideSetDown(r *sideRequest) sideResponse {
+	action := r.vars["action"]
+	target := c.fabric.Cluster(r.vars["name"])
+	if target == nil || target == c || (action != "down" && action != "up") {
+		return sideError(http.StatusBadRequest, "want POST /sim/clusters/{another cluster}/down or /up")
+	}
+	if err := target.SetDown(action == "down"); err != nil {
+		return sideRefused(err)
+	}
+	return sideDone
 }
 
 // SetTransferDelay makes every transfer into this cluster take at least d of simulated time.

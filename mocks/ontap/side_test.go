@@ -20,7 +20,8 @@ import (
 // TestSideRoutes sends one request per case to the side API under /sim/, in order (the cases
 // build on each other), and checks the status, the JSON content type and the exact body of
 // every route, of its refusals, of an unknown path and of a known path with a method it does
-// not serve. The bodies are those docs/simulator.md promises: a stable interface.
+// not serve; and that every route of the table has a case it answers with success. The bodies
+// are those docs/simulator.md promises: a stable interface.
 func TestSideRoutes(t *testing.T) {
 	f, primary, secondary := pair(t, sim.Options{})
 	v := volume(t, primary, "svm1", "v", ontap.VolumeRW)
@@ -47,6 +48,7 @@ func TestSideRoutes(t *testing.T) {
 		}
 	}
 
+	served := make([]bool, sim.NumSideRoutes) // which routes a case got an answer from
 	for _, tc := range []struct {
 		name, method, path, body string
 		noAuth                   bool
@@ -96,6 +98,11 @@ func TestSideRoutes(t *testing.T) {
 		{name: "the root", method: "GET", path: "/sim/", status: 404, want: notFound("GET", "/sim/")},
 		{name: "a volume's unknown sub-path", method: "GET", path: "/sim/volumes/svm1/v/snapshots", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/snapshots")},
 		{name: "a cluster without an action", method: "POST", path: "/sim/clusters/secondary", status: 404, want: notFound("POST", "/sim/clusters/secondary")},
+		// Each route matches its whole path, segment by segment: before the table, the switch
+		// also took these (the clock advanced, the volume "" was looked up).
+		{name: "the clock with a segment more", method: "POST", path: "/sim/clock/later?advance=1h", status: 404, want: notFound("POST", "/sim/clock/later")},
+		{name: "a volume without an SVM", method: "GET", path: "/sim/volumes//v/files", status: 404, want: notFound("GET", "/sim/volumes//v/files")},
+		{name: "a file without a name", method: "PUT", path: "/sim/volumes/svm1/v/files/", body: "x", status: 404, want: notFound("PUT", "/sim/volumes/svm1/v/files/")},
 		// A path served with another method answers 404 as an unknown path does, as it did
 		// before the route table (and as ONTAP's own table does): no 405.
 		{name: "GET the clock", method: "GET", path: "/sim/clock", status: 404, want: notFound("GET", "/sim/clock")},
@@ -107,6 +114,9 @@ func TestSideRoutes(t *testing.T) {
 		{name: "GET a cluster down", method: "GET", path: "/sim/clusters/secondary/down", status: 404, want: notFound("GET", "/sim/clusters/secondary/down")},
 		{name: "without credentials", method: "GET", path: "/sim/requests", noAuth: true, status: 401, want: `{"error":{"code":"6","message":"not authorized for that account"}}` + "\n"},
 	} {
+		if i := sim.SideRouteOf(tc.method, tc.path); i >= 0 && tc.status < 300 {
+			served[i] = true
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			code, body, header := do(t, tc.method, tc.path, tc.body, !tc.noAuth)
 			if code != tc.status || body != tc.want {
@@ -119,6 +129,11 @@ func TestSideRoutes(t *testing.T) {
 				tc.after(t)
 			}
 		})
+	}
+	for i, ok := range served {
+		if !ok {
+			t.Errorf("no case succeeds on route %d of sideRoutes", i)
+		}
 	}
 }
 
