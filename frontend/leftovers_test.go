@@ -83,3 +83,48 @@ func TestNewSecondaryInBothOrders(t *testing.T) {
 		})
 	}
 }
+
+// TestNothingLeftOver walks the whole workflow (mirror, unplanned failover, reestablish,
+// planned failover, reverse, failback), then deletes the secondary (its TMR, then its PVC)
+// and the primary's TMR. With each site able to read the other (peers), neither cluster then
+// holds a relationship record or a snapmirror.* snapshot that nothing can use: the primary's
+// broken-off relationship from the deleted secondary goes with its snapshots.
+func TestNothingLeftOver(t *testing.T) {
+	primary, secondary := mirrored(t)
+	peerSites(t, primary, secondary)
+	ctx := context.Background()
+	set := func(s *side, state tridentv1.MirrorState, remote, snapshot string) {
+		t.Helper()
+		s.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+			o.Spec.State = state
+			o.Spec.VolumeMappings[0].RemoteVolumeHandle = remote
+			o.Spec.VolumeMappings[0].PromotedSnapshotHandle = snapshot
+		})
+		s.carriedOut(t, "csi-nas", state)
+	}
+	src, dst := "datavserver:"+srcVol, "drvserver:"+dstVol
+	set(secondary, "promoted", src, "")      // unplanned failover
+	set(secondary, "reestablished", src, "") // restore the mirror
+	snap, err := primary.driver.CreateSnapshot(ctx, &csispec.CreateSnapshotRequest{Name: "snapshot-migrate", SourceVolumeId: srcPV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(secondary, "promoted", src, snap.GetSnapshot().GetSnapshotId()) // planned failover
+	set(primary, "reestablished", dst, "")                               // reverse
+	set(primary, "promoted", dst, "")                                    // failback
+	set(secondary, "reestablished", src, "")
+
+	secondary.deleteTMR(t)
+	if _, err := secondary.driver.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: dstPV}); err != nil {
+		t.Fatal(err)
+	}
+	primary.deleteTMR(t)
+	for _, s := range []*side{primary, secondary} {
+		if got := s.leftovers(t); len(got) > 0 {
+			t.Errorf("%s holds what nothing can use: %v", s.svm, got)
+		}
+	}
+	if got := primary.files(t, srcVol); len(got) == 0 {
+		t.Errorf("the primary lost its data: %v", got)
+	}
+}

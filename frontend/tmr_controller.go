@@ -400,7 +400,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 	case err != nil:
 		return ctrl.Result{}, err
 	default:
-		res := mirror.Release(ctx, loc.backend.Client, loc.handle)
+		res := mirror.Release(ctx, loc.backend.Client, loc.handle, r.Volumes.gone)
 		if res.Err != nil || res.RequeueAfter > 0 {
 			// The status says how the deletion stands, and how to force it if ONTAP is gone.
 			base := tmr.DeepCopy()

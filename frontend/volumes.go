@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,6 +92,19 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 		return nil, errUnavailable{backend: b.Name, err: err}
 	}
 	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
+}
+
+// gone reports whether the volume at "svm:volume" is known to no longer exist: its SVM is
+// readable from here (a backend or a peer) and has no such volume. mirror.Release removes
+// what such a volume's relationships left.
+func (v Volumes) gone(ctx context.Context, path string) bool {
+	svm, name, ok := ontap.SplitPath(path)
+	reader := v.readerOfSVM(svm)
+	if !ok || reader == nil {
+		return false
+	}
+	_, err := reader.GetVolume(ctx, svm, name)
+	return errors.Is(err, ontap.ErrNotFound)
 }
 
 // readerOfSVM returns a client of the SVM's cluster, from a backend or a peer, or nil. A

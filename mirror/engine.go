@@ -414,6 +414,10 @@ func orKeep(v, old string) string {
 	return v
 }
 
+// Gone reports whether the volume at "svm:volume" is known to no longer exist; false when that
+// cannot be told (its cluster is not readable from here, or does not answer).
+type Gone func(ctx context.Context, path string) bool
+
 // Release is what deleting a TMR does to its volume on ONTAP, which stays read-write and keeps
 // its data. As a destination it is promoted (quiesce, abort, break) and its relationship is
 // kept, broken off, with the snapshots it shares with the source: a later TMR with
@@ -423,7 +427,14 @@ func orKeep(v, old string) string {
 // source, the source-side information of each relationship is released. A destination whose
 // baseline never completed cannot be broken (it holds no data): its transfer is aborted and
 // its relationship deleted, and it stays an empty DP volume, as the result's message says.
-func Release(ctx context.Context, api ONTAP, local string) Result {
+//
+// gone, when set, says whether the volume at the other end of a relationship no longer
+// exists (false when that cannot be told). Such a relationship can serve nothing: it is
+// removed with its SnapMirror snapshots instead of kept.
+func Release(ctx context.Context, api ONTAP, local string, gone Gone) Result {
+	if gone == nil {
+		gone = func(context.Context, string) bool { return false }
+	}
 	note := "released"
 	rel, err := api.GetRelationship(ctx, local)
 	switch {
@@ -443,11 +454,23 @@ func Release(ctx context.Context, api ONTAP, local string) Result {
 		if promoted.Err != nil || promoted.RequeueAfter > 0 {
 			return promoted
 		}
+		if rel = promoted.Relationship; rel != nil && gone(ctx, rel.Source) {
+			note = fmt.Sprintf("promoted; its relationship with %s, a volume that no longer exists, is removed with its snapshots", rel.Source)
+			break
+		}
 		note = fmt.Sprintf("promoted; its relationship with %s is kept, broken off, with their common snapshots, for a later reestablish: deleting the PVC removes it on both sides", rel.Source)
 		rel = nil
 	}
 	if rel != nil {
-		job, err := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
+		scope := ontap.DeleteDestinationOnly
+		if rel.State == ontap.BrokenOff {
+			// The source is gone: nothing to release there; the snapshots go with the record.
+			scope = ontap.DeleteBoth
+		}
+		job, err := api.DeleteRelationship(ctx, rel.UUID, scope)
+		if err != nil && scope == ontap.DeleteBoth && !errors.Is(err, ontap.ErrNotFound) {
+			job, err = api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
+		}
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
 			return Failure(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
 		}
@@ -462,7 +485,12 @@ func Release(ctx context.Context, api ONTAP, local string) Result {
 		return Failure(fmt.Errorf("list the relationships from %s: %w", local, err), nil)
 	}
 	for _, d := range dests {
-		job, err := api.DeleteRelationship(ctx, d.UUID, ontap.DeleteSourceInfoOnly)
+		// Keep the common snapshots for a later reestablish while the destination exists.
+		scope := ontap.DeleteSourceInfoOnly
+		if gone(ctx, d.Destination) {
+			scope = ontap.ReleaseSource
+		}
+		job, err := api.DeleteRelationship(ctx, d.UUID, scope)
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
 			return Failure(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
 		}

@@ -242,13 +242,13 @@ func TestRelease(t *testing.T) {
 	_, primary, secondary := sites(t)
 	ctx := context.Background()
 	establish(t, secondary)
-	if res := mirror.Release(ctx, secondary.api, "svm2:v"); res.Err != nil || res.State != mirror.Promoted {
+	if res := mirror.Release(ctx, secondary.api, "svm2:v", nil); res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("release the destination: %+v", res)
 	}
 	if rel, err := secondary.api.GetRelationship(ctx, "svm2:v"); err != nil || rel.State != ontap.BrokenOff {
 		t.Errorf("the destination's relationship after its release: %+v, %v; want it kept, broken off", rel, err)
 	}
-	if res := mirror.Release(ctx, primary.api, "svm1:v"); res.Err != nil {
+	if res := mirror.Release(ctx, primary.api, "svm1:v", nil); res.Err != nil {
 		t.Fatalf("release the source: %+v", res)
 	}
 	if v, _ := primary.api.GetVolume(ctx, "svm1", "v"); v.Protected {

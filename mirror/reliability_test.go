@@ -189,7 +189,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
 	pass: func(w *world) outcome {
-		res := mirror.Release(ctx, w.secondary.api, "svm2:v")
+		res := mirror.Release(ctx, w.secondary.api, "svm2:v", nil)
 		return outcome{state: res.State, message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	},
 	desired: mirror.Promoted,
