@@ -178,10 +178,11 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 		},
 		done: func(t *testing.T, primary, secondary *side) {
 			secondary.waitReleased(t, "csi-nas")
-			// Released: no relationship record, the destination read-write with the content
-			// of the last transfer, the source untouched.
-			if rels, err := secondary.backend.ListRelationships(ctx, ontap.RelationshipFilter{}); err != nil || len(rels) != 0 {
-				t.Errorf("relationships left: %+v, %v", rels, err)
+			// Released: its one relationship kept broken off (for a later reestablish, until
+			// the PVC goes), the destination read-write with the content of the last
+			// transfer, the source untouched.
+			if rels, err := secondary.backend.ListRelationships(ctx, ontap.RelationshipFilter{}); err != nil || len(rels) != 1 || rels[0].State != ontap.BrokenOff {
+				t.Errorf("relationships left: %+v, %v; want the one, broken off", rels, err)
 			}
 			if v, _ := secondary.cluster.Volume("drvserver", dstVol); v.Type != ontap.VolumeRW {
 				t.Errorf("the released destination is %s", v.Type)
