@@ -21,8 +21,6 @@ type Metrics struct {
 	operations *prometheus.CounterVec
 }
 
-var states = []string{"established", "promoted", "reestablished", "establishing", "promoting", "reestablishing", "failed", "invalid"}
-
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	tmr := []string{"namespace", "name"}
@@ -55,12 +53,12 @@ func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Res
 		return
 	}
 	ns, name := t.Namespace, t.Name
-	for _, s := range states {
+	for _, s := range tridentv1.MirrorStates {
 		v := 0.0
-		if s == res.State {
+		if s == tmrState(res.State) {
 			v = 1
 		}
-		m.state.WithLabelValues(ns, name, s).Set(v)
+		m.state.WithLabelValues(ns, name, string(s)).Set(v)
 	}
 	result := "ok"
 	if res.Err != nil {

@@ -50,16 +50,19 @@ func (r *TMRReconciler) takeRequest(ctx context.Context, tmr *tridentv1.TridentM
 	if !reasked {
 		return stored, nil
 	}
-	base := tmr.DeepCopy()
+	// Copies are patched: an answer may hold a newer spec, which this pass must not take.
+	obj := tmr.DeepCopy()
+	base := obj.DeepCopy()
 	base.Status.Request = old
-	if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil {
+	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		return nil, fmt.Errorf("record the re-request: %w", err)
 	}
 	stored = tmr.Status.Request.DeepCopy()
 	r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonRequested, "Request", "state %s requested again: %s", tmr.Spec.State, reason)
-	orig := tmr.DeepCopy()
-	delete(tmr.Annotations, tridentv1.RequestAnnotation)
-	return stored, r.Client.Patch(ctx, tmr, client.MergeFrom(orig))
+	obj = tmr.DeepCopy()
+	orig := obj.DeepCopy()
+	delete(obj.Annotations, tridentv1.RequestAnnotation)
+	return stored, r.Client.Patch(ctx, obj, client.MergeFrom(orig))
 }
 
 // engineRequest is what the engine needs of the request: whether it was carried out, what
@@ -77,10 +80,12 @@ func (r *TMRReconciler) engineRequest(tmr *tridentv1.TridentMirrorRelationship, 
 			r.discarding(ctx, tmr, loc, rel, cond)
 		}
 		// Against the stored request, so that what a new request drops (completedTime) goes.
-		base := tmr.DeepCopy()
-		base.Status.Request = stored
+		// A copy is patched: the answer may hold a newer spec, which this pass must not take.
 		tmr.Status.Request.Started = append(tmr.Status.Request.Started, step.String())
-		if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil {
+		obj := tmr.DeepCopy()
+		base := obj.DeepCopy()
+		base.Status.Request = stored
+		if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 			return err
 		}
 		stored = tmr.Status.Request.DeepCopy()
@@ -101,7 +106,7 @@ func finishRequest(tmr *tridentv1.TridentMirrorRelationship, res mirror.Result) 
 		req.Started = nil
 	}
 	req.Job = res.Job
-	if req.CompletedTime == nil && res.Err == nil && res.RequeueAfter == 0 && res.Drift == "" && res.State == string(tmr.Spec.State) {
+	if req.CompletedTime == nil && res.Err == nil && res.RequeueAfter == 0 && res.Drift == "" && tmrState(res.State) == tmr.Spec.State {
 		now := metav1.Now()
 		req.CompletedTime = &now
 	}

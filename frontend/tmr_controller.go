@@ -163,7 +163,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	cond.LocalVolumeHandle = loc.handle
 
 	mreq := mirror.Request{
-		Local: loc.handle, Remote: m.RemoteVolumeHandle, Desired: string(tmr.Spec.State),
+		Local: loc.handle, Remote: m.RemoteVolumeHandle, Desired: desiredStates[tmr.Spec.State],
 		Policy:   orDefault(tmr.Spec.ReplicationPolicy, orDefault(loc.backend.ReplicationPolicy, ontap.DefaultReplicationPolicy)),
 		Schedule: orDefault(tmr.Spec.ReplicationSchedule, loc.backend.ReplicationSchedule),
 	}
@@ -199,7 +199,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	}
 	finishRequest(tmr, res)
 	r.Metrics.observe(tmr, res)
-	cond.State, cond.Message, cond.Drift = tridentv1.MirrorState(res.State), res.Message, res.Drift
+	cond.State, cond.Message, cond.Drift = tmrState(res.State), res.Message, res.Drift
 	if field := inputFields[res.Wrong]; field != "" {
 		cond.Message += ": correct " + field
 	}
@@ -207,7 +207,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		cond.Drift += fmt.Sprintf("; to have the controller carry out state %s again, annotate the TMR: kubectl annotate tmr %s -n %s %s=<reason>", tmr.Spec.State, tmr.Name, tmr.Namespace, tridentv1.RequestAnnotation)
 		cond.Message = cond.Drift
 	}
-	if res.State != string(tridentv1.MirrorStateReestablishing) {
+	if res.State != mirror.Reestablishing {
 		cond.Discarding = nil
 	}
 	fillFromRelationship(&cond, res.Relationship, tmr.Status.Conditions)
@@ -408,7 +408,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 			if len(tmr.Status.Conditions) > 0 {
 				cond = tmr.Status.Conditions[0]
 			}
-			cond.State, cond.Message = tridentv1.MirrorState(res.State), "deleting: "+res.Message
+			cond.State, cond.Message = tmrState(res.State), "deleting: "+res.Message
 			reason := tridentv1.ReasonTransition
 			if res.Err != nil {
 				reason = tridentv1.ReasonFailed

@@ -8,19 +8,23 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
-// Desired states of a relationship, as TridentMirrorRelationship spells them.
+// State is a state of a relationship: one of the desired states, a transition toward one, or
+// Failed. The frontend maps them to the TridentMirrorRelationship's spellings.
+type State string
+
+// Desired states of a relationship.
 const (
-	Established   = "established"
-	Promoted      = "promoted"
-	Reestablished = "reestablished"
+	Established   State = "established"
+	Promoted      State = "promoted"
+	Reestablished State = "reestablished"
 )
 
-// Transitions and failures the status reports besides the desired states.
+// Transitions and failures reported besides the desired states.
 const (
-	Establishing   = "establishing"
-	Promoting      = "promoting"
-	Reestablishing = "reestablishing"
-	Failed         = "failed"
+	Establishing   State = "establishing"
+	Promoting      State = "promoting"
+	Reestablishing State = "reestablishing"
+	Failed         State = "failed"
 )
 
 // Request is what the caller wants of one local volume.
@@ -30,7 +34,7 @@ type Request struct {
 	// Remote is the source volume, "svm:volume"; required unless Desired is Promoted.
 	Remote string
 	// Desired is Established, Promoted or Reestablished.
-	Desired string
+	Desired State
 	// Policy and Schedule apply to a relationship the engine creates; empty means ONTAP's.
 	Policy, Schedule string
 	// PromotedSnapshot, with Promoted, is the snapshot to wait for and restore to.
@@ -117,19 +121,21 @@ type Decision struct {
 	Action Action
 	// State is the actual state to report: a desired state once Done, a transition
 	// meanwhile, or Failed.
-	State string
+	State State
 	// Message explains the state.
 	Message string
 	// Drift, on a settled request, says what someone else changed on ONTAP; nothing is done
 	// about it.
 	Drift string
+	// Wrong, on Fail, is the input of the request to correct, if one is.
+	Wrong Input
 	// Rerequest says that a re-request of the desired state is a way out of the drift (the
 	// caller says how one is made).
 	Rerequest bool
 }
 
 // transition is the status state while moving toward desired.
-func transition(desired string) string {
+func transition(desired State) State {
 	switch desired {
 	case Promoted:
 		return Promoting
@@ -191,13 +197,13 @@ func decide(req Request, obs Observation) Decision {
 	}
 
 	if req.Remote == "" {
-		return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("remoteVolumeHandle is required for state %s: set it to the source volume, <svm>:<volume>", req.Desired)}
+		return Decision{Action: Fail, State: Failed, Wrong: RemoteInput, Message: fmt.Sprintf("state %s needs the source volume, <svm>:<volume>", req.Desired)}
 	}
 	if rel != nil && rel.Source != req.Remote {
 		if rel.State == ontap.BrokenOff && req.Desired == Reestablished {
 			return step(Forget, "removing the broken-off relationship with %s before mirroring from %s", rel.Source, req.Remote)
 		}
-		return Decision{Action: Fail, State: Failed, Message: fmt.Sprintf("volume %s is the destination of %s, not of %s: promote it first, or correct remoteVolumeHandle", req.Local, rel.Source, req.Remote)}
+		return Decision{Action: Fail, State: Failed, Wrong: RemoteInput, Message: fmt.Sprintf("volume %s is the destination of %s, not of %s: promote it first, or name that source", req.Local, rel.Source, req.Remote)}
 	}
 	switch {
 	case rel == nil:
@@ -237,7 +243,7 @@ func resynced(rel *ontap.Relationship) bool {
 // quiesce, resync or deletion done on ONTAP since is drift: reported, never undone.
 func watch(req Request, obs Observation) Decision {
 	rel := obs.Relationship
-	drift := func(state, format string, args ...any) Decision {
+	drift := func(state State, format string, args ...any) Decision {
 		return Decision{Action: Done, State: state, Drift: fmt.Sprintf(format, args...), Rerequest: true}
 	}
 	if req.Desired == Promoted {

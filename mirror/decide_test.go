@@ -20,12 +20,13 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name string
 		// desired, snapshot and remote make the request; rel and arrived the observation.
-		desired, snapshot, remote string
-		rel                       *ontap.Relationship
-		arrived                   bool
+		desired          State
+		snapshot, remote string
+		rel              *ontap.Relationship
+		arrived          bool
 		// want is the action, state the status state.
 		want  Action
-		state string
+		state State
 		// settled says the request was carried out before; started lists the steps the open
 		// request started; drift says the decision must report drift.
 		settled bool

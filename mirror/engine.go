@@ -29,7 +29,8 @@ type ONTAP interface {
 // when to look again.
 type Result struct {
 	// State and Message are for the status.
-	State, Message string
+	State   State
+	Message string
 	// Relationship is the relationship as last seen, for lag, health and transfer figures;
 	// nil when there is none.
 	Relationship *ontap.Relationship
@@ -57,12 +58,12 @@ type Result struct {
 }
 
 // Complete reports a settled state.
-func Complete(state, msg string, rel *ontap.Relationship) Result {
+func Complete(state State, msg string, rel *ontap.Relationship) Result {
 	return Result{State: state, Message: msg, Relationship: rel}
 }
 
 // InProgress reports a transition and asks to look again soon.
-func InProgress(state, msg string, rel *ontap.Relationship) Result {
+func InProgress(state State, msg string, rel *ontap.Relationship) Result {
 	return Result{State: state, Message: msg, Relationship: rel, RequeueAfter: Soon}
 }
 
@@ -259,7 +260,9 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	case Wait:
 		return final(InProgress(d.State, d.Message, rel))
 	case Fail:
-		return final(Failure(errors.New(d.Message), rel))
+		r := Failure(errors.New(d.Message), rel)
+		r.Wrong = d.Wrong
+		return final(r)
 	case Create:
 		_, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: req.Remote, Destination: req.Local, Policy: req.Policy, Schedule: req.Schedule})
 		if err != nil && !ontap.IsAlreadyExists(err) {

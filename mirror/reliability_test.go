@@ -68,7 +68,7 @@ func engine(req mirror.Request) func(w *world) outcome {
 		}
 		res := mirror.Run(ctx, w.secondary.api, req)
 		w.steps, w.job = res.Started, res.Job
-		return outcome{state: res.State, message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
+		return outcome{state: string(res.State), message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	}
 }
 
@@ -102,7 +102,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
 	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"}),
-	desired: mirror.Established,
+	desired: string(mirror.Established),
 	holds:   func(w *world) bool { return relState(w) == string(ontap.Snapmirrored) },
 	may:     []string{"create", "initialize"},
 }, {
@@ -114,7 +114,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
 	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}),
-	desired: mirror.Promoted,
+	desired: string(mirror.Promoted),
 	holds:   func(w *world) bool { s := relState(w); return s == "none" || s == string(ontap.BrokenOff) },
 	may:     []string{"quiesce", "break"},
 }, {
@@ -133,7 +133,7 @@ var operations = []operation{{
 		w.want = files(t, w.primary, "svm1")
 	},
 	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
-	desired: mirror.Promoted,
+	desired: string(mirror.Promoted),
 	holds:   func(w *world) bool { s := relState(w); return s == "none" || s == string(ontap.BrokenOff) },
 	may:     []string{"quiesce", "break", "update", "resume"},
 }, {
@@ -150,7 +150,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha", "b.txt": "beta"}
 	},
 	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"}),
-	desired: mirror.Reestablished,
+	desired: string(mirror.Reestablished),
 	holds:   func(w *world) bool { return relState(w) == string(ontap.Snapmirrored) },
 	may:     []string{"resync"},
 }, {
@@ -190,9 +190,9 @@ var operations = []operation{{
 	},
 	pass: func(w *world) outcome {
 		res := mirror.Release(ctx, w.secondary.api, "svm2:v", nil)
-		return outcome{state: res.State, message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
+		return outcome{state: string(res.State), message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	},
-	desired: mirror.Promoted,
+	desired: string(mirror.Promoted),
 	holds:   func(w *world) bool { return relState(w) == "broken_off" },
 	may:     []string{"quiesce", "break"},
 }}
@@ -373,7 +373,7 @@ func TestFaultMatrix(t *testing.T) {
 				for range 3 {
 					o := op.pass(w)
 					truthful(t, w, op, o)
-					if ft.busy && (o.state == mirror.Failed || o.state == "Failed") {
+					if ft.busy && (o.state == string(mirror.Failed) || o.state == "Failed") {
 						t.Errorf("a busy answer was shown as failed: %s", o.message)
 					}
 					states = append(states, o.state)

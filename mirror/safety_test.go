@@ -59,7 +59,7 @@ func TestSettledLeavesOutOfBandChangesAlone(t *testing.T) {
 		change []ontap.RelationshipState
 		del    bool
 		// state is what the status must say.
-		state string
+		state mirror.State
 	}{
 		{"established, quiesced", []mirror.Request{establish}, []ontap.RelationshipState{ontap.Paused}, false, mirror.Established},
 		{"established, broken", []mirror.Request{establish}, []ontap.RelationshipState{ontap.Paused, ontap.BrokenOff}, false, mirror.Promoted},

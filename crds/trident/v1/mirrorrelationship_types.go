@@ -31,6 +31,13 @@ const (
 	MirrorStateInvalid MirrorState = "invalid"
 )
 
+// MirrorStates are every state the status can report.
+var MirrorStates = []MirrorState{
+	MirrorStateEstablished, MirrorStatePromoted, MirrorStateReestablished,
+	MirrorStateEstablishing, MirrorStatePromoting, MirrorStateReestablishing,
+	MirrorStateFailed, MirrorStateInvalid,
+}
+
 // MirrorRelationshipFinalizer holds a TMR until its volume is promoted or released on ONTAP.
 const MirrorRelationshipFinalizer = "trident.netapp.io/mirror-relationship"
 
