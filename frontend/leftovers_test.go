@@ -110,8 +110,8 @@ func TestNothingLeftOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	set(secondary, "promoted", src, snap.GetSnapshot().GetSnapshotId()) // planned failover
-	set(primary, "reestablished", dst, "")                               // reverse
-	set(primary, "promoted", dst, "")                                    // failback
+	set(primary, "reestablished", dst, "")                              // reverse
+	set(primary, "promoted", dst, "")                                   // failback
 	set(secondary, "reestablished", src, "")
 
 	secondary.deleteTMR(t)
