@@ -1,0 +1,420 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+const (
+	// defaultSize is a volume's size when the request gives none.
+	defaultSize = 1 << 30
+	// sizeGranularity rounds sizes up; minSize is ONTAP's smallest FlexVol.
+	sizeGranularity = 1 << 20
+	minSize         = 20 << 20
+	// dpAutosizeFactor bounds how far a DP destination grows by itself to hold its source.
+	dpAutosizeFactor = 16
+)
+
+// createVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
+// with trident.netapp.io/mirrorRelationship, a DP destination on an SVM peered with the
+// relationship's source. It is idempotent by name.
+func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, refuse(errInvalid, "name is required")
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	size, err := volumeSize(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	end, err := d.lock("volume " + req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+
+	var mirror *MirrorTarget
+	if d.mirrors != nil && p.pvcName != "" {
+		if mirror, err = d.mirrors.DestinationOf(ctx, p.pvcNamespace, p.pvcName); err != nil {
+			return nil, err
+		}
+	}
+	var source *found
+	var sourceSnap string
+	if snap := req.GetVolumeContentSource().GetSnapshot(); snap != nil {
+		if source, sourceSnap, err = d.findSnapshotSource(ctx, snap.GetSnapshotId()); err != nil {
+			return nil, err
+		}
+	} else if req.GetVolumeContentSource() != nil {
+		return nil, refuse(errInvalid, "volume_content_source: only snapshots can be cloned")
+	}
+
+	candidates := d.backends
+	if source != nil {
+		candidates = []*ontap.Backend{source.backend}
+	}
+	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits. A
+	// candidate that is unavailable is passed over, unless the volume was last seen, or begun,
+	// there: the backends that answer serve.
+	for _, b := range candidates {
+		resp, err := d.existing(ctx, req, b, size, mirror != nil)
+		if last, _ := d.placed.Load(req.GetName()); unavailable(err) && last != b {
+			continue
+		}
+		if resp != nil || err != nil {
+			return resp, err
+		}
+	}
+
+	b, err := d.choose(ctx, candidates, p, mirror)
+	if err != nil {
+		return nil, err
+	}
+	name, _ := flexvolName(b.Prefix(), req.GetName())
+	spec := ontap.VolumeSpec{
+		Name: name, SVM: b.SVM, Aggregate: b.Aggregates[0], Size: size, SnapshotPolicy: "none",
+		Comment: volumeComment(req.GetName(), p.pvcNamespace, p.pvcName),
+	}
+	if mirror != nil {
+		spec.Type, spec.AutosizeMode, spec.AutosizeMax = ontap.VolumeDP, "grow", dpAutosizeFactor*size
+		spec.SnapshotPolicy = ""
+	} else {
+		spec.Type, spec.JunctionPath, spec.ExportPolicy = ontap.VolumeRW, "/"+name, b.ExportPolicy
+	}
+	if source != nil {
+		spec.CloneOf, spec.CloneSnapshot = source.volume.Name, sourceSnap
+	}
+	// Where the volume is begun: if the answer is lost, a repeated call looks there first.
+	d.placed.Store(req.GetName(), b)
+	job, err := b.CreateVolume(ctx, spec)
+	if err == nil {
+		err = b.WaitJob(ctx, job)
+	}
+	if ontap.IsRefusal(err) && !ontap.IsAlreadyExists(err) {
+		d.placed.Delete(req.GetName())
+	}
+	if ontap.IsAlreadyExists(err) {
+		// Another replica created it since the look: answer as to a repeated call.
+		if resp, err := d.existing(ctx, req, b, size, mirror != nil); resp != nil || err != nil {
+			return resp, err
+		}
+	}
+	if err != nil {
+		return nil, answered(ctx, b, err)
+	}
+	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
+}
+
+// existing answers a CreateVolume from the volume of that name on backend b, if there is one
+// and it fits the request; nil, nil when there is none.
+func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool) (*csi.CreateVolumeResponse, error) {
+	f, err := d.volumeOn(ctx, b, req.GetName())
+	if f == nil || err != nil {
+		return nil, err
+	}
+	v := f.volume
+	if id, ok := idOf(*v); ok && id != req.GetName() {
+		return nil, refuse(errExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
+	}
+	if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), dp); err != nil {
+		return nil, err
+	}
+	return d.createResponse(req, b, v), nil
+}
+
+// choose picks the first candidate backend that can hold the volume, or explains why none
+// can: Unavailable when one that is unavailable might.
+func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p params, mirror *MirrorTarget) (*ontap.Backend, error) {
+	remoteSVM := ""
+	if mirror != nil {
+		svm, _, ok := ontap.SplitPath(mirror.RemoteVolumeHandle)
+		if !ok {
+			return nil, refuse(errPrecondition, "TridentMirrorRelationship %s: remoteVolumeHandle %q is not <svm>:<volume>", mirror.Relationship, mirror.RemoteVolumeHandle)
+		}
+		remoteSVM = svm
+	}
+	var why []string
+	var down []error
+	for _, b := range candidates {
+		if p.backendType != "" && b.Driver != p.backendType {
+			why = append(why, fmt.Sprintf("%s is %s, not %s", b.Name, b.Driver, p.backendType))
+			continue
+		}
+		if err := b.Available(); err != nil {
+			down = append(down, err)
+			continue
+		}
+		if !p.replication && mirror == nil {
+			return b, nil
+		}
+		peered, err := d.peeredWith(ctx, b, remoteSVM)
+		if unavailable(err) {
+			down = append(down, err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if peered {
+			return b, nil
+		}
+		if mirror != nil {
+			why = append(why, fmt.Sprintf("SVM %s of backend %s is not peered with SVM %s, the source of TridentMirrorRelationship %s", b.SVM, b.Name, remoteSVM, mirror.Relationship))
+		} else {
+			why = append(why, fmt.Sprintf("SVM %s of backend %s has no SVM peer, which %s=true needs", b.SVM, b.Name, ParamReplication))
+		}
+	}
+	if len(down) > 0 {
+		return nil, refuse(errUnavailable, "no backend that answers can hold the volume: %s", strings.Join(append(why, joinErrors(down)), "; "))
+	}
+	return nil, refuse(errPrecondition, "no backend can hold the volume: %s", strings.Join(why, "; "))
+}
+
+func (d *Driver) createResponse(req *csi.CreateVolumeRequest, b *ontap.Backend, v *ontap.Volume) *csi.CreateVolumeResponse {
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId:      req.GetName(),
+		CapacityBytes: v.Size,
+		ContentSource: req.GetVolumeContentSource(),
+		VolumeContext: map[string]string{
+			"backend": b.Name, "backendType": b.Driver, "svm": b.SVM, "internalName": v.Name,
+			"server": b.DataAddress(), "path": "/" + v.Name, "type": v.Type,
+		},
+	}}
+}
+
+// fits checks that an existing volume answers a repeated CreateVolume.
+func fits(v *ontap.Volume, size, limit int64, dp bool) error {
+	if v.Size < size || (limit > 0 && v.Size > limit) {
+		return refuse(errExists, "volume %s exists with %d bytes, not the %d requested", v.Name, v.Size, size)
+	}
+	if dp && v.Type != ontap.VolumeDP {
+		return refuse(errExists, "volume %s exists as a %s volume, not as a mirror destination", v.Name, v.Type)
+	}
+	return nil
+}
+
+func checkCapabilities(caps []*csi.VolumeCapability) error {
+	if len(caps) == 0 {
+		return refuse(errInvalid, "volume_capabilities are required")
+	}
+	for _, c := range caps {
+		if c.GetBlock() != nil {
+			return refuse(errInvalid, "volume_capabilities: block access needs ontap-san, which is not supported yet; use a filesystem (NFS) volume")
+		}
+		if c.GetMount() == nil {
+			return refuse(errInvalid, "volume_capabilities: give a mount access type")
+		}
+		if fs := c.GetMount().GetFsType(); fs != "" && fs != "nfs" {
+			return refuse(errInvalid, "volume_capabilities: fs_type %q is not served by ontap-nas: use nfs", fs)
+		}
+	}
+	return nil
+}
+
+// volumeSize rounds the requested size up to whole MiB, at least ONTAP's minimum, within the
+// limit.
+func volumeSize(r *csi.CapacityRange) (int64, error) {
+	size := r.GetRequiredBytes()
+	if size < 0 || r.GetLimitBytes() < 0 {
+		return 0, refuse(errInvalid, "capacity_range: sizes cannot be negative")
+	}
+	if size == 0 {
+		size = min(defaultSize, max(r.GetLimitBytes(), minSize))
+		if r.GetLimitBytes() == 0 {
+			size = defaultSize
+		}
+	}
+	size = max((size+sizeGranularity-1)/sizeGranularity*sizeGranularity, minSize)
+	if limit := r.GetLimitBytes(); limit > 0 && size > limit {
+		return 0, refuse(errOutOfRange, "capacity_range: %d bytes, rounded up to ONTAP's granularity and minimum (%d bytes), exceed the limit of %d bytes", r.GetRequiredBytes(), size, limit)
+	}
+	return size, nil
+}
+
+// deleteVolume releases every SnapMirror relationship the volume is in (deleting it on the
+// destination side, releasing it on the source side), then deletes the volume. A volume that
+// is gone already counts as deleted.
+func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
+	}
+	if !volumeID.MatchString(id) {
+		return &csi.DeleteVolumeResponse{}, nil // no volume can have that ID
+	}
+	err := d.withVolume(ctx, "volume "+id, id, nil, func(f *found) error {
+		if err := release(ctx, f); err != nil {
+			return err
+		}
+		err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteVolume(ctx, f.volume.UUID) })
+		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return err
+		}
+		d.placed.Delete(id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// release removes the volume from SnapMirror: as a destination, the relationship is deleted
+// (both sides, or the destination's record when the source cannot be reached); as a source,
+// each destination's relationship is released.
+func release(ctx context.Context, f *found) error {
+	b, path := f.backend, f.backend.SVM+":"+f.volume.Name
+	rel, err := b.GetRelationship(ctx, path)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, rel.UUID, ontap.DeleteBoth) }); err != nil {
+			if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	if !f.volume.Protected {
+		return nil
+	}
+	dests, err := b.ListRelationships(ctx, ontap.RelationshipFilter{Source: path, SourceSide: true})
+	if err != nil {
+		return err
+	}
+	for _, r := range dests {
+		if err := run(ctx, b, func() (*ontap.Job, error) { return b.DeleteRelationship(ctx, r.UUID, ontap.ReleaseSource) }); err != nil && !errors.Is(err, ontap.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateVolumeCapabilities confirms the capabilities of an existing volume: NFS volumes
+// serve every mount access mode.
+func (d *Driver) validateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
+	}
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, refuse(errInvalid, "volume_capabilities are required")
+	}
+	missing := refuse(ontap.ErrNotFound, "volume %s does not exist", id)
+	if !volumeID.MatchString(id) {
+		return nil, missing
+	}
+	if err := d.withVolume(ctx, "", id, missing, func(*found) error { return nil }); err != nil {
+		return nil, err
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters(),
+	}}, nil
+}
+
+// expandVolume grows the FlexVol. A DP destination grows by ONTAP autosize as its source
+// does; an explicit resize sets its size as well.
+func (d *Driver) expandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
+	}
+	if req.GetCapacityRange() == nil {
+		return nil, refuse(errInvalid, "capacity_range is required")
+	}
+	size, err := volumeSize(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	capacity := size
+	err = d.withVolume(ctx, "volume "+id, id, refuse(ontap.ErrNotFound, "volume %s does not exist", id), func(f *found) error {
+		if f.volume.Size >= size {
+			capacity = f.volume.Size
+			return nil
+		}
+		return run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: capacity}, nil
+}
+
+// getCapacity sums the available space of the configured aggregates of the backends that
+// the parameters select and that answer: the space a new volume can have now. It is
+// Unavailable when none of them answers.
+func (d *Driver) getCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	var down []error
+	serving := 0
+backends:
+	for _, b := range d.backends {
+		if p.backendType != "" && b.Driver != p.backendType {
+			continue
+		}
+		if err := b.Available(); err != nil {
+			down = append(down, err)
+			continue
+		}
+		var sum int64
+		for _, name := range b.Aggregates {
+			a, err := b.GetAggregate(ctx, name)
+			if err = answered(ctx, b, err); unavailable(err) {
+				down = append(down, err)
+				continue backends
+			}
+			if err != nil {
+				return nil, err
+			}
+			sum += a.Available
+		}
+		total, serving = total+sum, serving+1
+	}
+	if serving == 0 && len(down) > 0 {
+		return nil, refuse(errUnavailable, "%s", joinErrors(down))
+	}
+	return &csi.GetCapacityResponse{AvailableCapacity: total}, nil
+}
+
+// listVolumes lists the volumes this driver made on every backend, in ID order.
+func (d *Driver) listVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+	var entries []*csi.ListVolumesResponse_Entry
+	for _, b := range d.backends {
+		vols, err := volumesOf(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vols {
+			if id, ok := idOf(v); ok {
+				entries = append(entries, &csi.ListVolumesResponse_Entry{Volume: &csi.Volume{VolumeId: id, CapacityBytes: v.Size}})
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Volume.VolumeId < entries[j].Volume.VolumeId })
+	page, next, err := paginate(entries, req.GetStartingToken(), req.GetMaxEntries())
+	if err != nil {
+		return nil, err
+	}
+	return &csi.ListVolumesResponse{Entries: page, NextToken: next}, nil
+}
