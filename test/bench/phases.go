@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+)
+
+func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
+
+// parallel runs f for 0..n-1 on 32 goroutines and returns each call's duration.
+func parallel(n int, f func(i int) error) ([]time.Duration, error) {
+	durs := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				start := time.Now()
+				errs[i] = f(i)
+				durs[i] = time.Since(start)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return durs, errors.Join(errs...)
+}
+
+func req(pv, pvc string, replication bool) *csispec.CreateVolumeRequest {
+	params := map[string]string{"csi.storage.k8s.io/pvc/name": pvc, "csi.storage.k8s.io/pvc/namespace": "bench"}
+	if replication {
+		params["trident.netapp.io/replication"] = "true"
+	}
+	return &csispec.CreateVolumeRequest{
+		Name: pv, CapacityRange: &csispec.CapacityRange{RequiredBytes: 1 << 30}, Parameters: params,
+		VolumeCapabilities: []*csispec.VolumeCapability{{AccessType: &csispec.VolumeCapability_Mount{Mount: &csispec.VolumeCapability_MountVolume{}}, AccessMode: &csispec.VolumeCapability_AccessMode{Mode: csispec.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER}}},
+	}
+}
+
+// provision creates N source volumes and N DP destinations through CSI CreateVolume, and the
+// destinations' PVs and bound PVCs.
+func (b *bench) provision(ctx context.Context) error {
+	n := b.cfg.n
+	for i := range n {
+		b.mirrors.set(fmt.Sprintf("dst-%05d", i), &csi.MirrorTarget{Relationship: fmt.Sprintf("m-%05d", i), RemoteVolumeHandle: "datavserver:trident_" + strings.ReplaceAll(name("src", i), "-", "_")})
+	}
+	b.sim.reset()
+	start := time.Now()
+	durs, err := parallel(2*n, func(i int) error {
+		if i%2 == 0 {
+			_, err := b.srcDriver.CreateVolume(ctx, req(name("src", i/2), fmt.Sprintf("src-%05d", i/2), true))
+			return err
+		}
+		_, err := b.dstDrv.CreateVolume(ctx, req(name("dst", i/2), fmt.Sprintf("dst-%05d", i/2), false))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.record("provision", 2*n, time.Since(start), durs, 1, "CreateVolume, sources and DP destinations")
+	// The destinations' PVs and bound PVCs, as the provisioner and the PV controller make them.
+	_, err = parallel(n, func(i int) error { return b.bind(ctx, name("dst", i), fmt.Sprintf("dst-%05d", i)) })
+	return err
+}
+
+// bind makes a volume's PV and its bound PVC, as the provisioner and the PV controller do.
+func (b *bench) bind(ctx context.Context, pvName, pvcName string) error {
+	vol := "trident_" + strings.ReplaceAll(pvName, "-", "_")
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			ClaimRef: &corev1.ObjectReference{Namespace: b.ns, Name: pvcName},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: csi.DefaultDriverName, VolumeHandle: pvName,
+				VolumeAttributes: map[string]string{"backend": "secondary", "svm": "drvserver", "internalName": vol}}},
+		},
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: pvcName, Namespace: b.ns},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, VolumeName: pvName,
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	}
+	if err := b.cp.Client.Create(ctx, pv); err != nil {
+		return err
+	}
+	if err := b.cp.Client.Create(ctx, pvc); err != nil {
+		return err
+	}
+	pvc.Status.Phase = corev1.ClaimBound
+	return b.cp.Client.Status().Update(ctx, pvc)
+}
+
+// establish creates N TMRs in state established and waits for them all.
+func (b *bench) establish(ctx context.Context) error {
+	return b.transition(ctx, "establish", 2, func(i int) error {
+		return b.cp.Client.Create(ctx, &tridentv1.TridentMirrorRelationship{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%05d", i), Namespace: b.ns},
+			Spec: tridentv1.TridentMirrorRelationshipSpec{State: tridentv1.MirrorStateEstablished, VolumeMappings: []tridentv1.VolumeMapping{{
+				LocalPVCName: fmt.Sprintf("dst-%05d", i), RemoteVolumeHandle: "datavserver:trident_" + strings.ReplaceAll(name("src", i), "-", "_")}}},
+		})
+	}, tridentv1.MirrorStateEstablished, "create + initialize")
+}
+
+func (b *bench) failover(ctx context.Context) error {
+	return b.transition(ctx, "failover", 2, b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted, "quiesce + break")
+}
+
+func (b *bench) reestablish(ctx context.Context) error {
+	return b.transition(ctx, "reestablish", 1, b.setState(ctx, tridentv1.MirrorStateReestablished), tridentv1.MirrorStateReestablished, "resync")
+}
+
+func (b *bench) setState(ctx context.Context, state tridentv1.MirrorState) func(int) error {
+	return func(i int) error {
+		t := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%05d", i), Namespace: b.ns}}
+		patch := fmt.Sprintf(`{"spec":{"state":%q}}`, state)
+		return b.cp.Client.Patch(ctx, t, client.RawPatch("application/merge-patch+json", []byte(patch)))
+	}
+}
+
+// transition starts a change on every TMR and measures until each reports state.
+func (b *bench) transition(ctx context.Context, phase string, floorCalls int, change func(int) error, state tridentv1.MirrorState, what string) error {
+	n := b.cfg.n
+	b.sim.reset()
+	start := time.Now()
+	started := make([]time.Time, n)
+	if _, err := parallel(n, func(i int) error { started[i] = time.Now(); return change(i) }); err != nil {
+		return err
+	}
+	durs, last, err := waitAll(ctx, start, started, func() (map[int]bool, error) {
+		var list tridentv1.TridentMirrorRelationshipList
+		if err := b.cp.Client.List(ctx, &list, client.InNamespace(b.ns)); err != nil {
+			return nil, err
+		}
+		done := map[int]bool{}
+		for _, t := range list.Items {
+			var i int
+			fmt.Sscanf(t.Name, "m-%05d", &i)
+			c := t.Status.Conditions
+			done[i] = len(c) == 1 && c[0].State == state && c[0].ObservedGeneration == t.Generation
+		}
+		return done, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: TMRs reaching %s: %w", phase, state, err)
+	}
+	b.record(phase, n, last.Sub(start), durs, floorCalls, what)
+	return nil
+}
+
+// waitAll polls done until all of the started objects are done, and returns each one's time
+// from its start to when it was first seen done, and when the last one was.
+func waitAll(ctx context.Context, start time.Time, started []time.Time, done func() (map[int]bool, error)) ([]time.Duration, time.Time, error) {
+	n := len(started)
+	reached := make([]time.Time, n)
+	left := n
+	for left > 0 {
+		seen, err := done()
+		if err != nil {
+			return nil, start, err
+		}
+		now := time.Now()
+		for i, ok := range seen {
+			if ok && i < n && reached[i].IsZero() {
+				reached[i] = now
+				left--
+			}
+		}
+		if time.Since(start) > 10*time.Minute {
+			return nil, start, fmt.Errorf("%d of %d not done after 10 minutes", left, n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, start, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	durs := make([]time.Duration, n)
+	last := start
+	for i := range n {
+		durs[i] = reached[i].Sub(started[i])
+		if reached[i].After(last) {
+			last = reached[i]
+		}
+	}
+	return durs, last, nil
+}
+
+// steady holds the settled state for three re-check intervals and counts list calls.
+func (b *bench) steady(ctx context.Context) error {
+	b.sim.reset()
+	start := time.Now()
+	time.Sleep(3 * b.cfg.recheck)
+	counts := b.sim.requests()
+	lists := counts["secondary"]["GET /snapmirror/relationships"]
+	total := counts["secondary"]["total"] + counts["primary"]["total"]
+	r := result{Phase: "steady", Objects: b.cfg.n, WallSeconds: time.Since(start).Seconds(), Calls: total, CallsPerObject: float64(total) / float64(b.cfg.n), PeakRSSMiB: peakRSS(),
+		Note: fmt.Sprintf("%.1f relationship lists per cluster per interval (target <= 2)", float64(lists)/3)}
+	b.results = append(b.results, r)
+	return nil
+}
+
+// update runs N TridentActionMirrorUpdates and waits for them all.
+func (b *bench) update(ctx context.Context) error {
+	n := b.cfg.n
+	b.sim.reset()
+	start := time.Now()
+	started := make([]time.Time, n)
+	if _, err := parallel(n, func(i int) error {
+		started[i] = time.Now()
+		return b.cp.Client.Create(ctx, &tridentv1.TridentActionMirrorUpdate{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("u-%05d", i), Namespace: b.ns},
+			Spec:       tridentv1.TridentActionMirrorUpdateSpec{TridentMirrorRelationshipName: fmt.Sprintf("m-%05d", i)},
+		})
+	}); err != nil {
+		return err
+	}
+	durs, last, err := waitAll(ctx, start, started, func() (map[int]bool, error) {
+		var list tridentv1.TridentActionMirrorUpdateList
+		if err := b.cp.Client.List(ctx, &list, client.InNamespace(b.ns)); err != nil {
+			return nil, err
+		}
+		done := map[int]bool{}
+		for _, t := range list.Items {
+			var i int
+			fmt.Sscanf(t.Name, "u-%05d", &i)
+			if t.Status.State == tridentv1.ActionStateFailed {
+				return nil, fmt.Errorf("update %s failed: %s", t.Name, t.Status.Message)
+			}
+			done[i] = t.Status.State == tridentv1.ActionStateSucceeded
+		}
+		return done, nil
+	})
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	b.record("update", n, last.Sub(start), durs, 1, "TAMU: one transfer each")
+	return nil
+}
+
+// memory adds TMRs, up to memoryN, on read-write volumes made without latency, and reports the
+// process's peak RSS once they are all settled.
+func (b *bench) memory(ctx context.Context) error {
+	m := b.cfg.memoryN
+	b.sim.setLatency(0)
+	start := time.Now()
+	_, err := parallel(m, func(i int) error {
+		pv := name("mem", i)
+		if _, err := b.dstDrv.CreateVolume(ctx, req(pv, "mem", false)); err != nil {
+			return err
+		}
+		pvc := fmt.Sprintf("mem-%05d", i)
+		if err := b.bind(ctx, pv, pvc); err != nil {
+			return err
+		}
+		return b.cp.Client.Create(ctx, &tridentv1.TridentMirrorRelationship{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("x-%05d", i), Namespace: b.ns},
+			Spec:       tridentv1.TridentMirrorRelationshipSpec{State: tridentv1.MirrorStatePromoted, VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: pvc}}},
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for {
+		var list tridentv1.TridentMirrorRelationshipList
+		if err := b.cp.Client.List(ctx, &list, client.InNamespace(b.ns)); err != nil {
+			return err
+		}
+		settled := 0
+		for _, t := range list.Items {
+			if len(t.Status.Conditions) == 1 && t.Status.Conditions[0].State == t.Spec.State {
+				settled++
+			}
+		}
+		if settled == len(list.Items) {
+			break
+		}
+		if time.Since(start) > 15*time.Minute {
+			return fmt.Errorf("memory: %d of %d TMRs settled", settled, len(list.Items))
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(b.cfg.recheck) // one re-check round
+	runtime.GC()
+	debug.FreeOSMemory()
+	b.results = append(b.results, result{Phase: "memory", Objects: m + b.cfg.n, WallSeconds: time.Since(start).Seconds(), PeakRSSMiB: peakRSS(),
+		Note: fmt.Sprintf("all TMRs settled and re-checked: RSS now %.0f MiB (target <= 200); the peak includes this harness creating %d objects at once", currentRSS(), 4*m)})
+	return nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// result is one phase's figures.
+type result struct {
+	Phase          string  `json:"phase"`
+	Objects        int     `json:"objects"`
+	WallSeconds    float64 `json:"wall_seconds"`
+	Calls          int     `json:"rest_calls"`
+	CallsPerObject float64 `json:"rest_calls_per_object"`
+	P50Seconds     float64 `json:"p50_seconds"`
+	P99Seconds     float64 `json:"p99_seconds"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	FloorSeconds   float64 `json:"floor_seconds"`
+	RatioToFloor   float64 `json:"ratio_to_floor"`
+	Note           string  `json:"note,omitempty"`
+}
+
+func printHeader() {
+	fmt.Printf("%-13s %7s %9s %8s %9s %8s %8s %9s %9s %7s\n", "phase", "objects", "wall", "calls", "calls/obj", "p50", "p99", "RSS MiB", "floor", "x floor")
+}
+
+func printRow(r result) {
+	fmt.Printf("%-13s %7d %8.2fs %8d %9.2f %7.2fs %7.2fs %9.1f %8.2fs %7.2f", r.Phase, r.Objects, r.WallSeconds, r.Calls, r.CallsPerObject,
+		r.P50Seconds, r.P99Seconds, r.PeakRSSMiB, r.FloorSeconds, r.RatioToFloor)
+	if r.Note != "" {
+		fmt.Printf("  %s", r.Note)
+	}
+	fmt.Println()
+}
+
+// currentRSS is the process's resident set now, from /proc/self/statm.
+func currentRSS() float64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident int64
+	fmt.Sscan(string(data), &size, &resident)
+	return float64(resident*int64(os.Getpagesize())) / (1 << 20)
+}
+
+// record adds a phase's figures.
+func (b *bench) record(phase string, n int, wall time.Duration, durs []time.Duration, floorCalls int, what string) {
+	counts := b.sim.requests()
+	calls := counts["primary"]["total"] + counts["secondary"]["total"]
+	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
+	floor := float64(floorCalls*n) * b.cfg.latency.Seconds() / float64(b.cfg.cap)
+	b.results = append(b.results, result{
+		Phase: phase, Objects: n, WallSeconds: wall.Seconds(), Calls: calls, CallsPerObject: float64(calls) / float64(n),
+		P50Seconds: durs[len(durs)/2].Seconds(), P99Seconds: durs[len(durs)*99/100].Seconds(), PeakRSSMiB: peakRSS(),
+		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Note: fmt.Sprintf("floor: %d mutation(s)/object (%s)", floorCalls, what),
+	})
+}
+
+func peakRSS() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}
