@@ -44,11 +44,6 @@ func (p SVMPeer) Peered() bool {
 	return p.State == "peered" && slices.Contains(p.Applications, "snapmirror")
 }
 
-// ClusterPeer is a cluster peering.
-type ClusterPeer struct {
-	Name, State string
-}
-
 // Cluster returns the cluster's identity; it doubles as a reachability probe.
 func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 	resp, err := c.api.Cluster.ClusterGetContext(ctx, cluster.NewClusterGetParams().WithFields([]string{"name", "uuid", "version.full"}), nil)
@@ -138,26 +133,4 @@ func svmPeerFromModel(r *models.SvmPeer) SVMPeer {
 		}
 	}
 	return p
-}
-
-// ClusterPeers lists the cluster's peers.
-func (c *Client) ClusterPeers(ctx context.Context) ([]ClusterPeer, error) {
-	params := cluster.NewClusterPeerCollectionGetParams().WithFields([]string{"name", "status.state"}).WithMaxRecords(c.pageSize)
-	peers, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.ClusterPeer, *models.CollectionLinks, error) {
-		resp, err := c.api.Cluster.ClusterPeerCollectionGetContext(ctx, params, nil, opts[cluster.ClientOption](o)...)
-		if err != nil {
-			return nil, nil, err
-		}
-		return resp.Payload.Records, resp.Payload.Links, nil
-	}, infallible(func(r *models.ClusterPeer) ClusterPeer {
-		cp := ClusterPeer{Name: r.Name}
-		if r.Status != nil {
-			cp.State = r.Status.State
-		}
-		return cp
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("list cluster peers: %w", err)
-	}
-	return peers, nil
 }

@@ -31,7 +31,6 @@ type Cluster struct {
 	lastPurge      time.Time
 	policies       []*policy
 	schedules      []*schedule
-	clusterPeers   map[string]bool
 	exportPolicies map[int64]*exportPolicy
 	nextPolicyID   int64
 	requests       map[string]int
@@ -119,7 +118,7 @@ func newCluster(f *Fabric, spec ClusterSpec) *Cluster {
 	c := &Cluster{
 		fabric: f, name: spec.Name, uuid: f.newUUID(),
 		svms: map[string]*svm{}, aggregates: map[string]*aggregate{}, volumes: map[string]*volume{},
-		jobs: map[string]*job{}, clusterPeers: map[string]bool{}, exportPolicies: map[int64]*exportPolicy{},
+		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{},
 		requests: map[string]int{}, slots: make(chan struct{}, f.opts.MaxConcurrent), nextPolicyID: 1,
 	}
 	size := spec.AggregateSize

@@ -117,27 +117,6 @@ func (c *Cluster) listSVMPeers(*request) response {
 	return ok(recs)
 }
 
-func (c *Cluster) listClusterPeers(*request) response {
-	names := make([]string, 0, len(c.clusterPeers))
-	for n := range c.clusterPeers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var recs []map[string]any
-	for _, n := range names {
-		peer := c.fabric.clusters[n]
-		state := "available"
-		if !peer.reachable() {
-			state = "unavailable"
-		}
-		recs = append(recs, map[string]any{
-			"uuid": peer.uuid, "name": n, "remote": map[string]any{"name": n, "ip_addresses": []string{peer.addr}},
-			"status": map[string]any{"state": state}, "authentication": map[string]any{"state": "ok"},
-		})
-	}
-	return ok(recs)
-}
-
 func (c *Cluster) listAggregates(*request) response {
 	var recs []map[string]any
 	for _, a := range sortedAggregates(c) {

@@ -197,17 +197,14 @@ func (f *Fabric) AddCluster(spec ClusterSpec) (*Cluster, error) {
 	return c, nil
 }
 
-// PeerSVMs peers two SVMs, and their clusters when they differ, for SnapMirror.
+// PeerSVMs peers two SVMs for SnapMirror (their clusters' peering is implied; the cluster
+// peers listing is not modelled until a feature needs it).
 func (f *Fabric) PeerSVMs(svmA, svmB string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a, b := f.findSVM(svmA), f.findSVM(svmB)
 	if a == nil || b == nil {
 		return fmt.Errorf("peer %s with %s: no such SVM", svmA, svmB)
-	}
-	if a.cluster != b.cluster {
-		a.cluster.clusterPeers[b.cluster.name] = true
-		b.cluster.clusterPeers[a.cluster.name] = true
 	}
 	a.peers[b.name] = b
 	b.peers[a.name] = a

@@ -121,7 +121,6 @@ var routes = []route{
 	newRoute("GET", "/api/cluster", nil, (*Cluster).getCluster),
 	newRoute("GET", "/api/cluster/jobs/{uuid}", nil, (*Cluster).getJob),
 	newRoute("GET", "/api/cluster/schedules", nil, (*Cluster).listSchedules),
-	newRoute("GET", "/api/cluster/peers", nil, (*Cluster).listClusterPeers),
 	newRoute("GET", "/api/svm/svms", nil, (*Cluster).listSVMs),
 	newRoute("GET", "/api/svm/peers", nil, (*Cluster).listSVMPeers),
 	newRoute("GET", "/api/storage/aggregates", nil, (*Cluster).listAggregates),

@@ -82,10 +82,6 @@ type ClientService interface {
 
 	ClusterGetContext(ctx context.Context, params *ClusterGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterGetOK, error)
 
-	ClusterPeerCollectionGet(params *ClusterPeerCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterPeerCollectionGetOK, error)
-
-	ClusterPeerCollectionGetContext(ctx context.Context, params *ClusterPeerCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterPeerCollectionGetOK, error)
-
 	JobGet(params *JobGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobGetOK, error)
 
 	JobGetContext(ctx context.Context, params *JobGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobGetOK, error)
@@ -155,68 +151,6 @@ func (a *Client) ClusterGetContext(ctx context.Context, params *ClusterGetParams
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*ClusterGetDefault)
-
-	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
-}
-
-// ClusterPeerCollectionGet cluster peer collection get API.
-//
-// This method does not support injected context.
-// However, timeout and opentracing contexts are honored whenever enabled.
-//
-// If you need to pass a specific context, use [Client.ClusterPeerCollectionGetContext] instead.
-func (a *Client) ClusterPeerCollectionGet(params *ClusterPeerCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterPeerCollectionGetOK, error) {
-	var ctx context.Context
-	if params != nil && params.inner.ctx != nil {
-		ctx = params.inner.ctx
-	} else {
-		ctx = context.Background()
-	}
-
-	return a.ClusterPeerCollectionGetContext(ctx, params, authInfo, opts...)
-}
-
-// ClusterPeerCollectionGetContext cluster peer collection get API.
-//
-// Do not use the deprecated [ClusterPeerCollectionGetParams.Context] with this method: it would be ignored.
-func (a *Client) ClusterPeerCollectionGetContext(ctx context.Context, params *ClusterPeerCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterPeerCollectionGetOK, error) {
-	// NOTE: parameters are not validated before sending
-	if params == nil {
-		params = NewClusterPeerCollectionGetParams()
-	}
-
-	op := &runtime.ClientOperation{
-		ID:                 "cluster_peer_collection_get",
-		Method:             "GET",
-		PathPattern:        "/cluster/peers",
-		ProducesMediaTypes: []string{"application/hal+json", "application/json"},
-		ConsumesMediaTypes: []string{"application/json"},
-		Schemes:            []string{"https"},
-		Params:             params,
-		Reader:             &ClusterPeerCollectionGetReader{formats: a.formats},
-		AuthInfo:           authInfo,
-		Client:             params.HTTPClient,
-	}
-
-	for _, opt := range opts {
-		opt(op)
-	}
-
-	result, err := a.transport.SubmitContext(ctx, op)
-	if err != nil {
-		return nil, err
-	}
-
-	// only one success response has to be checked
-	success, ok := result.(*ClusterPeerCollectionGetOK)
-	if ok {
-		return success, nil
-	}
-
-	// unexpected success response.
-	//
-	// a default response is provided: fill this and return an error
-	unexpectedSuccess := result.(*ClusterPeerCollectionGetDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
