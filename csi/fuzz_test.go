@@ -22,8 +22,8 @@ func FuzzNames(f *testing.F) {
 			t.Errorf("flexvolName(%q) = %q, which ONTAP refuses", name, v)
 		}
 		id := name + "/" + snap
-		if pv, s, ok := parseSnapshotID(id); ok && snapshotID(pv, s) != id {
-			t.Errorf("parseSnapshotID(%q) = %q, %q", id, pv, s)
+		if pv, s, ok := ParseSnapshotID(id); ok && snapshotID(pv, s) != id {
+			t.Errorf("ParseSnapshotID(%q) = %q, %q", id, pv, s)
 		}
 	})
 }

@@ -120,7 +120,10 @@ func idOf(v ontap.Volume) (string, bool) {
 // snapshotID is the CSI snapshot ID: <pv-name>/<snapshot-name>.
 func snapshotID(pv, snap string) string { return pv + "/" + snap }
 
-func parseSnapshotID(id string) (pv, snap string, ok bool) {
+// ParseSnapshotID reads a snapshot handle, <pv-name>/<snapshot-name>, as the CSI snapshot ID,
+// a SnapshotInfo's status and a TMR's promotedSnapshotHandle give it; ok is false unless both
+// parts are names this driver could have made.
+func ParseSnapshotID(id string) (pv, snap string, ok bool) {
 	pv, snap, ok = strings.Cut(id, "/")
 	return pv, snap, ok && volumeID.MatchString(pv) && snapshotName.MatchString(snap)
 }

@@ -89,7 +89,7 @@ func snapshotOn(ctx context.Context, f *found, name string) (*ontap.Snapshot, er
 // findSnapshotSource resolves a snapshot ID for a clone: the volume and the snapshot name.
 func (d *Driver) findSnapshotSource(ctx context.Context, id string) (*found, string, error) {
 	missing := refuse(ontap.ErrNotFound, "source snapshot %s does not exist", id)
-	pv, snap, ok := parseSnapshotID(id)
+	pv, snap, ok := ParseSnapshotID(id)
 	if !ok {
 		return nil, "", missing
 	}
@@ -117,7 +117,7 @@ func (d *Driver) deleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	if req.GetSnapshotId() == "" {
 		return nil, refuse(errInvalid, "snapshot_id is required")
 	}
-	pv, snap, ok := parseSnapshotID(req.GetSnapshotId())
+	pv, snap, ok := ParseSnapshotID(req.GetSnapshotId())
 	if !ok {
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
@@ -148,7 +148,7 @@ func (d *Driver) listSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 	}
 	switch {
 	case req.GetSnapshotId() != "":
-		pv, snap, ok := parseSnapshotID(req.GetSnapshotId())
+		pv, snap, ok := ParseSnapshotID(req.GetSnapshotId())
 		if !ok {
 			break
 		}

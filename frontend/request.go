@@ -124,11 +124,11 @@ func (r *TMRReconciler) discarding(ctx context.Context, tmr *tridentv1.TridentMi
 	}
 	snap, bytes, err := mirror.Discarded(ctx, loc.backend.Client, src, rel)
 	if err != nil || snap == "" {
-		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards what was written here since the break; how much could not be measured: %v", loc.handle, rel.Source, errOrNone(err))
+		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards what was written here since the break; how much could not be measured: %v", loc.path, rel.Source, errOrNone(err))
 		return
 	}
 	cond.Discarding = &tridentv1.Discarding{CommonSnapshot: snap, Bytes: bytes}
-	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards %d bytes written here since snapshot %s", loc.handle, rel.Source, bytes, snap)
+	r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonDiscarding, "Resync", "resyncing %s from %s discards %d bytes written here since snapshot %s", loc.path, rel.Source, bytes, snap)
 }
 
 func errOrNone(err error) error {

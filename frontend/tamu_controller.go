@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 )
 
@@ -121,7 +122,7 @@ func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.Tr
 		}
 		return ctrl.Result{}, err
 	}
-	st.LocalVolumeHandle, st.RemoteVolumeHandle = loc.handle, tmr.Spec.VolumeMappings[0].RemoteVolumeHandle
+	st.LocalVolumeHandle, st.RemoteVolumeHandle = loc.path.String(), tmr.Spec.VolumeMappings[0].RemoteVolumeHandle
 	poll := r.Poll
 	if poll == 0 {
 		poll = 2 * time.Second
@@ -130,8 +131,8 @@ func (r *TAMUReconciler) reconcileNormal(ctx context.Context, tamu *tridentv1.Tr
 	if st.PreviousTransferTime != nil {
 		started = &mirror.Started{Transfer: st.TransferUUID, PreviousEnd: st.PreviousTransferTime.Time}
 	}
-	_, snap, _ := strings.Cut(tamu.Spec.SnapshotHandle, "/")
-	res := mirror.UpdateOnDemand(ctx, loc.backend, loc.handle, snap, started)
+	_, snap, _ := csi.ParseSnapshotID(tamu.Spec.SnapshotHandle)
+	res := mirror.UpdateOnDemand(ctx, loc.backend, loc.path, snap, started)
 	if s := res.Started; s != nil {
 		st.PreviousTransferTime, st.TransferUUID = &metav1.Time{Time: s.PreviousEnd}, s.Transfer
 	}

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
@@ -160,10 +161,10 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	cond.LocalVolumeHandle = loc.handle
+	cond.LocalVolumeHandle = loc.path.String()
 
 	mreq := mirror.Request{
-		Local: loc.handle, Remote: m.RemoteVolumeHandle, Desired: desiredStates[tmr.Spec.State],
+		Local: loc.path, Remote: m.RemoteVolumeHandle, Desired: desiredStates[tmr.Spec.State],
 		Policy:   orDefault(tmr.Spec.ReplicationPolicy, orDefault(loc.backend.ReplicationPolicy, ontap.DefaultReplicationPolicy)),
 		Schedule: orDefault(tmr.Spec.ReplicationSchedule, loc.backend.ReplicationSchedule),
 	}
@@ -177,17 +178,22 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		r.setCondition(tmr, cond, tridentv1.ReasonInvalid)
 		return ctrl.Result{RequeueAfter: r.Recheck}, nil
 	}
-	if _, snap, ok := strings.Cut(m.PromotedSnapshotHandle, "/"); ok {
+	if h := m.PromotedSnapshotHandle; h != "" {
+		_, snap, ok := csi.ParseSnapshotID(h)
+		if !ok {
+			cond.State, cond.Message = tridentv1.MirrorStateInvalid, fmt.Sprintf("spec.volumeMappings[0].promotedSnapshotHandle %q names no snapshot this driver makes: copy it from a SnapshotInfo's status.snapshotHandle", truncate(h, 300))
+			r.setCondition(tmr, cond, tridentv1.ReasonInvalid)
+			return ctrl.Result{RequeueAfter: r.Recheck}, nil
+		}
 		mreq.PromotedSnapshot = snap
 	}
 	if len(tmr.Status.Conditions) > 0 {
 		cond.Discarding = tmr.Status.Conditions[0].Discarding
 	}
 	mreq.Settled, mreq.Started, mreq.Job, mreq.Record = r.engineRequest(tmr, stored, loc, &cond)
-	if _, known := r.mounted.Load(loc.handle); !known {
+	if _, known := r.mounted.Load(loc.path); !known {
 		// A DP destination is created unmounted; nodes need the path once it holds data.
-		_, name, _ := ontap.SplitPath(loc.handle)
-		mreq.Mount = &mirror.Junction{Path: "/" + name, ExportPolicy: loc.backend.ExportPolicy}
+		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicy}
 	}
 	var api mirror.ONTAP = loc.backend.Client
 	if r.Cache != nil && settled(tmr) {
@@ -195,7 +201,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	}
 	res := mirror.Run(ctx, api, mreq)
 	if res.Mounted {
-		r.mounted.Store(loc.handle, true)
+		r.mounted.Store(loc.path, true)
 	}
 	finishRequest(tmr, res)
 	r.Metrics.observe(tmr, res)
@@ -257,7 +263,7 @@ func (r *TMRReconciler) cycle(ctx context.Context, tmr *tridentv1.TridentMirrorR
 		return nil
 	}
 	rel, err := reader.GetRelationship(ctx, remote)
-	if err != nil || rel.Source != loc.handle {
+	if err != nil || rel.Source != loc.path.String() {
 		return nil
 	}
 	if rel.State == ontap.BrokenOff && (rel.Transfer == nil || !rel.Transfer.State.Active()) {
@@ -335,7 +341,7 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 		if len(r.Volumes.Peers) == 0 {
 			cond.SplitBrainCheck = "not made from this side: the backend file lists no peers; list the other site's SVM under peers (read-only credentials do) to have split brain detected"
 		}
-		rel, dst = r.mirrorOnPeer(ctx, loc.handle)
+		rel, dst = r.mirrorOnPeer(ctx, loc.path.String())
 		src = loc.backend.Client
 	}
 	if rel == nil || rel.State != ontap.BrokenOff || dst == nil {
@@ -358,9 +364,9 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 	if old != nil && old.DetectedTime != nil {
 		detected = *old.DetectedTime
 	}
-	_, here, there := d.Seen(loc.handle)
+	_, here, there := d.Seen(loc.path.String())
 	cond.SplitBrain = &tridentv1.SplitBrain{CommonSnapshot: d.Snapshot, LocalBytes: here, RemoteBytes: there, DetectedTime: &detected}
-	cond.Message = d.Message(loc.handle)
+	cond.Message = d.Message(loc.path.String())
 	if old == nil {
 		r.Events.Eventf(tmr, nil, corev1.EventTypeWarning, tridentv1.ReasonSplitBrain, "Check", "%s", cond.Message)
 	}
@@ -400,7 +406,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 	case err != nil:
 		return ctrl.Result{}, err
 	default:
-		res := mirror.Release(ctx, loc.backend.Client, loc.handle, r.Volumes.gone)
+		res := mirror.Release(ctx, loc.backend.Client, loc.path, r.Volumes.gone)
 		if res.Err != nil || res.RequeueAfter > 0 {
 			// The status says how the deletion stands, and how to force it if ONTAP is gone.
 			base := tmr.DeepCopy()
@@ -413,7 +419,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 			if res.Err != nil {
 				reason = tridentv1.ReasonFailed
 				cond.Message = fmt.Sprintf("deleting: release %s: %s. The TMR stays until ONTAP answers; if that cluster is gone for good, delete it without releasing: kubectl patch tmr %s -n %s --type=merge -p '{\"metadata\":{\"finalizers\":null}}'",
-					loc.handle, res.Err, tmr.Name, tmr.Namespace)
+					loc.path.String(), res.Err, tmr.Name, tmr.Namespace)
 			}
 			r.setCondition(tmr, cond, reason)
 			if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
@@ -425,7 +431,7 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 		if res.Message != "released" {
 			note = res.Message
 		}
-		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonReleased, "Release", "volume %s %s", loc.handle, note)
+		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonReleased, "Release", "volume %s %s", loc.path.String(), note)
 	}
 	r.Metrics.forget(tmr)
 	return ctrl.Result{}, setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, false)

@@ -28,7 +28,7 @@ type Volumes struct {
 // local is a TMR's local volume on ONTAP.
 type local struct {
 	backend *ontap.Backend
-	handle  string // svm:volume
+	path    ontap.Path
 }
 
 // errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
@@ -91,7 +91,7 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	if err := b.Available(); err != nil {
 		return nil, errUnavailable{backend: b.Name, err: err}
 	}
-	return &local{backend: b, handle: attrs["svm"] + ":" + attrs["internalName"]}, nil
+	return &local{backend: b, path: ontap.Path{SVM: attrs["svm"], Volume: attrs["internalName"]}}, nil
 }
 
 // gone reports whether the volume at "svm:volume" is known to no longer exist: its SVM is

@@ -66,8 +66,8 @@ func TestResolveUnavailable(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		loc, err := v.resolve(ctx, "ns", "data")
 		if err == nil {
-			if loc.backend != backends[0] || loc.handle != "svm1:trident_pvc_1" {
-				t.Errorf("resolved to %s on %s", loc.handle, loc.backend.Name)
+			if loc.backend != backends[0] || loc.path.String() != "svm1:trident_pvc_1" {
+				t.Errorf("resolved to %s on %s", loc.path, loc.backend.Name)
 			}
 			return
 		}

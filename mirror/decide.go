@@ -29,8 +29,8 @@ const (
 
 // Request is what the caller wants of one local volume.
 type Request struct {
-	// Local is the local volume, "svm:volume".
-	Local string
+	// Local is the local volume.
+	Local ontap.Path
 	// Remote is the source volume, "svm:volume"; required unless Desired is Promoted.
 	Remote string
 	// Desired is Established, Promoted or Reestablished.

@@ -80,7 +80,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Decide(Request{Local: "svm2:v", Remote: tc.remote, Desired: tc.desired, PromotedSnapshot: tc.snapshot, Settled: tc.settled, Started: tc.started},
+			d := Decide(Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: tc.remote, Desired: tc.desired, PromotedSnapshot: tc.snapshot, Settled: tc.settled, Started: tc.started},
 				Observation{Relationship: tc.rel, SnapshotArrived: tc.arrived})
 			if d.Action != tc.want || d.State != tc.state || (d.Drift != "") != tc.drift {
 				t.Errorf("got %s/%s (message %q, drift %q), want %s/%s, drift %v", d.Action, d.State, d.Message, d.Drift, tc.want, tc.state, tc.drift)
@@ -89,7 +89,7 @@ func TestDecide(t *testing.T) {
 	}
 	// The policy follows the request, open or settled.
 	for _, settled := range []bool{false, true} {
-		d := Decide(Request{Local: "svm2:v", Remote: src, Desired: Established, Policy: "MirrorLatest", Settled: settled}, Observation{Relationship: rel(ontap.Snapmirrored, "")})
+		d := Decide(Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: src, Desired: Established, Policy: "MirrorLatest", Settled: settled}, Observation{Relationship: rel(ontap.Snapmirrored, "")})
 		if d.Action != SetPolicy {
 			t.Errorf("policy change (settled %v): %s", settled, d.Action)
 		}

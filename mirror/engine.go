@@ -173,8 +173,7 @@ func lookAtVolume(ctx context.Context, api ONTAP, req Request, obs *Observation)
 	if d := decide(req, *obs); d.Action != Done || d.State != req.Desired || d.Drift != "" {
 		return nil
 	}
-	svm, name, _ := ontap.SplitPath(req.Local)
-	v, err := api.GetVolume(ctx, svm, name)
+	v, err := api.GetVolume(ctx, req.Local.SVM, req.Local.Volume)
 	if err != nil {
 		return fmt.Errorf("look at volume %s: %w", req.Local, err)
 	}
@@ -212,7 +211,7 @@ func follow(ctx context.Context, api ONTAP, req Request) (Result, bool) {
 // to a snapshot, whether it has arrived.
 func observe(ctx context.Context, api ONTAP, req Request) (Observation, error) {
 	var obs Observation
-	rel, err := api.GetRelationship(ctx, req.Local)
+	rel, err := api.GetRelationship(ctx, req.Local.String())
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
 	case err != nil:
@@ -229,8 +228,7 @@ func observe(ctx context.Context, api ONTAP, req Request) (Observation, error) {
 }
 
 func arrived(ctx context.Context, api ONTAP, req Request) (bool, error) {
-	svm, vol, _ := ontap.SplitPath(req.Local)
-	snaps, err := api.FindSnapshots(ctx, svm, vol, req.PromotedSnapshot)
+	snaps, err := api.FindSnapshots(ctx, req.Local.SVM, req.Local.Volume, req.PromotedSnapshot)
 	return len(snaps) > 0, err
 }
 
@@ -264,7 +262,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 		r.Wrong = d.Wrong
 		return final(r)
 	case Create:
-		_, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: req.Remote, Destination: req.Local, Policy: req.Policy, Schedule: req.Schedule})
+		_, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: req.Remote, Destination: req.Local.String(), Policy: req.Policy, Schedule: req.Schedule})
 		if err != nil && !ontap.IsAlreadyExists(err) {
 			return nil, obs, err
 		}
@@ -434,12 +432,12 @@ type Gone func(ctx context.Context, path string) bool
 // gone, when set, says whether the volume at the other end of a relationship no longer
 // exists (false when that cannot be told). Such a relationship can serve nothing: it is
 // removed with its SnapMirror snapshots instead of kept.
-func Release(ctx context.Context, api ONTAP, local string, gone Gone) Result {
+func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result {
 	if gone == nil {
 		gone = func(context.Context, string) bool { return false }
 	}
 	note := "released"
-	rel, err := api.GetRelationship(ctx, local)
+	rel, err := api.GetRelationship(ctx, local.String())
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
 		rel = nil
@@ -483,7 +481,7 @@ func Release(ctx context.Context, api ONTAP, local string, gone Gone) Result {
 			return r
 		}
 	}
-	dests, err := api.ListRelationships(ctx, ontap.RelationshipFilter{Source: local, SourceSide: true})
+	dests, err := api.ListRelationships(ctx, ontap.RelationshipFilter{Source: local.String(), SourceSide: true})
 	if err != nil {
 		return Failure(fmt.Errorf("list the relationships from %s: %w", local, err), nil)
 	}

@@ -92,7 +92,7 @@ func files(t *testing.T, s site, svm string) map[string]string {
 
 func establish(t *testing.T, secondary site) {
 	t.Helper()
-	res, calls := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
+	res, calls := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
 	if res.Err != nil || res.State != mirror.Established {
 		t.Fatalf("establish: %+v", res)
 	}
@@ -111,7 +111,7 @@ func TestEstablishPromoteReestablish(t *testing.T) {
 		t.Errorf("destination after establish: %v", got)
 	}
 	// Settled: one look, nothing else.
-	res, calls := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
+	res, calls := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
 	if res.State != mirror.Established || calls != 1 || len(res.Actions) != 0 {
 		t.Errorf("re-check: %+v in %d calls", res, calls)
 	}
@@ -119,7 +119,7 @@ func TestEstablishPromoteReestablish(t *testing.T) {
 		t.Errorf("status figures missing: %+v", res.Relationship)
 	}
 
-	res, calls = run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted})
+	res, calls = run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted})
 	if res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("promote: %+v", res)
 	}
@@ -132,7 +132,7 @@ func TestEstablishPromoteReestablish(t *testing.T) {
 	}
 	primary.WriteFile("svm1", "v", "b.txt", "beta")
 
-	res, calls = run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
+	res, calls = run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
 	if res.Err != nil || res.State != mirror.Reestablished {
 		t.Fatalf("reestablish: %+v", res)
 	}
@@ -157,7 +157,7 @@ func TestPlannedFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := files(t, primary, "svm1")
-	res, calls := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"})
+	res, calls := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"})
 	if res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("promote to a snapshot: %+v", res)
 	}
@@ -174,7 +174,7 @@ func TestUnplannedFailover(t *testing.T) {
 	if err := primary.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted})
+	res, _ := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted})
 	if res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("promote with the source down: %+v", res)
 	}
@@ -188,11 +188,11 @@ func TestUnplannedFailover(t *testing.T) {
 func TestReverseAndFailback(t *testing.T) {
 	_, primary, secondary := sites(t)
 	establish(t, secondary)
-	run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted})
+	run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted})
 	secondary.WriteFile("svm2", "v", "written-at-dr-site", "keep me")
 
 	// Reverse: svm2:v -> svm1:v, run on the primary's cluster.
-	res, calls := run(t, primary, mirror.Request{Local: "svm1:v", Remote: "svm2:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
+	res, calls := run(t, primary, mirror.Request{Local: ontap.Path{SVM: "svm1", Volume: "v"}, Remote: "svm2:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
 	if res.Err != nil || res.State != mirror.Reestablished {
 		t.Fatalf("reverse: %+v", res)
 	}
@@ -201,11 +201,11 @@ func TestReverseAndFailback(t *testing.T) {
 		t.Errorf("old primary after reverse resync: %v", got)
 	}
 	// Failback: promote the old primary, then make the DR site the destination again.
-	if res, _ := run(t, primary, mirror.Request{Local: "svm1:v", Remote: "svm2:v", Desired: mirror.Promoted}); res.State != mirror.Promoted {
+	if res, _ := run(t, primary, mirror.Request{Local: ontap.Path{SVM: "svm1", Volume: "v"}, Remote: "svm2:v", Desired: mirror.Promoted}); res.State != mirror.Promoted {
 		t.Fatalf("promote the old primary: %+v", res)
 	}
 	primary.WriteFile("svm1", "v", "back-home", "yes")
-	res, _ = run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
+	res, _ = run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"})
 	if res.Err != nil || res.State != mirror.Reestablished {
 		t.Fatalf("failback: %+v", res)
 	}
@@ -226,7 +226,7 @@ func TestReestablishStranger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := run(t, secondary, mirror.Request{Local: "svm2:stranger", Remote: "svm1:v", Desired: mirror.Reestablished})
+	res, _ := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "stranger"}, Remote: "svm1:v", Desired: mirror.Reestablished})
 	if res.Err == nil || !strings.Contains(res.Message, "never in a relationship with svm1:v") {
 		t.Errorf("got %+v", res)
 	}
@@ -242,20 +242,20 @@ func TestRelease(t *testing.T) {
 	_, primary, secondary := sites(t)
 	ctx := context.Background()
 	establish(t, secondary)
-	if res := mirror.Release(ctx, secondary.api, "svm2:v", nil); res.Err != nil || res.State != mirror.Promoted {
+	if res := mirror.Release(ctx, secondary.api, ontap.Path{SVM: "svm2", Volume: "v"}, nil); res.Err != nil || res.State != mirror.Promoted {
 		t.Fatalf("release the destination: %+v", res)
 	}
 	if rel, err := secondary.api.GetRelationship(ctx, "svm2:v"); err != nil || rel.State != ontap.BrokenOff {
 		t.Errorf("the destination's relationship after its release: %+v, %v; want it kept, broken off", rel, err)
 	}
-	if res := mirror.Release(ctx, primary.api, "svm1:v", nil); res.Err != nil {
+	if res := mirror.Release(ctx, primary.api, ontap.Path{SVM: "svm1", Volume: "v"}, nil); res.Err != nil {
 		t.Fatalf("release the source: %+v", res)
 	}
 	if v, _ := primary.api.GetVolume(ctx, "svm1", "v"); v.Protected {
 		t.Error("the source still has a destination record")
 	}
 	// They can mirror again.
-	res, _ := run(t, secondary, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished})
+	res, _ := run(t, secondary, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished})
 	if res.Err != nil || res.State != mirror.Reestablished {
 		t.Errorf("reestablish after release: %+v", res)
 	}
@@ -281,7 +281,7 @@ func TestSteadyState(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if res := mirror.Run(ctx, secondary.api, mirror.Request{Local: "svm2:" + name, Remote: "svm1:" + name, Desired: mirror.Established}); res.State != mirror.Established {
+		if res := mirror.Run(ctx, secondary.api, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: name}, Remote: "svm1:" + name, Desired: mirror.Established}); res.State != mirror.Established {
 			t.Fatalf("establish %s: %+v", name, res)
 		}
 	}
@@ -290,7 +290,7 @@ func TestSteadyState(t *testing.T) {
 	for round := range 3 {
 		for i := range n {
 			name := fmt.Sprintf("m%02d", i)
-			res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), mirror.Request{Local: "svm2:" + name, Remote: "svm1:" + name, Desired: mirror.Established})
+			res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: name}, Remote: "svm1:" + name, Desired: mirror.Established})
 			if res.State != mirror.Established || len(res.Actions) != 0 {
 				t.Fatalf("round %d, %s: %+v", round, name, res)
 			}
@@ -308,7 +308,7 @@ func TestStaleCacheNeverActs(t *testing.T) {
 	ctx := context.Background()
 	establish(t, secondary)
 	cache := &mirror.Cache{MaxAge: time.Hour}
-	promoted := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}
+	promoted := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}
 	if res := mirror.Run(ctx, secondary.api, promoted); res.State != mirror.Promoted {
 		t.Fatalf("promote: %+v", res)
 	}
@@ -316,7 +316,7 @@ func TestStaleCacheNeverActs(t *testing.T) {
 	if res := mirror.Run(ctx, cache.Reads("b", "svm2", secondary.api), promoted); res.State != mirror.Promoted || len(res.Actions) != 0 {
 		t.Fatalf("cached re-check: %+v", res)
 	}
-	reestablished := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished}
+	reestablished := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished}
 	if res := mirror.Run(ctx, secondary.api, reestablished); res.State != mirror.Reestablished {
 		t.Fatalf("reestablish: %+v", res)
 	}

@@ -82,7 +82,7 @@ func relState(w *world) string {
 
 func established(t *testing.T, w *world) {
 	t.Helper()
-	res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
+	res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
 	if res.State != mirror.Established {
 		t.Fatalf("setup: establish: %+v", res)
 	}
@@ -101,7 +101,7 @@ var operations = []operation{{
 	setup: func(t *testing.T, w *world) {
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
-	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"}),
+	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"}),
 	desired: string(mirror.Established),
 	holds:   func(w *world) bool { return relState(w) == string(ontap.Snapmirrored) },
 	may:     []string{"create", "initialize"},
@@ -113,7 +113,7 @@ var operations = []operation{{
 		mustWrite(t, w.primary, "svm1", "b.txt", "after the last transfer")
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
-	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}),
+	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}),
 	desired: string(mirror.Promoted),
 	holds:   func(w *world) bool { s := relState(w); return s == "none" || s == string(ontap.BrokenOff) },
 	may:     []string{"quiesce", "break"},
@@ -132,7 +132,7 @@ var operations = []operation{{
 		}
 		w.want = files(t, w.primary, "svm1")
 	},
-	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
+	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
 	desired: string(mirror.Promoted),
 	holds:   func(w *world) bool { s := relState(w); return s == "none" || s == string(ontap.BrokenOff) },
 	may:     []string{"quiesce", "break", "update", "resume"},
@@ -142,14 +142,14 @@ var operations = []operation{{
 	name: "reestablish",
 	setup: func(t *testing.T, w *world) {
 		established(t, w)
-		if res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}); res.State != mirror.Promoted {
+		if res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}); res.State != mirror.Promoted {
 			t.Fatalf("setup: promote: %+v", res)
 		}
 		mustWrite(t, w.secondary, "svm2", "dr.txt", "written at the DR site, discarded")
 		mustWrite(t, w.primary, "svm1", "b.txt", "beta")
 		w.want = map[string]string{"a.txt": "alpha", "b.txt": "beta"}
 	},
-	pass:    engine(mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"}),
+	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished, Policy: "MirrorAllSnapshots"}),
 	desired: string(mirror.Reestablished),
 	holds:   func(w *world) bool { return relState(w) == string(ontap.Snapmirrored) },
 	may:     []string{"resync"},
@@ -163,7 +163,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha", "b.txt": "beta"}
 	},
 	pass: func(w *world) outcome {
-		res := mirror.UpdateOnDemand(ctx, w.secondary.api, "svm2:v", "", w.base)
+		res := mirror.UpdateOnDemand(ctx, w.secondary.api, ontap.Path{SVM: "svm2", Volume: "v"}, "", w.base)
 		w.base = res.Started
 		o := outcome{state: "In progress", message: res.Message, err: res.Err}
 		switch {
@@ -189,7 +189,7 @@ var operations = []operation{{
 		w.want = map[string]string{"a.txt": "alpha"}
 	},
 	pass: func(w *world) outcome {
-		res := mirror.Release(ctx, w.secondary.api, "svm2:v", nil)
+		res := mirror.Release(ctx, w.secondary.api, ontap.Path{SVM: "svm2", Volume: "v"}, nil)
 		return outcome{state: string(res.State), message: res.Message, settled: res.Err == nil && res.RequeueAfter == 0, err: res.Err}
 	},
 	desired: string(mirror.Promoted),

@@ -19,7 +19,7 @@ func TestJobOutlivesReturnTimeout(t *testing.T) {
 	f, _, secondary := sites(t)
 	f.SetJobDuration(2 * time.Minute)
 	secondary.InjectFault(sim.Fault{Method: "POST", Path: "/snapmirror/relationships", FailJob: true, Code: "13303852", Message: "Failed to create the relationship: simulated slow failure."})
-	req := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established}
+	req := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established}
 	res := mirror.Run(context.Background(), secondary.api, req)
 	if res.Job == "" || res.RequeueAfter == 0 || res.Err != nil {
 		t.Fatalf("first pass: %+v", res)
@@ -48,9 +48,9 @@ func TestJobOutlivesReturnTimeout(t *testing.T) {
 // to ONTAP about it, however many passes run.
 func TestSettledLeavesOutOfBandChangesAlone(t *testing.T) {
 	ctx := context.Background()
-	establish := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established}
-	promote := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Promoted}
-	reestablish := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Reestablished}
+	establish := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established}
+	promote := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}
+	reestablish := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Reestablished}
 	for _, tc := range []struct {
 		name string
 		// reach are the requests carried out in turn; the last one is the settled one.
@@ -115,7 +115,7 @@ func TestSettledLeavesOutOfBandChangesAlone(t *testing.T) {
 func TestMountIsAStep(t *testing.T) {
 	f, _, secondary := sites(t)
 	f.SetJobDuration(2 * time.Minute)
-	req := mirror.Request{Local: "svm2:v", Remote: "svm1:v", Desired: mirror.Established, Mount: &mirror.Junction{Path: "/v", ExportPolicy: "default"}}
+	req := mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Mount: &mirror.Junction{Path: "/v", ExportPolicy: "default"}}
 	var res mirror.Result
 	var steps []mirror.Action
 	for range 12 {

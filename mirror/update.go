@@ -45,11 +45,11 @@ type UpdateResult struct {
 // snapshot when set; later passes follow that transfer until it ends. It never blocks on a
 // transfer. A pass interrupted anywhere is safe to repeat: ONTAP refuses a second concurrent
 // transfer, and a repeated start after one ended is one more update.
-func UpdateOnDemand(ctx context.Context, api ONTAP, local, snapshot string, started *Started) UpdateResult {
+func UpdateOnDemand(ctx context.Context, api ONTAP, local ontap.Path, snapshot string, started *Started) UpdateResult {
 	retry := func(err error) UpdateResult {
 		return UpdateResult{Started: started, Err: err, Message: err.Error()}
 	}
-	rel, err := api.GetRelationship(ctx, local)
+	rel, err := api.GetRelationship(ctx, local.String())
 	waiting := func() UpdateResult {
 		return UpdateResult{Message: fmt.Sprintf("waiting for the transfer from %s", rel.Source), Started: started}
 	}

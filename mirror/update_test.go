@@ -38,7 +38,7 @@ func TestUpdateFollowsItsTransfer(t *testing.T) {
 			api := wrap(secondary.api)
 			var started *mirror.Started
 			for pass := range 4 {
-				res := mirror.UpdateOnDemand(context.Background(), api, "svm2:v", "", started)
+				res := mirror.UpdateOnDemand(context.Background(), api, ontap.Path{SVM: "svm2", Volume: "v"}, "", started)
 				if res.Err != nil || res.Outcome == mirror.UpdateFailed {
 					t.Fatalf("pass %d: %+v", pass, res)
 				}

@@ -332,6 +332,23 @@ func relationshipFromModel(m *models.SnapmirrorRelationship) (Relationship, erro
 	return r, nil
 }
 
+// Path names a volume as SnapMirror does: "svm:volume".
+type Path struct {
+	SVM, Volume string
+}
+
+// String writes the path as ONTAP does, "svm:volume".
+func (p Path) String() string { return p.SVM + ":" + p.Volume }
+
+// ParsePath reads an "svm:volume" path; it fails unless both parts are there.
+func ParsePath(s string) (Path, error) {
+	svm, volume, ok := SplitPath(s)
+	if !ok {
+		return Path{}, fmt.Errorf("%q is not a volume path: write it <svm>:<volume>", s)
+	}
+	return Path{SVM: svm, Volume: volume}, nil
+}
+
 // SplitPath splits an "svm:volume" path.
 func SplitPath(path string) (svm, volume string, ok bool) {
 	svm, volume, ok = strings.Cut(path, ":")
