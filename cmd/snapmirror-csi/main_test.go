@@ -76,8 +76,12 @@ func TestBinary(t *testing.T) {
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// Ready, and serving CSI: the socket is made by a runnable of its own, which may
+		// start after the probes answer.
 		if code, _ := get("http://" + cfg.probeAddr + "/readyz"); code == http.StatusOK {
-			break
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("never ready")
