@@ -335,3 +335,29 @@ func TestStatusAfterAbortedTransfer(t *testing.T) {
 		t.Errorf("the promoted volume holds %v, want the last completed transfer's v1", got)
 	}
 }
+
+// TestSlowJobFailureReachesStatus: a step whose job outlives return_timeout (here a 40 s
+// baseline start that then fails) is followed through status.request.job: the TMR shows the
+// wait, then ONTAP's own message, not a step reissued unseen.
+func TestSlowJobFailureReachesStatus(t *testing.T) {
+	_, secondary, handle := twoSites(t)
+	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
+		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
+	})
+	secondary.provision(t, dstPV, "csi-nas", map[string]string{csi.MirrorAnnotation: "csi-nas"})
+	secondary.fabric.SetJobDuration(40 * time.Second)
+	secondary.cluster.InjectFault(sim.Fault{Method: "POST", Path: "/snapmirror/relationships", FailJob: true, Code: "13303852", Message: "Failed to create the relationship: simulated slow failure."})
+	obj := secondary.waitFor(t, "csi-nas", "the job followed", func(o *tridentv1.TridentMirrorRelationship) bool {
+		return o.Status.Request != nil && o.Status.Request.Job != ""
+	})
+	if c := obj.Status.Conditions[0]; c.State != "establishing" || !strings.Contains(c.Message, "waiting for ONTAP job "+obj.Status.Request.Job) {
+		t.Errorf("while the job runs: %+v", c)
+	}
+	secondary.fabric.Advance(time.Minute)
+	obj = secondary.waitFor(t, "csi-nas", "the job's failure reported", func(o *tridentv1.TridentMirrorRelationship) bool {
+		return o.Status.Conditions[0].State == "failed"
+	})
+	if c := obj.Status.Conditions[0]; !strings.Contains(c.Message, "simulated slow failure") || obj.Status.Request.Job != "" {
+		t.Errorf("after the job failed: %+v, request %+v", c, obj.Status.Request)
+	}
+}
