@@ -64,6 +64,10 @@ verify: generate ## Regenerate, then fail on any diff; check go.mod tidiness, go
 	@if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "not gofmt-formatted: run 'gofmt -w .'"; exit 1; fi
 	go vet ./...
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in go.mod).
+	go tool golangci-lint run ./...
+
 .PHONY: tools
 tools: test-binaries ## Build the pinned tools (go.mod tool directives) into bin/ and the control-plane binaries.
 	GOBIN=$(BIN) go install tool

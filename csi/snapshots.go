@@ -39,7 +39,8 @@ func (d *Driver) createSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		if err != nil {
 			return err
 		}
-		for _, s := range same {
+		if len(same) > 0 {
+			s := same[0]
 			if s.VolumeUUID != f.volume.UUID {
 				return refuse(errExists, "snapshot %s exists on another volume, %s", name, s.Volume)
 			}

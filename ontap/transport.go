@@ -110,7 +110,7 @@ type retryTransport struct {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.GetBody == nil {
 		body, err := io.ReadAll(req.Body)
-		req.Body.Close()
+		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
 		}
@@ -124,8 +124,8 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		delay := t.backoff(attempt, resp)
 		if resp != nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
 		}
 		t.log.V(1).Info("Retrying ONTAP request", "method", req.Method, "path", operationPath(req.URL.Path), "attempt", attempt, "delay", delay, "reason", reason(resp, err))
 		t.metrics.retry(t.cluster, req)
@@ -196,8 +196,8 @@ func (t errorBodyTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil || resp.StatusCode < 400 || strings.Contains(resp.Header.Get("Content-Type"), "json") {
 		return resp, err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
 	body := fmt.Sprintf(`{"error":{"message":%q}}`, resp.Status)
 	resp.Body = io.NopCloser(strings.NewReader(body))
 	resp.ContentLength = int64(len(body))
