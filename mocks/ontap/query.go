@@ -85,10 +85,7 @@ func matchAny(got []string, set bool, want string) bool {
 		neg := strings.HasPrefix(alt, "!")
 		alt = strings.TrimPrefix(alt, "!")
 		if alt == "null" {
-			if set != neg {
-				return false
-			}
-			return true
+			return set == neg
 		}
 		if !set {
 			continue

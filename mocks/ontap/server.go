@@ -244,7 +244,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func hangUp(w http.ResponseWriter) {
 	if hj, ok := w.(http.Hijacker); ok {
 		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
+			_ = conn.Close() // the answer is meant to be lost
 		}
 	}
 	panic(http.ErrAbortHandler)
@@ -302,7 +302,8 @@ func render(w http.ResponseWriter, r *http.Request, resp response) {
 			e["target"] = resp.err.target
 		}
 		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]any{"error": e})
+		// A client that went away cannot be told; nor can a failed write be answered.
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 		return
 	}
 	body := resp.body
@@ -313,7 +314,7 @@ func render(w http.ResponseWriter, r *http.Request, resp response) {
 	}
 	w.WriteHeader(resp.status)
 	if body != nil {
-		json.NewEncoder(w).Encode(body)
+		_ = json.NewEncoder(w).Encode(body)
 	}
 }
 

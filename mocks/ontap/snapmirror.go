@@ -69,10 +69,6 @@ func (f *Fabric) relationshipsOf(c *Cluster, v *volume) (asSource, asDestination
 	return asSource, asDestination
 }
 
-func (f *Fabric) isProtected(c *Cluster, v *volume) bool {
-	return f.protected(c)[v.svm+":"+v.name]
-}
-
 // protected is the set of this cluster's volumes that are SnapMirror sources.
 func (f *Fabric) protected(c *Cluster) map[string]bool {
 	out := map[string]bool{}
@@ -462,7 +458,7 @@ func (f *Fabric) runSchedules(now time.Time) {
 		if sched == nil || !sched.dueBetween(last, now) {
 			continue
 		}
-		f.startTransfer(rel, "update", "", now)
+		_ = f.startTransfer(rel, "update", "", now) // a scheduled update fails as its transfer
 	}
 }
 
