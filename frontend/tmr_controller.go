@@ -145,8 +145,11 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 			cond.State = tridentv1.MirrorStatePromoting
 		}
 		reason := tridentv1.ReasonTransition
-		if why := r.unplaceable(ctx, m.RemoteVolumeHandle); why != "" && waiting.unbound {
-			cond.Message, reason = err.Error()+": "+why, tridentv1.ReasonFailed
+		if waiting.unbound {
+			// Only a PVC that waits for its volume can be waiting for a placement.
+			if why := r.unplaceable(ctx, m.RemoteVolumeHandle); why != "" {
+				cond.Message, reason = err.Error()+": "+why, tridentv1.ReasonFailed
+			}
 		}
 		r.setCondition(tmr, cond, reason)
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil

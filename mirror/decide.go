@@ -113,7 +113,8 @@ func ParseAction(name string) (a Action, ok bool) {
 	return Action(i), i >= 0
 }
 
-// mutates reports whether the action changes something on ONTAP.
+// mutates reports whether the action changes something on ONTAP: every action after Fail
+// does, so a new one goes after it.
 func (a Action) mutates() bool { return a > Fail }
 
 // Decision is the next step and what the status says meanwhile.

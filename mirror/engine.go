@@ -127,7 +127,9 @@ func steps(ctx context.Context, live ONTAP, req *Request, obs Observation) Resul
 		d := Decide(*req, obs)
 		if d.Action.mutates() && req.Record != nil {
 			if err := req.Record(ctx, d.Action, obs.Relationship); err != nil {
-				return Failure(fmt.Errorf("record step %s: %w", d.Action, err), obs.Relationship)
+				r := Failure(fmt.Errorf("record step %s: %w", d.Action, err), obs.Relationship)
+				r.Actions = taken
+				return r
 			}
 		}
 		if d.Action.mutates() {
@@ -200,7 +202,7 @@ func follow(ctx context.Context, api ONTAP, req Request) (Result, bool) {
 	case job.State == ontap.JobFailure:
 		var jobErr error = job.Err
 		if job.Err == nil {
-			jobErr = fmt.Errorf("ONTAP job %s failed: %s", job.UUID, job.Message)
+			jobErr = errors.New(job.Message)
 		}
 		return Failure(fmt.Errorf("ONTAP job %s failed: %w", job.UUID, jobErr), nil), true
 	}
@@ -437,6 +439,8 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 		gone = func(context.Context, string) bool { return false }
 	}
 	note := "released"
+	// scope is how the destination's relationship goes, if it goes.
+	scope := ontap.DeleteDestinationOnly
 	rel, err := api.GetRelationship(ctx, local.String())
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
@@ -456,18 +460,15 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 			return promoted
 		}
 		if rel = promoted.Relationship; rel != nil && gone(ctx, rel.Source) {
+			// The source is gone: nothing to release there; the snapshots go with the record.
 			note = fmt.Sprintf("promoted; its relationship with %s, a volume that no longer exists, is removed with its snapshots", rel.Source)
+			scope = ontap.DeleteBoth
 			break
 		}
 		note = fmt.Sprintf("promoted; its relationship with %s is kept, broken off, with their common snapshots, for a later reestablish: deleting the PVC removes it on both sides", rel.Source)
 		rel = nil
 	}
 	if rel != nil {
-		scope := ontap.DeleteDestinationOnly
-		if rel.State == ontap.BrokenOff {
-			// The source is gone: nothing to release there; the snapshots go with the record.
-			scope = ontap.DeleteBoth
-		}
 		job, err := api.DeleteRelationship(ctx, rel.UUID, scope)
 		if err != nil && scope == ontap.DeleteBoth && !errors.Is(err, ontap.ErrNotFound) {
 			job, err = api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
@@ -476,9 +477,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 			return Failure(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
 		}
 		if job != nil {
-			r := InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
-			r.Job = job.UUID
-			return r
+			return InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
 		}
 	}
 	dests, err := api.ListRelationships(ctx, ontap.RelationshipFilter{Source: local.String(), SourceSide: true})
@@ -496,9 +495,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 			return Failure(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
 		}
 		if job != nil {
-			r := InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
-			r.Job = job.UUID
-			return r
+			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
 		}
 	}
 	return Complete(Promoted, note, nil)
