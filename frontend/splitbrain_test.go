@@ -143,8 +143,8 @@ func TestSplitBrain(t *testing.T) {
 // first site's snapshots.
 func quiet(t *testing.T, sites ...*side) {
 	t.Helper()
-	start := snapshotReads(sites[0].cluster)
-	for snapshotReads(sites[0].cluster) < start+3 {
+	start := checkReads(sites[0].cluster)
+	for checkReads(sites[0].cluster) < start+3 {
 		for _, s := range sites {
 			if c := condition(t, s); c.SplitBrain != nil {
 				t.Fatalf("%s reports a split brain: %s", s.svm, c.Message)
@@ -154,25 +154,19 @@ func quiet(t *testing.T, sites ...*side) {
 	}
 }
 
-// snapshotReads counts the snapshot lists the cluster has served, which each split-brain
-// check makes.
-func snapshotReads(c *sim.Cluster) int {
-	n := 0
-	for op, count := range c.Requests() {
-		if strings.HasPrefix(op, "GET ") && strings.HasSuffix(op, "/snapshots") {
-			n += count
-		}
-	}
-	return n
+// checkReads counts the volume lists the cluster has served: each split-brain check reads
+// the write counters of the volumes from one, shared by every check of an interval.
+func checkReads(c *sim.Cluster) int {
+	return c.Requests()["GET /storage/volumes"]
 }
 
-// afterChecks waits until n more split-brain checks have read the cluster's snapshots: the
+// afterChecks waits until n more split-brain checks have read the cluster's write counters: the
 // re-checks that could have acted had their chance, observably.
 func afterChecks(t *testing.T, c *sim.Cluster, n int) {
 	t.Helper()
-	start := snapshotReads(c)
-	if !eventually(20*time.Second, func() bool { return snapshotReads(c) >= start+n }) {
-		t.Fatalf("no %d split-brain checks within 20 s (%d snapshot lists)", n, snapshotReads(c)-start)
+	start := checkReads(c)
+	if !eventually(20*time.Second, func() bool { return checkReads(c) >= start+n }) {
+		t.Fatalf("no %d split-brain checks within 20 s (%d volume lists)", n, checkReads(c)-start)
 	}
 }
 

@@ -328,7 +328,8 @@ func (r *TMRReconciler) checkPolicy(ctx context.Context, tmr *tridentv1.TridentM
 // whose two ends have both been written since the newest snapshot they share. On a destination,
 // rel is its relationship and the source's side is read through a backend or a peer of the
 // source's SVM. On a source (a promoted TMR that is no destination), the relationship is
-// looked up on the peers, from one cached list per peer and interval. Without a way to read
+// looked up on the peers, from one cached list per peer and interval. With the cache, a
+// re-check costs one list of write counters per cluster and interval (Cache.SplitBrain). Without a way to read
 // the other side it does nothing; while that side cannot be read, the last finding stands.
 // Nothing is ever resynced for it.
 func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, cond *tridentv1.TridentMirrorRelationshipCondition, loc *local, rel *ontap.Relationship) {
@@ -354,7 +355,11 @@ func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMi
 	if len(tmr.Status.Conditions) > 0 {
 		old = tmr.Status.Conditions[0].SplitBrain
 	}
-	d, err := mirror.SplitBrain(ctx, dst, src, rel)
+	check := mirror.SplitBrain
+	if r.Cache != nil {
+		check = r.Cache.SplitBrain
+	}
+	d, err := check(ctx, dst, src, rel)
 	if err != nil {
 		log.FromContext(ctx).V(1).Info("split-brain check", "error", err.Error())
 		cond.SplitBrain = old

@@ -17,6 +17,9 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
+	// counts and seen serve SplitBrain.
+	counts map[countKey]*countEntry
+	seen   map[string]*watched
 }
 
 type cacheEntry struct {
@@ -33,14 +36,7 @@ func (c *Cache) Reads(backend, svm string, api ONTAP) ONTAP { return c.reads(bac
 
 func (c *Cache) reads(backend, svm string, api ONTAP) cachedReads {
 	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]*cacheEntry{}
-	}
-	e := c.entries[backend]
-	if e == nil {
-		e = &cacheEntry{}
-		c.entries[backend] = e
-	}
+	e := entryOf(&c.entries, backend)
 	c.mu.Unlock()
 	return cachedReads{ONTAP: api, entry: e, svm: svm, maxAge: c.MaxAge}
 }
@@ -86,4 +82,17 @@ func (r cachedReads) lookup(ctx context.Context, index func(*cacheEntry) map[str
 		return nil, ontap.ErrNotFound
 	}
 	return &rel, nil
+}
+
+// entryOf returns (*m)[k], made and stored on first use; callers hold the mutex guarding m.
+func entryOf[K comparable, V any](m *map[K]*V, k K) *V {
+	if *m == nil {
+		*m = map[K]*V{}
+	}
+	e := (*m)[k]
+	if e == nil {
+		e = new(V)
+		(*m)[k] = e
+	}
+	return e
 }

@@ -13,6 +13,8 @@ import (
 type Writes interface {
 	FindSnapshots(ctx context.Context, svm, volume, name string) ([]ontap.Snapshot, error)
 	WrittenSince(ctx context.Context, path, snapshot string) (int64, error)
+	// WriteCounts is read by Cache.SplitBrain only.
+	WriteCounts(ctx context.Context, svm string) (map[string]int64, error)
 }
 
 // Divergence is what each end of a broken-off relationship has written since the newest
@@ -40,19 +42,30 @@ func SplitBrain(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (
 	if rel == nil || rel.State != ontap.BrokenOff {
 		return nil, nil
 	}
+	d, _, err := measure(ctx, dst, src, rel)
+	return d, err
+}
+
+// measure reads both ends of a broken-off relationship: whether each was written since the
+// newest snapshot they share (destination first), and the divergence when both were.
+func measure(ctx context.Context, dst, src Writes, rel *ontap.Relationship) (*Divergence, [2]bool, error) {
 	base, err := newestCommon(ctx, dst, src, rel.Destination, rel.Source)
 	if err != nil || base == "" {
 		// No common snapshot: no resync is possible either way, so nothing can be lost to one.
-		return nil, err
+		return nil, [2]bool{}, err
 	}
 	d := &Divergence{Snapshot: base, Source: rel.Source, Destination: rel.Destination}
-	if d.DestinationBytes, err = dst.WrittenSince(ctx, rel.Destination, base); err != nil || d.DestinationBytes == 0 {
-		return nil, err
+	if d.DestinationBytes, err = dst.WrittenSince(ctx, rel.Destination, base); err != nil {
+		return nil, [2]bool{}, err
 	}
-	if d.SourceBytes, err = src.WrittenSince(ctx, rel.Source, base); err != nil || d.SourceBytes == 0 {
-		return nil, err
+	if d.SourceBytes, err = src.WrittenSince(ctx, rel.Source, base); err != nil {
+		return nil, [2]bool{}, err
 	}
-	return d, nil
+	written := [2]bool{d.DestinationBytes > 0, d.SourceBytes > 0}
+	if !written[0] || !written[1] {
+		return nil, written, nil
+	}
+	return d, written, nil
 }
 
 // Discarded measures what a resync of the relationship's destination throws away: the bytes

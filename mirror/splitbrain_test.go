@@ -15,10 +15,26 @@ type volumeWrites struct {
 	snaps []ontap.Snapshot
 	since map[string]int64
 	asked []string // snapshots WrittenSince was asked about
+	// writes is the volume's write counter; finds and lists count the calls made.
+	writes, finds, lists int
 }
 
 func (v *volumeWrites) FindSnapshots(context.Context, string, string, string) ([]ontap.Snapshot, error) {
+	v.finds++
 	return v.snaps, nil
+}
+
+func (v *volumeWrites) WriteCounts(context.Context, string) (map[string]int64, error) {
+	v.lists++
+	return map[string]int64{"v": int64(v.writes)}, nil
+}
+
+// write writes n bytes since every snapshot.
+func (v *volumeWrites) write(n int64) {
+	v.writes++
+	for _, s := range v.snaps {
+		v.since[s.Name] += n
+	}
 }
 
 func (v *volumeWrites) WrittenSince(_ context.Context, _, snapshot string) (int64, error) {
@@ -91,6 +107,78 @@ func TestSplitBrainBase(t *testing.T) {
 			for _, s := range append(src.asked, dst.asked...) {
 				if tc.base != "" && s != tc.base {
 					t.Errorf("changes measured since %s, want %s", s, tc.base)
+				}
+			}
+		})
+	}
+}
+
+// TestSplitBrainWatchCost: through the cache, a broken-off relationship is measured when first
+// seen and once more when both ends have been written, whatever the number of re-checks and
+// writes in between; each re-check otherwise costs only the write-counter lists, which the
+// cache shares between every relationship of a cluster.
+func TestSplitBrainWatchCost(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	base := []ontap.Snapshot{{Name: "sm.1", Created: t0}}
+	broken := &ontap.Relationship{UUID: "r1", Source: "svm1:v", Destination: "svm2:v", State: ontap.BrokenOff}
+	type step struct {
+		name             string
+		dstBytes         int64 // written on the destination before the re-check
+		srcBytes         int64
+		rel              *ontap.Relationship
+		measured, report bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{{
+		name: "a failover: the promoted copy is written, the old source is silent",
+		steps: []step{
+			{name: "first seen", rel: broken, measured: true},
+			{name: "nothing written", rel: broken},
+			{name: "promoted copy written", dstBytes: 10, rel: broken},
+			{name: "written again", dstBytes: 10, rel: broken},
+			{name: "old source written: split brain", srcBytes: 5, rel: broken, measured: true, report: true},
+			{name: "both written again: it stands, unmeasured", dstBytes: 1, srcBytes: 1, rel: broken, report: true},
+			{name: "resynced", rel: &ontap.Relationship{UUID: "r1", Source: "svm1:v", Destination: "svm2:v", State: ontap.Snapmirrored}},
+			{name: "broken off again after a transfer", rel: &ontap.Relationship{UUID: "r1", Source: "svm1:v", Destination: "svm2:v", State: ontap.BrokenOff,
+				Transfer: &ontap.Transfer{End: t0.Add(time.Hour)}}, measured: true, report: true},
+		},
+	}, {
+		name: "the old source was written before the check first looked",
+		steps: []step{
+			{name: "first seen, source already written", srcBytes: 7, rel: broken, measured: true},
+			{name: "destination written: split brain", dstBytes: 3, rel: broken, measured: true, report: true},
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := &mirror.Cache{}
+			dst := &volumeWrites{snaps: base, since: map[string]int64{}}
+			src := &volumeWrites{snaps: base, since: map[string]int64{}}
+			for _, s := range tc.steps {
+				if s.dstBytes > 0 {
+					dst.write(s.dstBytes)
+				}
+				if s.srcBytes > 0 {
+					src.write(s.srcBytes)
+				}
+				finds, lists := dst.finds+src.finds, dst.lists
+				d, err := cache.SplitBrain(ctx, dst, src, s.rel)
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				if measured := dst.finds+src.finds > finds; measured != s.measured {
+					t.Errorf("%s: measured %v, want %v", s.name, measured, s.measured)
+				}
+				if s.rel.State == ontap.BrokenOff && dst.lists != lists+1 {
+					t.Errorf("%s: %d write-count lists of the destination's SVM, want 1", s.name, dst.lists-lists)
+				}
+				if (d != nil) != s.report {
+					t.Errorf("%s: reported %+v, want a report: %v", s.name, d, s.report)
+				}
+				if d != nil && s.measured && (d.SourceBytes != src.since["sm.1"] || d.DestinationBytes != dst.since["sm.1"]) {
+					t.Errorf("%s: divergence %+v, want the bytes written since sm.1 (%d there, %d here)", s.name, d, src.since["sm.1"], dst.since["sm.1"])
 				}
 			}
 		})

@@ -135,6 +135,31 @@ func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, e
 	}, infallible(volumeFromModel))
 }
 
+// WriteCounts returns, for every volume of the SVM by name, the writes clients have made to
+// it (statistics.iops_raw.write, cumulative since the cluster booted): a counter that moved
+// says the volume was written, at the cost of one list for the whole SVM.
+func (c *Client) WriteCounts(ctx context.Context, svm string) (map[string]int64, error) {
+	params := storage.NewVolumeCollectionGetParams().WithSvmName(&svm).
+		WithFields([]string{"name", "statistics.iops_raw.write"}).WithMaxRecords(c.pageSize)
+	counts := map[string]int64{}
+	_, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Volume, *models.CollectionLinks, error) {
+		resp, err := c.api.Storage.VolumeCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(func(v *models.Volume) struct{} {
+		if v.Statistics != nil && v.Statistics.IopsRaw != nil {
+			counts[v.Name] = v.Statistics.IopsRaw.Write
+		}
+		return struct{}{}
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("write counts of the volumes of SVM %s: %w", svm, err)
+	}
+	return counts, nil
+}
+
 // ResizeVolume sets the volume's size in bytes.
 func (c *Client) ResizeVolume(ctx context.Context, uuid string, size int64) (*Job, error) {
 	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Size: size}))

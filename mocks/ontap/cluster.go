@@ -77,6 +77,8 @@ type volume struct {
 	// files is the active file system; snapshots hold frozen copies.
 	files     map[string]string
 	snapshots []*snapshot
+	// writes counts the writes of clients, as ONTAP's statistics.iops_raw.write does.
+	writes int64
 }
 
 type snapshot struct {
@@ -246,6 +248,7 @@ func (c *Cluster) WriteFile(svmName, volName, path, content string) error {
 		return fmt.Errorf("volume %s:%s is a read-only DP volume", svmName, volName)
 	}
 	v.files[path] = content
+	v.writes++
 	return nil
 }
 

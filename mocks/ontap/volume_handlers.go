@@ -26,6 +26,8 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[str
 		"create_time": v.created.Format(time.RFC3339), "snapshot_count": len(v.snapshots),
 		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
 		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
+		// A client's writes, counted as ONTAP counts write operations since boot.
+		"statistics": map[string]any{"iops_raw": map[string]any{"write": v.writes}},
 	}
 	if v.comment != "" {
 		rec["comment"] = v.comment

@@ -66,6 +66,9 @@ type Volume struct {
 	// Enum: ["online","offline","restricted","mixed","error"]
 	State string `json:"state,omitempty"`
 
+	// statistics
+	Statistics *VolumeStatistics `json:"statistics,omitempty"`
+
 	// style
 	Style string `json:"style,omitempty"`
 
@@ -122,6 +125,10 @@ func (m *Volume) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateState(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStatistics(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -393,6 +400,29 @@ func (m *Volume) validateState(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *Volume) validateStatistics(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Statistics) { // not required
+		return nil
+	}
+
+	if m.Statistics != nil {
+		if err := m.Statistics.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("statistics")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("statistics")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
 func (m *Volume) validateSvm(formats strfmt.Registry) error {
 	if typeutils.IsZero(m.Svm) { // not required
 		return nil
@@ -502,6 +532,10 @@ func (m *Volume) ContextValidate(ctx context.Context, formats strfmt.Registry) e
 	}
 
 	if err := m.contextValidateSpace(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.contextValidateStatistics(ctx, formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -732,6 +766,31 @@ func (m *Volume) contextValidateSpace(ctx context.Context, formats strfmt.Regist
 			ce := new(errors.CompositeError)
 			if stderrors.As(err, &ce) {
 				return ce.ValidateName("space")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+func (m *Volume) contextValidateStatistics(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.Statistics != nil {
+
+		if typeutils.IsZero(m.Statistics) { // not required
+			return nil
+		}
+
+		if err := m.Statistics.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("statistics")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("statistics")
 			}
 
 			return err
@@ -1484,6 +1543,146 @@ func (m *VolumeSpaceSnapshot) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary interface implementation
 func (m *VolumeSpaceSnapshot) UnmarshalBinary(b []byte) error {
 	var res VolumeSpaceSnapshot
+	if err := jsonutils.ReadJSON(b, &res); err != nil {
+		return err
+	}
+	*m = res
+	return nil
+}
+
+// VolumeStatistics Raw performance counters, cumulative since the cluster booted.
+//
+// swagger:model VolumeStatistics
+type VolumeStatistics struct {
+
+	// iops raw
+	IopsRaw *VolumeStatisticsIopsRaw `json:"iops_raw,omitempty"`
+}
+
+// Validate validates this volume statistics
+func (m *VolumeStatistics) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateIopsRaw(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *VolumeStatistics) validateIopsRaw(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.IopsRaw) { // not required
+		return nil
+	}
+
+	if m.IopsRaw != nil {
+		if err := m.IopsRaw.Validate(formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("statistics" + "." + "iops_raw")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("statistics" + "." + "iops_raw")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+// ContextValidate validate this volume statistics based on the context it is used
+func (m *VolumeStatistics) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.contextValidateIopsRaw(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *VolumeStatistics) contextValidateIopsRaw(ctx context.Context, formats strfmt.Registry) error {
+
+	if m.IopsRaw != nil {
+
+		if typeutils.IsZero(m.IopsRaw) { // not required
+			return nil
+		}
+
+		if err := m.IopsRaw.ContextValidate(ctx, formats); err != nil {
+			ve := new(errors.Validation)
+			if stderrors.As(err, &ve) {
+				return ve.ValidateName("statistics" + "." + "iops_raw")
+			}
+			ce := new(errors.CompositeError)
+			if stderrors.As(err, &ce) {
+				return ce.ValidateName("statistics" + "." + "iops_raw")
+			}
+
+			return err
+		}
+	}
+
+	return nil
+}
+
+// MarshalBinary interface implementation
+func (m *VolumeStatistics) MarshalBinary() ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return jsonutils.WriteJSON(m)
+}
+
+// UnmarshalBinary interface implementation
+func (m *VolumeStatistics) UnmarshalBinary(b []byte) error {
+	var res VolumeStatistics
+	if err := jsonutils.ReadJSON(b, &res); err != nil {
+		return err
+	}
+	*m = res
+	return nil
+}
+
+// VolumeStatisticsIopsRaw volume statistics iops raw
+//
+// swagger:model VolumeStatisticsIopsRaw
+type VolumeStatisticsIopsRaw struct {
+
+	// Write operations.
+	Write int64 `json:"write,omitempty"`
+}
+
+// Validate validates this volume statistics iops raw
+func (m *VolumeStatisticsIopsRaw) Validate(_ strfmt.Registry) error {
+	return nil
+}
+
+// ContextValidate validates this volume statistics iops raw based on context it is used
+func (m *VolumeStatisticsIopsRaw) ContextValidate(_ context.Context, _ strfmt.Registry) error {
+	return nil
+}
+
+// MarshalBinary interface implementation
+func (m *VolumeStatisticsIopsRaw) MarshalBinary() ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	return jsonutils.WriteJSON(m)
+}
+
+// UnmarshalBinary interface implementation
+func (m *VolumeStatisticsIopsRaw) UnmarshalBinary(b []byte) error {
+	var res VolumeStatisticsIopsRaw
 	if err := jsonutils.ReadJSON(b, &res); err != nil {
 		return err
 	}
