@@ -33,6 +33,9 @@ type config struct {
 	n, memoryN, cap, workers int
 	latency, recheck         time.Duration
 	jsonOut                  string
+	// instant makes jobs, aborts and transfers end at once, as the simulator did before it
+	// took ONTAP's time; the default is its realistic timings.
+	instant bool
 }
 
 func main() {
@@ -44,6 +47,7 @@ func main() {
 	flag.DurationVar(&cfg.recheck, "recheck", 10*time.Second, "re-check interval of settled relationships")
 	flag.IntVar(&cfg.memoryN, "memory-n", 10000, "TMRs of the memory phase; 0 skips it")
 	flag.StringVar(&cfg.jsonOut, "json", "bin/bench.json", "where to write the results")
+	flag.BoolVar(&cfg.instant, "instant", false, "jobs, aborts and transfers end at once (the simulator's old timing) instead of taking ONTAP's time")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	if err := run(cfg); err != nil {
@@ -58,6 +62,7 @@ type bench struct {
 	sim                *simProcess
 	primary, secondary *ontap.Backend
 	srcDriver, dstDrv  *csi.Driver
+	peers              []*ontap.Peer
 	mirrors            *mapMirrors
 	results            []result
 	ns                 string
@@ -65,7 +70,11 @@ type bench struct {
 
 func run(cfg config) (err error) {
 	b := &bench{cfg: cfg, mirrors: &mapMirrors{m: map[string]*csi.MirrorTarget{}}}
-	fmt.Printf("snapmirror-csi benchmark: N=%d, latency %s, cap %d, %d workers, re-check %s\n\n", cfg.n, cfg.latency, cfg.cap, cfg.workers, cfg.recheck)
+	timings := "ONTAP's job, abort and transfer times (-instant: none)"
+	if cfg.instant {
+		timings = "instant jobs, aborts and transfers"
+	}
+	fmt.Printf("snapmirror-csi benchmark: N=%d, latency %s, cap %d, %d workers, re-check %s, %s\n\n", cfg.n, cfg.latency, cfg.cap, cfg.workers, cfg.recheck, timings)
 	if b.sim, err = startSim(cfg); err != nil {
 		return err
 	}
@@ -91,7 +100,7 @@ func run(cfg config) (err error) {
 	if err := b.startManager(ctx); err != nil {
 		return err
 	}
-	phases := []func(context.Context) error{b.provision, b.establish, b.steady, b.failover, b.reestablish, b.update}
+	phases := []func(context.Context) error{b.provision, b.establish, b.steadyMirrored, b.failover, b.steadyPromoted, b.reestablish, b.update}
 	if cfg.memoryN > 0 {
 		phases = append(phases, b.memory)
 	}
@@ -105,7 +114,7 @@ func run(cfg config) (err error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.jsonOut), 0o755); err == nil {
 		data, _ := json.MarshalIndent(map[string]any{
 			"n": cfg.n, "latency_ms": cfg.latency.Milliseconds(), "cap": cfg.cap, "workers": cfg.workers,
-			"recheck_seconds": cfg.recheck.Seconds(), "phases": b.results,
+			"recheck_seconds": cfg.recheck.Seconds(), "instant": cfg.instant, "phases": b.results,
 		}, "", "  ")
 		if err := os.WriteFile(cfg.jsonOut, data, 0o644); err == nil {
 			fmt.Printf("\nwritten to %s\n", cfg.jsonOut)

@@ -18,6 +18,7 @@ import (
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
@@ -120,8 +121,37 @@ func (b *bench) establish(ctx context.Context) error {
 	}, tridentv1.MirrorStateEstablished, "create + initialize")
 }
 
+// failover is the disaster: the source cluster is down, refusing connections, from before
+// the N TMRs are set to promoted until the last one is, and its volume read-write. The source
+// comes back afterwards, its volumes still read-write: the steady phase that follows sees
+// every pair broken off, with both copies on line.
 func (b *bench) failover(ctx context.Context) error {
-	return b.transition(ctx, "failover", 2, b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted, "quiesce + break")
+	if err := b.sim.setDown("primary", true); err != nil {
+		return err
+	}
+	err := b.transition(ctx, "failover", 2, b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted, "quiesce + break, source down")
+	if err == nil {
+		err = b.writable(ctx)
+	}
+	return errors.Join(err, b.sim.setDown("primary", false))
+}
+
+// writable checks that every destination is now a read-write volume.
+func (b *bench) writable(ctx context.Context) error {
+	vols, err := b.secondary.Client.ListVolumes(ctx, "drvserver", "trident_pvc_dst_*")
+	if err != nil {
+		return err
+	}
+	rw := 0
+	for _, v := range vols {
+		if v.Type == ontap.VolumeRW {
+			rw++
+		}
+	}
+	if rw != b.cfg.n {
+		return fmt.Errorf("failover: %d of %d destinations read-write", rw, b.cfg.n)
+	}
+	return nil
 }
 
 func (b *bench) reestablish(ctx context.Context) error {
@@ -204,17 +234,40 @@ func waitAll(ctx context.Context, start time.Time, started []time.Time, done fun
 	return durs, last, nil
 }
 
-// steady holds the settled state for three re-check intervals and counts list calls.
-func (b *bench) steady(ctx context.Context) error {
+// steadyMirrored and steadyPromoted hold the settled state for three re-check intervals,
+// before and after the failover, and count the list calls each cluster serves. After the
+// failover every relationship is broken off and the split-brain check reads both sites.
+func (b *bench) steadyMirrored(ctx context.Context) error { return b.steady(ctx, "steady") }
+func (b *bench) steadyPromoted(ctx context.Context) error {
+	return b.steady(ctx, "steady-promoted")
+}
+
+func (b *bench) steady(ctx context.Context, phase string) error {
 	b.sim.reset()
 	start := time.Now()
-	time.Sleep(3 * b.cfg.recheck)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(3 * b.cfg.recheck):
+	}
 	counts := b.sim.requests()
-	lists := counts["secondary"]["GET /snapmirror/relationships"]
-	total := counts["secondary"]["total"] + counts["primary"]["total"]
-	r := result{Phase: "steady", Objects: b.cfg.n, WallSeconds: time.Since(start).Seconds(), Calls: total, CallsPerObject: float64(total) / float64(b.cfg.n), PeakRSSMiB: peakRSS(),
-		Note: fmt.Sprintf("%.1f relationship lists per cluster per interval (target <= 2)", float64(lists)/3)}
-	b.results = append(b.results, r)
+	total, worst := 0, 0.0
+	var per []string
+	for _, c := range b.sim.clusters {
+		total += counts[c.Name]["total"]
+		lists := 0
+		for op, n := range counts[c.Name] {
+			if strings.HasPrefix(op, "GET ") && !strings.HasSuffix(op, "}") {
+				lists += n
+			}
+		}
+		perInterval := float64(lists) / 3
+		worst = max(worst, perInterval)
+		per = append(per, fmt.Sprintf("%s %.1f", c.Name, perInterval))
+	}
+	b.results = append(b.results, result{Phase: phase, Objects: b.cfg.n, WallSeconds: time.Since(start).Seconds(), Calls: total,
+		CallsPerObject: float64(total) / float64(b.cfg.n), PeakRSSMiB: peakRSS(), ListsPerInterval: worst,
+		Note: fmt.Sprintf("list calls per cluster per interval: %s (target <= 2)", strings.Join(per, ", "))})
 	return nil
 }
 

@@ -54,6 +54,13 @@ func (b *bench) setup() error {
 		return err
 	}
 	b.primary, b.secondary = backends[0], backends[1]
+	// The secondary site reads the primary's SVM as a peer, to detect split brain.
+	p := b.sim.clusters[0]
+	if b.peers, err = ontap.OpenPeers(&ontap.DriverConfig{Peers: []ontap.PeerConfig{{
+		Name: "primary-site", ManagementLIF: p.Address, SVM: "datavserver", CAFile: p.CA, Credentials: ontap.CredentialsRef{File: dir},
+	}}}, ontap.OpenOptions{}); err != nil {
+		return err
+	}
 	if b.srcDriver, err = csi.NewDriver(csi.Config{Backends: backends[:1], Log: logr.Discard()}); err != nil {
 		return err
 	}
@@ -74,7 +81,7 @@ func (b *bench) startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: map[string]*ontap.Backend{"secondary": b.secondary}}
+	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: map[string]*ontap.Backend{"secondary": b.secondary}, Peers: b.peers}
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: b.cfg.recheck,
@@ -186,6 +193,19 @@ func (s *simProcess) side(method, cluster, path string) ([]byte, error) {
 		return io.ReadAll(resp.Body)
 	}
 	return nil, fmt.Errorf("no cluster %s", cluster)
+}
+
+// setDown takes a cluster off the network, or brings it back, through the other cluster's
+// side API (a cluster that is down does not answer its own).
+func (s *simProcess) setDown(cluster string, down bool) error {
+	action := map[bool]string{true: "down", false: "up"}[down]
+	for _, c := range s.clusters {
+		if c.Name != cluster {
+			_, err := s.side("POST", c.Name, "/sim/clusters/"+cluster+"/"+action)
+			return err
+		}
+	}
+	return fmt.Errorf("no cluster besides %s", cluster)
 }
 
 func (s *simProcess) reset() {

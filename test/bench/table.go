@@ -20,7 +20,10 @@ type result struct {
 	PeakRSSMiB     float64 `json:"peak_rss_mib"`
 	FloorSeconds   float64 `json:"floor_seconds"`
 	RatioToFloor   float64 `json:"ratio_to_floor"`
-	Note           string  `json:"note,omitempty"`
+	// ListsPerInterval is, for a steady phase, the most list calls a cluster served per
+	// re-check interval.
+	ListsPerInterval float64 `json:"lists_per_cluster_per_interval,omitempty"`
+	Note             string  `json:"note,omitempty"`
 }
 
 func printHeader() {
