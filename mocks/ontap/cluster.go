@@ -39,6 +39,7 @@ type Cluster struct {
 	transferRate   int64
 	abortDelay     time.Duration
 	latency        time.Duration
+	disc           discovery
 
 	// Serving.
 	cert    tls.Certificate
@@ -138,6 +139,7 @@ func newCluster(f *Fabric, spec ClusterSpec) *Cluster {
 	}
 	c.policies = builtinPolicies(f)
 	c.schedules = builtinSchedules(f)
+	c.disc = newDiscovery(f, c, spec, len(f.clusters)+1)
 	return c
 }
 

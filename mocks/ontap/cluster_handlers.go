@@ -78,25 +78,6 @@ func (c *Cluster) findSchedule(name string) *schedule {
 	return nil
 }
 
-func (c *Cluster) getCluster(*request) response {
-	return ok(map[string]any{
-		"name": c.name, "uuid": c.uuid,
-		"version": map[string]any{"full": "NetApp Release 9.16.1 (simulated)", "generation": 9, "major": 16, "minor": 1},
-	})
-}
-
-func (c *Cluster) listSVMs(*request) response {
-	var recs []map[string]any
-	for _, s := range sortedSVMs(c) {
-		var aggrs []map[string]any
-		for _, a := range sortedAggregates(c) {
-			aggrs = append(aggrs, map[string]any{"name": a.name, "uuid": a.uuid})
-		}
-		recs = append(recs, map[string]any{"name": s.name, "uuid": s.uuid, "state": "running", "subtype": "default", "aggregates": aggrs})
-	}
-	return ok(recs)
-}
-
 func (c *Cluster) listSVMPeers(*request) response {
 	var recs []map[string]any
 	for _, s := range sortedSVMs(c) {
@@ -113,23 +94,6 @@ func (c *Cluster) listSVMPeers(*request) response {
 				"peer": map[string]any{"svm": map[string]any{"name": p.name, "uuid": p.uuid}, "cluster": map[string]any{"name": p.cluster.name, "uuid": p.cluster.uuid}},
 			})
 		}
-	}
-	return ok(recs)
-}
-
-func (c *Cluster) listAggregates(*request) response {
-	var recs []map[string]any
-	for _, a := range sortedAggregates(c) {
-		var used int64
-		for _, v := range c.volumes {
-			if v.aggregate == a.name {
-				used += v.size
-			}
-		}
-		recs = append(recs, map[string]any{
-			"name": a.name, "uuid": a.uuid, "state": "online", "node": map[string]any{"name": c.name + "-01"},
-			"space": map[string]any{"block_storage": map[string]any{"size": a.size, "available": a.size - used, "used": used}},
-		})
 	}
 	return ok(recs)
 }

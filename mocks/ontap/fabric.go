@@ -179,10 +179,18 @@ type ClusterSpec struct {
 	// Aggregates are assigned to every SVM; each has AggregateSize bytes (default 100 TiB).
 	Aggregates    []string
 	AggregateSize int64
+	// Version is the ONTAP release the cluster reports, "generation.major.minor"; empty
+	// means DefaultVersion (9.14.1).
+	Version string
+	// Nodes is how many nodes the cluster has, in HA pairs; 0 means 2 (one HA pair).
+	Nodes int
 }
 
 // AddCluster creates a cluster and starts its HTTPS server on 127.0.0.1, with a CA of its own.
 func (f *Fabric) AddCluster(spec ClusterSpec) (*Cluster, error) {
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	if _, ok := f.clusters[spec.Name]; ok {
 		f.mu.Unlock()

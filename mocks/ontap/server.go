@@ -147,6 +147,19 @@ var routes = []route{
 	newRoute("POST", "/api/protocols/nfs/export-policies", []string{"name", "svm", "rules"}, (*Cluster).createExportPolicy),
 	newRoute("GET", "/api/protocols/nfs/export-policies/{policy.id}/rules", nil, (*Cluster).listExportRules),
 	newRoute("POST", "/api/protocols/nfs/export-policies/{policy.id}/rules", []string{"clients", "protocols", "ro_rule", "rw_rule", "superuser", "anonymous_user"}, (*Cluster).createExportRule),
+	// Start-up and discovery calls (discovery_handlers.go).
+	newRoute("GET", "/api/cluster/nodes", nil, (*Cluster).listNodes),
+	newRoute("GET", "/api/cluster/nodes/{uuid}", nil, one((*Cluster).listNodes, "uuid")),
+	newRoute("GET", "/api/network/ip/interfaces", nil, (*Cluster).listInterfaces),
+	newRoute("GET", "/api/network/ip/interfaces/{uuid}", nil, one((*Cluster).listInterfaces, "uuid")),
+	newRoute("GET", "/api/storage/aggregates/{uuid}", nil, one((*Cluster).listAggregates, "uuid")),
+	newRoute("GET", "/api/svm/svms/{uuid}", nil, one((*Cluster).listSVMs, "uuid")),
+	newRoute("GET", "/api/svm/peers/{uuid}", nil, one((*Cluster).listSVMPeers, "uuid")),
+	newRoute("GET", "/api/cluster/licensing/licenses", nil, (*Cluster).listLicenses),
+	newRoute("GET", "/api/cluster/licensing/licenses/{name}", nil, one((*Cluster).listLicenses, "name")),
+	newRoute("POST", "/api/support/ems/application-logs", emsFields, (*Cluster).createEMSLog),
+	newRoute("GET", "/api/snapmirror/policies/{uuid}", nil, one((*Cluster).listPolicies, "uuid")),
+	newRoute("GET", "/api/cluster/schedules/{uuid}", nil, one((*Cluster).listSchedules, "uuid")),
 }
 
 var volumeWritable = []string{"name", "svm", "aggregates", "size", "type", "state", "style", "comment", "guarantee", "nas", "snapshot_policy", "space", "autosize", "encryption", "language", "clone"}

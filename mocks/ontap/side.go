@@ -25,6 +25,7 @@ import (
 //	POST   /sim/latency?d=20ms                      this cluster's per-request latency
 //	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: the fabric's)
 //	POST   /sim/clusters/{name}/down, .../up        take a cluster off the network, or back
+//	GET    /sim/ems                                 the last EMS application-log events
 //
 // The route table sideRoutes serves them. Any other path, or a method its path does not
 // serve, answers 404 {"error": "no such simulator endpoint: METHOD /path"}.
@@ -90,6 +91,7 @@ var sideRoutes = []sideRoute{
 	newSideRoute("POST", "/sim/latency", (*Cluster).sideLatency),
 	newSideRoute("POST", "/sim/transfer-rate", (*Cluster).sideTransferRate),
 	newSideRoute("POST", "/sim/clusters/{name}/{action}", (*Cluster).sideSetDown),
+	newSideRoute("GET", "/sim/ems", (*Cluster).sideEMS),
 }
 
 func (c *Cluster) sideVolume(r *sideRequest) sideResponse {

@@ -94,6 +94,7 @@ func TestSideRoutes(t *testing.T) {
 		{name: "this cluster down", method: "POST", path: "/sim/clusters/primary/down", status: 400, want: errBody(wantOther)},
 		{name: "no such cluster down", method: "POST", path: "/sim/clusters/tertiary/down", status: 400, want: errBody(wantOther)},
 		{name: "another cluster sideways", method: "POST", path: "/sim/clusters/secondary/sideways", status: 400, want: errBody(wantOther)},
+		{name: "EMS events, none logged", method: "GET", path: "/sim/ems", status: 200, want: "[]\n"},
 		{name: "unknown path", method: "GET", path: "/sim/nothing", status: 404, want: notFound("GET", "/sim/nothing")},
 		{name: "the root", method: "GET", path: "/sim/", status: 404, want: notFound("GET", "/sim/")},
 		{name: "a volume's unknown sub-path", method: "GET", path: "/sim/volumes/svm1/v/snapshots", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/snapshots")},

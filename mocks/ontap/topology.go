@@ -36,6 +36,8 @@ type Topology struct {
 		SVMs          []string `json:"svms"`
 		Aggregates    []string `json:"aggregates"`
 		AggregateSize int64    `json:"aggregateSize"`
+		Version       string   `json:"version"`
+		Nodes         int      `json:"nodes"`
 	} `json:"clusters"`
 	// Peers are pairs of SVM names to peer for SnapMirror.
 	Peers [][]string `json:"peers"`
@@ -95,7 +97,7 @@ func (t *Topology) Start() (*Fabric, error) {
 	}
 	f := NewFabric(opts)
 	for _, c := range t.Clusters {
-		if _, err := f.AddCluster(ClusterSpec{Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize}); err != nil {
+		if _, err := f.AddCluster(ClusterSpec{Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize, Version: c.Version, Nodes: c.Nodes}); err != nil {
 			f.Close()
 			return nil, err
 		}

@@ -41,6 +41,8 @@ func TestBadTopologies(t *testing.T) {
 		{"clusters: [{name: a, svms: [s]}]\npeers: [[s]]", "pair of SVM names"},
 		{"clusters: [{name: a, svms: [s]}]\npeers: [[s, t]]", "no such SVM"},
 		{"clusters: [{name: a, svms: [s]}]\nlatency: fast", "latency"},
+		{"clusters: [{name: a, svms: [s], version: nine}]", "version"},
+		{"clusters: [{name: a, svms: [s], nodes: -2}]", "nodes"},
 		{"clusters: [{name: a, svms: [s]}]\ncredentials: {username: u}", "credentials"},
 	} {
 		path := filepath.Join(t.TempDir(), "t.yaml")
