@@ -387,8 +387,8 @@ func (r *TMRReconciler) mirrorOnPeer(ctx context.Context, source string) (*ontap
 		return nil, nil
 	}
 	for _, p := range r.Volumes.Peers {
-		if rel, err := r.Cache.RelationshipFrom(ctx, "peer/"+p.Name, p.SVM, p.Client, source); err == nil {
-			return rel, p.Client
+		if rel, err := r.Cache.RelationshipFrom(ctx, "peer/"+p.Name, p.SVM, p, source); err == nil {
+			return rel, p
 		}
 	}
 	return nil, nil

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
@@ -107,19 +108,47 @@ func (v Volumes) gone(ctx context.Context, path string) bool {
 	return errors.Is(err, ontap.ErrNotFound)
 }
 
-// readerOfSVM returns a client of the SVM's cluster, from a backend or a peer, or nil. A
-// backend's client is returned even while the backend is unavailable: a read through it fails
-// as a peer's does when the other site is down.
-func (v Volumes) readerOfSVM(svm string) *ontap.Client {
+// reader reads the other site's cluster: for the split-brain check, the bytes a resync
+// discards, whether a volume is gone, and a reestablish cycle.
+type reader interface {
+	mirror.Writes
+	GetVolume(ctx context.Context, svm, name string) (*ontap.Volume, error)
+	GetRelationship(ctx context.Context, destination string) (*ontap.Relationship, error)
+}
+
+// readerOfSVM returns a reader of the SVM's cluster, from a backend or a peer, or nil. While
+// that cluster does not answer, reads fail at once with an *ontap.UnavailableError: a site
+// outage must not hold the workers of the site that survives.
+func (v Volumes) readerOfSVM(svm string) reader {
 	for _, b := range v.Backends {
 		if b.SVM == svm {
+			if err := b.Available(); err != nil {
+				return unavailable{err}
+			}
 			return b.Client
 		}
 	}
 	for _, p := range v.Peers {
 		if p.SVM == svm {
-			return p.Client
+			return p
 		}
 	}
 	return nil
+}
+
+// unavailable is the reader of a backend that does not answer now.
+type unavailable struct{ err error }
+
+func (u unavailable) FindSnapshots(context.Context, string, string, string) ([]ontap.Snapshot, error) {
+	return nil, u.err
+}
+func (u unavailable) WrittenSince(context.Context, string, string) (int64, error) { return 0, u.err }
+func (u unavailable) WriteCounts(context.Context, string) (map[string]int64, error) {
+	return nil, u.err
+}
+func (u unavailable) GetVolume(context.Context, string, string) (*ontap.Volume, error) {
+	return nil, u.err
+}
+func (u unavailable) GetRelationship(context.Context, string) (*ontap.Relationship, error) {
+	return nil, u.err
 }

@@ -98,12 +98,6 @@ type PeerConfig struct {
 	Credentials           CredentialsRef `json:"credentials"`
 }
 
-// Peer is a configured peer with its client.
-type Peer struct {
-	PeerConfig
-	*Client
-}
-
 // LoadConfig reads a configuration file and checks what can be checked without ONTAP.
 // Relative file paths in it are resolved from the file's folder.
 func LoadConfig(path string) (*DriverConfig, error) {

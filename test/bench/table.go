@@ -23,7 +23,9 @@ type result struct {
 	// ListsPerInterval is, for a steady phase, the most list calls a cluster served per
 	// re-check interval.
 	ListsPerInterval float64 `json:"lists_per_cluster_per_interval,omitempty"`
-	Note             string  `json:"note,omitempty"`
+	// Requests are the simulator's counters for the phase: per cluster, per operation.
+	Requests map[string]map[string]int `json:"requests,omitempty"`
+	Note     string                    `json:"note,omitempty"`
 }
 
 func printHeader() {
@@ -59,7 +61,7 @@ func (b *bench) record(phase string, n int, wall time.Duration, durs []time.Dura
 	b.results = append(b.results, result{
 		Phase: phase, Objects: n, WallSeconds: wall.Seconds(), Calls: calls, CallsPerObject: float64(calls) / float64(n),
 		P50Seconds: durs[len(durs)/2].Seconds(), P99Seconds: durs[len(durs)*99/100].Seconds(), PeakRSSMiB: peakRSS(),
-		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Note: fmt.Sprintf("floor: %d mutation(s)/object (%s)", floorCalls, what),
+		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Requests: counts, Note: fmt.Sprintf("floor: %d mutation(s)/object (%s)", floorCalls, what),
 	})
 }
 
