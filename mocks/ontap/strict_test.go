@@ -1,9 +1,11 @@
 package ontap_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +215,63 @@ func TestKeyFieldsAndEcho(t *testing.T) {
 			sort.Strings(got)
 			if status != 200 || !slices.Equal(got, tc.want) {
 				t.Errorf("%s: %d %v, want the fields %v", tc.path, status, body, tc.want)
+			}
+		})
+	}
+}
+
+// TestRecordsFollowTheirKind: every field a record carries is declared in its kind, the one
+// declaration that fields=, filters and bodies are checked against.
+func TestRecordsFollowTheirKind(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{})
+	rel := mirror(t, primary, secondary, "m", ontap.RelationshipSpec{})
+	ctx := context.Background()
+	v, _ := primary.api.GetVolume(ctx, "svm1", "m")
+	must(t, primary.api)(primary.api.CreateSnapshot(ctx, v.UUID, "s"))
+	status, accepted := raw(t, f, primary)(t, "PATCH", "/api/storage/volumes/"+v.UUID, `{"comment":"c"}`)
+	if status != 202 {
+		t.Fatalf("PATCH: %d %v", status, accepted)
+	}
+	job := accepted["job"].(map[string]any)["uuid"].(string)
+	if _, err := primary.api.CreateExportPolicy(ctx, "svm1", "p", []ontap.ExportRule{{Clients: []string{"0.0.0.0/0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		s    site
+		path string
+	}{
+		{primary, "/api/cluster"},
+		{primary, "/api/cluster/jobs/" + job},
+		{primary, "/api/cluster/schedules"},
+		{primary, "/api/svm/svms"},
+		{secondary, "/api/svm/peers"},
+		{primary, "/api/storage/aggregates"},
+		{primary, "/api/storage/volumes"},
+		{primary, "/api/storage/volumes/" + v.UUID},
+		{primary, "/api/storage/volumes/" + v.UUID + "/snapshots"},
+		{secondary, "/api/snapmirror/relationships"},
+		{primary, "/api/snapmirror/relationships?list_destinations_only=true"},
+		{secondary, "/api/snapmirror/relationships/" + rel.UUID + "/transfers"},
+		{primary, "/api/snapmirror/policies"},
+		{primary, "/api/protocols/nfs/export-policies"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			sep := "?"
+			if strings.Contains(tc.path, "?") {
+				sep = "&"
+			}
+			status, body := raw(t, f, tc.s)(t, "GET", tc.path+sep+"fields=**", "")
+			recs, isList := body["records"].([]any)
+			if !isList {
+				recs = []any{body}
+			}
+			if status != 200 || len(recs) == 0 {
+				t.Fatalf("%d %v", status, body)
+			}
+			for _, r := range recs {
+				if bad := sim.Undeclared(tc.path, r.(map[string]any)); len(bad) > 0 {
+					t.Errorf("undeclared fields %v in %v", bad, r)
+				}
 			}
 		})
 	}

@@ -42,6 +42,7 @@ func TestBadTopologies(t *testing.T) {
 		{"clusters: [{name: a, svms: [s]}]\npeers: [[s, t]]", "no such SVM"},
 		{"clusters: [{name: a, svms: [s]}]\nlatency: fast", "latency"},
 		{"clusters: [{name: a, svms: [s]}]\ncredentials: {username: u}", "credentials"},
+		{"clusters: [{name: a, svms: [s], timezone: Mars/Olympus}]", "timezone"},
 	} {
 		path := filepath.Join(t.TempDir(), "t.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)
