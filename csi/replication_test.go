@@ -188,19 +188,20 @@ func TestDestinationPlacement(t *testing.T) {
 	}
 }
 
-// TestDeleteReleases: deleting either end of a mirror releases the relationship first.
-func TestDeleteReleases(t *testing.T) {
-	e := newEnv(t, sim.Options{})
+// mirroredPVs makes a source PV on svm1 and its destination on svm2 with an initialized
+// relationship, and returns the drivers of both sides and a client of the secondary.
+func mirroredPVs(t *testing.T, e *env) (src, dst *csi.Driver, api *ontap.Client) {
+	t.Helper()
 	ctx := context.Background()
-	src := e.driver(t, nil, e.svm1)
-	dst := e.driver(t, fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: "svm1:trident_pvc_src"}}, e.svm2)
+	src = e.driver(t, nil, e.svm1)
+	dst = e.driver(t, fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: "svm1:trident_pvc_src"}}, e.svm2)
 	if _, err := src.CreateVolume(ctx, createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dst.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
 		t.Fatal(err)
 	}
-	api := client(t, e, e.secondary)
+	api = client(t, e, e.secondary)
 	if _, job, err := api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:trident_pvc_src", Destination: "svm2:trident_pvc_dst"}); err != nil || api.WaitJob(ctx, job) != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +209,14 @@ func TestDeleteReleases(t *testing.T) {
 	if job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}); err != nil || api.WaitJob(ctx, job) != nil {
 		t.Fatal(err)
 	}
+	return src, dst, api
+}
+
+// TestDeleteReleases: deleting either end of a mirror releases the relationship first.
+func TestDeleteReleases(t *testing.T) {
+	e := newEnv(t, sim.Options{})
+	ctx := context.Background()
+	src, dst, api := mirroredPVs(t, e)
 	e.primary.WriteFile("svm1", "trident_pvc_src", "f", "data")
 
 	// The source first: it is released, then deleted.
@@ -218,6 +227,14 @@ func TestDeleteReleases(t *testing.T) {
 		t.Error("the source survived")
 	}
 	// Then the destination: its relationship record is deleted, then the volume.
+	deleteDestination(t, e, dst, api)
+}
+
+// deleteDestination deletes the destination PV and checks that its relationship and volume
+// are gone.
+func deleteDestination(t *testing.T, e *env, dst *csi.Driver, api *ontap.Client) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := dst.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-dst"}); err != nil {
 		t.Fatalf("delete the destination: %v", err)
 	}

@@ -66,6 +66,9 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if source != nil {
 		candidates = []*ontap.Backend{source.backend}
 	}
+	if candidates, err = withinMaximum(candidates, size); err != nil {
+		return nil, err
+	}
 	// Idempotency: a volume of that name on a candidate backend is the answer, if it fits. A
 	// candidate that is unavailable is passed over, unless the volume was last seen, or begun,
 	// there: the backends that answer serve.
@@ -224,6 +227,23 @@ func checkCapabilities(caps []*csi.VolumeCapability) error {
 	return nil
 }
 
+// withinMaximum keeps the backends whose largest volume (maxVolumeSize) holds size bytes; none
+// is OutOfRange, answered without asking ONTAP.
+func withinMaximum(backends []*ontap.Backend, size int64) ([]*ontap.Backend, error) {
+	var fit []*ontap.Backend
+	largest := int64(0)
+	for _, b := range backends {
+		largest = max(largest, b.MaxVolume())
+		if size <= b.MaxVolume() {
+			fit = append(fit, b)
+		}
+	}
+	if len(fit) == 0 && len(backends) > 0 {
+		return nil, refuse(errOutOfRange, "capacity_range: %d bytes exceed the largest volume the backends make (maxVolumeSize, %d bytes)", size, largest)
+	}
+	return fit, nil
+}
+
 // volumeSize rounds the requested size up to whole MiB, at least ONTAP's minimum, within the
 // limit.
 func volumeSize(r *csi.CapacityRange) (int64, error) {
@@ -348,6 +368,9 @@ func (d *Driver) expandVolume(ctx context.Context, req *csi.ControllerExpandVolu
 		if f.volume.Size >= size {
 			capacity = f.volume.Size
 			return nil
+		}
+		if _, err := withinMaximum([]*ontap.Backend{f.backend}, size); err != nil {
+			return err
 		}
 		return run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) })
 	})

@@ -55,6 +55,21 @@ type BackendConfig struct {
 	Credentials CredentialsRef `json:"credentials"`
 	// MaxConcurrentRequests caps requests in flight to the cluster; default 10.
 	MaxConcurrentRequests int `json:"maxConcurrentRequests,omitempty"`
+	// MaxVolumeSize is the largest FlexVol the cluster makes, in bytes: a larger request is
+	// refused before ONTAP is asked. Default DefaultMaxVolumeSize, ONTAP's common platform
+	// maximum.
+	MaxVolumeSize int64 `json:"maxVolumeSize,omitempty"`
+}
+
+// DefaultMaxVolumeSize is ONTAP's common maximum FlexVol size, 100 TiB.
+const DefaultMaxVolumeSize int64 = 100 << 40
+
+// MaxVolume is the largest volume the backend makes, in bytes.
+func (b *BackendConfig) MaxVolume() int64 {
+	if b.MaxVolumeSize > 0 {
+		return b.MaxVolumeSize
+	}
+	return DefaultMaxVolumeSize
 }
 
 // CredentialsRef names a credentials source: a directory holding the files username and
@@ -184,6 +199,9 @@ func (b *BackendConfig) check() error {
 	}
 	if len(b.Aggregates) == 0 {
 		errs = append(errs, errors.New("aggregates is empty: list the aggregates to place volumes on"))
+	}
+	if b.MaxVolumeSize < 0 {
+		errs = append(errs, fmt.Errorf("maxVolumeSize %d: give a size in bytes, or leave it out for %d (100 TiB)", b.MaxVolumeSize, DefaultMaxVolumeSize))
 	}
 	errs = append(errs, b.Credentials.check())
 	if p := b.Prefix(); p != "" && !volumeNamePrefix.MatchString(p) {

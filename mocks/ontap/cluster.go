@@ -40,6 +40,9 @@ type Cluster struct {
 	abortDelay     time.Duration
 	latency        time.Duration
 	disc           discovery
+	// loc is the cluster's time zone: date-times are written with its offset.
+	loc           *time.Location
+	maxVolumeSize int64
 
 	// Serving.
 	cert    tls.Certificate
@@ -97,6 +100,12 @@ type exportPolicy struct {
 	rules []map[string]any
 }
 
+// timestamp writes a date-time as ONTAP does, with the cluster's UTC offset and never "Z":
+// "2026-12-02T10:15:00+01:00", "2026-12-02T09:15:00+00:00".
+func (c *Cluster) timestamp(t time.Time) string {
+	return t.In(c.loc).Format("2006-01-02T15:04:05-07:00")
+}
+
 // used is the volume's logical data size in bytes.
 func (v *volume) used() int64 { return contentSize(v.files) }
 
@@ -117,12 +126,15 @@ func (v *volume) snapshot(name string) *snapshot {
 	return nil
 }
 
-func newCluster(f *Fabric, spec ClusterSpec) *Cluster {
+func newCluster(f *Fabric, spec ClusterSpec, loc *time.Location) *Cluster {
 	c := &Cluster{
-		fabric: f, name: spec.Name, uuid: f.newUUID(),
+		fabric: f, name: spec.Name, uuid: f.newUUID(), loc: loc, maxVolumeSize: spec.MaxVolumeSize,
 		svms: map[string]*svm{}, aggregates: map[string]*aggregate{}, volumes: map[string]*volume{},
 		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{},
 		requests: map[string]int{}, slots: make(chan struct{}, f.opts.MaxConcurrent), nextPolicyID: 1,
+	}
+	if c.maxVolumeSize == 0 {
+		c.maxVolumeSize = defaultMaxVolumeSize
 	}
 	size := spec.AggregateSize
 	if size == 0 {

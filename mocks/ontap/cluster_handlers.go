@@ -179,7 +179,7 @@ func (c *Cluster) createExportPolicy(r *request) response {
 	}
 	c.exportPolicies[p.id] = p
 	rec := c.exportPolicyRecord(p)
-	return response{status: http.StatusCreated, body: map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"})}}}
+	return response{status: http.StatusCreated, body: map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"}, nil)}}}
 }
 
 func (c *Cluster) exportPolicyOf(r *request) *exportPolicy {

@@ -19,6 +19,7 @@ const (
 	codeAggregateNotFound    = "917508"  // target aggregate not found
 	codeVolumeDuplicate      = "917526"  // volume name is a duplicate (create)
 	codeVolumeTooSmall       = "917534"  // size too small
+	codeVolumeTooLarge       = "917535"  // size above the platform maximum (UNCONFIRMED: not in ontap-rest.md)
 	codeDPNotInitialized     = "917536"  // mounting an uninitialized DP volume (Trident: DP_VOLUME_NOT_INITIALIZED)
 	codeSnapshotPolicyOnDP   = "917617"  // cannot modify the snapshot policy of a DP/LS/DC/TMP volume
 	codeNotModifiableForType = "917628"  // field not modifiable for this volume type

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The start-up and discovery calls a standard ONTAP REST client makes (Trident, Ansible,
@@ -148,8 +147,8 @@ func (c *Cluster) versionRecord() map[string]any {
 }
 
 // getCluster answers GET /api/cluster, a single object. ignore_unknown_fields=true is
-// accepted: unknown names in fields= are ignored either way here (the strict refusal, 262197,
-// is not modelled).
+// accepted: unknown names in fields= are then ignored (without it, they are refused: 262197;
+// san_optimized and disaggregated are unknown before 9.16.1).
 func (c *Cluster) getCluster(*request) response {
 	mg := c.disc.lifs[0]
 	rec := map[string]any{
@@ -318,7 +317,7 @@ func (c *Cluster) createEMSLog(r *request) response {
 	if sev, _ := r.body["severity"].(string); !slices.Contains(emsSeverities, sev) {
 		return fail(errInvalid(codeInvalidValue, "severity", "The value %q is invalid for field \"severity\" (<%s>)", sev, strings.Join(emsSeverities, ",")))
 	}
-	event := map[string]any{"time": r.now.Format(time.RFC3339)}
+	event := map[string]any{"time": c.timestamp(r.now)}
 	for _, k := range emsFields {
 		event[k] = r.body[k]
 	}

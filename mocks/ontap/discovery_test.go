@@ -141,13 +141,13 @@ func TestDiscoveryEndpoints(t *testing.T) {
 		{name: "cluster 9.16.1, Trident's second call", api: big, path: "/api/cluster?fields=san_optimized,disaggregated&ignore_unknown_fields=true", status: 200,
 			want: map[string]string{"san_optimized": "false", "disaggregated": "false"}},
 		{name: "cluster 9.14.1, unknown fields ignored", api: primary, path: "/api/cluster?fields=name,san_optimized,disaggregated&ignore_unknown_fields=true", status: 200,
-			keys: map[string][]string{"": {"name"}}},
+			keys: map[string][]string{"": {"name", "uuid"}}},
 
 		// /api/cluster/nodes
 		{name: "nodes, key fields", api: primary, path: "/api/cluster/nodes", status: 200, want: map[string]string{"num_records": "2", "records.0.name": "primary-01"},
 			keys: map[string][]string{"records.0": {"name", "uuid"}}},
 		{name: "nodes, Trident's serial numbers", api: primary, path: "/api/cluster/nodes?name=*&fields=serial_number", status: 200, want: map[string]string{"num_records": "2"},
-			keys: map[string][]string{"records.1": {"serial_number"}}},
+			keys: map[string][]string{"records.1": {"name", "serial_number", "uuid"}}},
 		{name: "node by uuid", api: primary, path: "/api/cluster/nodes/" + node1, status: 200, want: map[string]string{
 			"uuid": node1, "name": "primary-01", "model": "AFF-A400", "state": "up", "membership": "member",
 			"ha.enabled": "true", "ha.type": "shared_storage", "ha.partners.0.name": "primary-02", "ha.partners.0.uuid": node2,
@@ -160,7 +160,7 @@ func TestDiscoveryEndpoints(t *testing.T) {
 
 		// /api/network/ip/interfaces
 		{name: "NFS LIFs of an SVM, Trident's fields", api: primary, path: "/api/network/ip/interfaces?services=data_nfs&svm.uuid=" + svm1 + "&fields=ip.address,state", status: 200,
-			want: map[string]string{"num_records": "2", "records.0.ip.address": "127.0.0.1", "records.0.state": "up"}, keys: map[string][]string{"records.1": {"ip", "state"}}},
+			want: map[string]string{"num_records": "2", "records.0.ip.address": "127.0.0.1", "records.0.state": "up"}, keys: map[string][]string{"records.1": {"ip", "name", "services", "state", "svm", "uuid"}}},
 		{name: "iSCSI LIFs of an SVM", api: primary, path: "/api/network/ip/interfaces?services=data_iscsi&svm.name=svm1&fields=services,location.node.name", status: 200,
 			want: map[string]string{"num_records": "2", "records.0.services": "[data_core data_iscsi]", "records.1.location.node.name": "primary-02"}},
 		{name: "NFS or iSCSI LIFs", api: primary, path: "/api/network/ip/interfaces?services=data_nfs|data_iscsi&svm.name=svm3", status: 200, want: map[string]string{"num_records": "4"}},

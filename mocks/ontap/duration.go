@@ -1,6 +1,7 @@
 package ontap
 
 import (
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -32,4 +33,26 @@ func isoDuration(d time.Duration) string {
 		}
 	}
 	return out
+}
+
+var isoDurationForm = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+
+// parseISODuration reads an ISO-8601 duration as ONTAP's filters take them: days, hours,
+// minutes and seconds, any part left out ("P1D", "PT10H", "P2DT", "P1DT2H3M4S").
+func parseISODuration(s string) (time.Duration, bool) {
+	m := isoDurationForm.FindStringSubmatch(s)
+	if m == nil || s == "P" || s == "PT" {
+		return 0, false
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+1] != "" {
+			n, err := strconv.ParseInt(m[i+1], 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			d += time.Duration(n) * unit
+		}
+	}
+	return d, true
 }

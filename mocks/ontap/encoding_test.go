@@ -50,6 +50,7 @@ func TestErrorCodes(t *testing.T) {
 		{codeAggregateNotFound, "917508", "target aggregate not found"},
 		{codeVolumeDuplicate, "917526", "volume name is a duplicate"},
 		{codeVolumeTooSmall, "917534", "size too small"},
+		{codeVolumeTooLarge, "917535", "size too large (UNCONFIRMED)"},
 		{codeDPNotInitialized, "917536", "DP volume not initialized"},
 		{codeSnapshotPolicyOnDP, "917617", "snapshot policy not modifiable on DP"},
 		{codeNotModifiableForType, "917628", "field not modifiable for this volume type"},

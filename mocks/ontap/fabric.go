@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	_ "time/tzdata" // cluster time zones by name, whatever the host has
 )
 
 // Options configure a Fabric.
@@ -184,6 +185,31 @@ type ClusterSpec struct {
 	Version string
 	// Nodes is how many nodes the cluster has, in HA pairs; 0 means 2 (one HA pair).
 	Nodes int
+	// Timezone is the cluster's time zone, an IANA name ("Europe/Berlin") or a UTC offset
+	// ("+01:00"); ONTAP writes every date-time with the cluster's offset. Empty means UTC.
+	Timezone string
+	// MaxVolumeSize is the largest FlexVol the cluster creates, in bytes (default 100 TiB,
+	// the common platform maximum).
+	MaxVolumeSize int64
+}
+
+// defaultMaxVolumeSize is the common ONTAP platform maximum for a FlexVol.
+const defaultMaxVolumeSize = 100 << 40
+
+// location reads a ClusterSpec's Timezone.
+func location(tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.UTC, nil
+	}
+	if t, err := time.Parse("-07:00", tz); err == nil {
+		_, offset := t.Zone()
+		return time.FixedZone(tz, offset), nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("cluster timezone %q: give an IANA name such as Europe/Berlin or an offset such as +01:00", tz)
+	}
+	return loc, nil
 }
 
 // AddCluster creates a cluster and starts its HTTPS server on 127.0.0.1, with a CA of its own.
@@ -191,12 +217,16 @@ func (f *Fabric) AddCluster(spec ClusterSpec) (*Cluster, error) {
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
+	loc, err := location(spec.Timezone)
+	if err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	if _, ok := f.clusters[spec.Name]; ok {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("cluster %s exists", spec.Name)
 	}
-	c := newCluster(f, spec)
+	c := newCluster(f, spec, loc)
 	f.clusters[spec.Name] = c
 	f.mu.Unlock()
 	if err := c.start(); err != nil {

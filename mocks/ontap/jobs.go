@@ -20,14 +20,14 @@ type job struct {
 
 const jobRetention = 300 * time.Second
 
-func (j *job) record() map[string]any {
+func (j *job) record(c *Cluster) map[string]any {
 	rec := map[string]any{
 		"uuid": j.uuid, "description": j.description, "state": j.state, "message": j.message,
-		"start_time": j.start.Format(time.RFC3339), "code": 0,
+		"start_time": c.timestamp(j.start), "code": 0,
 		"_links": map[string]any{"self": map[string]any{"href": "/api/cluster/jobs/" + j.uuid}},
 	}
 	if !j.end.IsZero() {
-		rec["end_time"] = j.end.Format(time.RFC3339)
+		rec["end_time"] = c.timestamp(j.end)
 	}
 	if j.err != nil {
 		code, _ := strconv.ParseInt(j.err.code, 10, 64)
@@ -92,7 +92,7 @@ func (c *Cluster) getJob(r *request) response {
 	if j == nil {
 		return fail(errNotFound("uuid"))
 	}
-	return ok(j.record())
+	return ok(j.record(c))
 }
 
 // tick brings every cluster up to the simulated clock: jobs that are due end, transfers that

@@ -1,21 +1,25 @@
 package ontap
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// page filters, orders, pages and projects a collection.
-func page(r *http.Request, recs []map[string]any) map[string]any {
+// page filters, orders, pages and projects a collection. Records echo the fields the filters
+// name, as ONTAP's do.
+func page(r *http.Request, recs []map[string]any, filters url.Values) map[string]any {
 	q := r.URL.Query()
 	var kept []map[string]any
 	for _, rec := range recs {
-		if matches(rec, q) {
+		if matches(rec, filters) {
 			kept = append(kept, rec)
 		}
 	}
@@ -25,8 +29,8 @@ func page(r *http.Request, recs []map[string]any) map[string]any {
 			for _, k := range keys {
 				name, dir, _ := strings.Cut(strings.TrimSpace(k), " ")
 				a, b := scalar(lookup(kept[i], name)), scalar(lookup(kept[j], name))
-				if a != b {
-					return (a < b) != (dir == "desc")
+				if c := compare(a, b); c != 0 {
+					return (c < 0) != (dir == "desc")
 				}
 			}
 			return false
@@ -50,26 +54,18 @@ func page(r *http.Request, recs []map[string]any) map[string]any {
 	fields := fieldList(q, "")
 	records := make([]map[string]any, 0, end-start)
 	for _, rec := range kept[start:end] {
-		records = append(records, project(rec, fields))
+		records = append(records, project(rec, fields, sortedKeys(filters)))
 	}
 	out["records"] = records
 	out["num_records"] = len(records)
 	return out
 }
 
-// reserved query parameters are not filters.
-var reserved = map[string]bool{
-	"fields": true, "max_records": true, "return_records": true, "return_timeout": true, "order_by": true,
-	"list_destinations_only": true, "start.index": true, "force": true, "validate_only": true,
-}
-
 // matches applies ONTAP's query filters: "field=value", with * wildcards, | alternatives,
-// ! negation, null and !null, and <, >, <=, >= on numbers. Unset fields never match.
-func matches(rec map[string]any, q url.Values) bool {
-	for k, vs := range q {
-		if reserved[k] {
-			continue
-		}
+// ! negation, null and !null, and <, >, <=, >= on numbers, durations and date-times. Unset
+// fields never match.
+func matches(rec map[string]any, filters url.Values) bool {
+	for k, vs := range filters {
 		got, set := values(rec, k)
 		for _, want := range vs {
 			if !matchAny(got, set, want) {
@@ -107,20 +103,19 @@ func matchAny(got []string, set bool, want string) bool {
 func matchOne(got, want string) bool {
 	for _, op := range []string{"<=", ">=", "<", ">"} {
 		if rest, found := strings.CutPrefix(want, op); found {
-			a, err1 := strconv.ParseFloat(got, 64)
-			b, err2 := strconv.ParseFloat(rest, 64)
-			if err1 != nil || err2 != nil {
+			c, comparable := order(got, rest)
+			if !comparable {
 				return false
 			}
 			switch op {
 			case "<=":
-				return a <= b
+				return c <= 0
 			case ">=":
-				return a >= b
+				return c >= 0
 			case "<":
-				return a < b
+				return c < 0
 			}
-			return a > b
+			return c > 0
 		}
 	}
 	if strings.Contains(want, "*") {
@@ -128,7 +123,39 @@ func matchOne(got, want string) bool {
 		m, _ := regexp.MatchString("(?i)"+re, got)
 		return m
 	}
+	if c, comparable := order(got, want); comparable {
+		return c == 0
+	}
 	return strings.EqualFold(got, want)
+}
+
+// order compares two values of a field as ONTAP does: as numbers, ISO-8601 durations
+// ("PT1H", "P1D") or date-times (any UTC offset), whichever both parse as.
+func order(a, b string) (int, bool) {
+	if x, err := strconv.ParseFloat(a, 64); err == nil {
+		if y, err := strconv.ParseFloat(b, 64); err == nil {
+			return cmp.Compare(x, y), true
+		}
+	}
+	if x, ok := parseISODuration(a); ok {
+		if y, ok := parseISODuration(b); ok {
+			return cmp.Compare(x, y), true
+		}
+	}
+	if x, err := time.Parse(time.RFC3339, a); err == nil {
+		if y, err := time.Parse(time.RFC3339, b); err == nil {
+			return x.Compare(y), true
+		}
+	}
+	return 0, false
+}
+
+// compare orders two values for order_by: as order does when it can, else as strings.
+func compare(a, b string) int {
+	if c, ok := order(a, b); ok {
+		return c
+	}
+	return strings.Compare(a, b)
 }
 
 // values returns the scalar values at a dotted path; lists are flattened.
@@ -199,11 +226,11 @@ func scalar(v any) string {
 	}
 }
 
-// fieldList returns the requested fields, or def when none were requested ("" for a
-// collection's key fields).
+// fieldList returns the requested fields, or def when fields= is absent ("" for a
+// collection's key fields); an empty fields= asks for the key fields.
 func fieldList(q url.Values, def string) []string {
-	f := q.Get("fields")
-	if f == "" {
+	f, given := q.Get("fields"), q.Has("fields")
+	if !given {
 		f = def
 	}
 	if f == "" {
@@ -215,17 +242,15 @@ func fieldList(q url.Values, def string) []string {
 // expensive fields are returned only when asked for by name or with **.
 var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true, "delta": true}
 
-// keyFields are what a collection returns without fields=.
+// keyFields identify a record; ONTAP returns those a record has whatever fields= names.
 var keyFields = []string{"uuid", "name", "id", "index"}
 
 // project keeps the requested fields of a record: nil means the key fields, "*" the common
-// ones, "**" all, and dotted names pick sub-fields. Unset fields are omitted.
-func project(rec map[string]any, fields []string) map[string]any {
+// ones, "**" all, and dotted names pick sub-fields; the key fields and the fields of echo
+// (the filters) come too. Unset fields are omitted.
+func project(rec map[string]any, fields, echo []string) map[string]any {
 	out := map[string]any{}
-	if fields == nil {
-		fields = keyFields
-	}
-	for _, f := range fields {
+	for _, f := range slices.Concat(keyFields, fields, echo) {
 		switch f {
 		case "**":
 			for k, v := range rec {

@@ -96,16 +96,23 @@ func (m *pathMatcher) match(method, path string) (map[string]string, bool) {
 // route is one entry of the route table.
 type route struct {
 	pathMatcher
-	// fields are the top-level fields a POST or PATCH body may carry; others are refused,
-	// as ONTAP refuses unexpected arguments.
-	fields []string
-	handle func(*Cluster, *request) response
+	// kind is the object kind the route serves: its fields are what fields=, filters and a
+	// POST or PATCH body may name.
+	kind *kind
+	// params are the query parameters the route takes besides the common ones (§1.2).
+	params []string
+	// collection: a GET of a collection, which takes filters, order_by and paging.
+	collection bool
+	handle     func(*Cluster, *request) response
 	// name is the path as counters and faults name it: "/api" dropped and every path
 	// variable written {id}, as in "/storage/volumes/{id}/snapshots".
 	name string
 }
 
-func newRoute(method, path string, fields []string, handle func(*Cluster, *request) response) route {
+// singletons are the paths of single objects that do not end in a {uuid}.
+var singletons = []string{"/api/cluster"}
+
+func newRoute(method, path string, k *kind, params []string, handle func(*Cluster, *request) response) route {
 	segs := strings.Split(path, "/")
 	for i, seg := range segs {
 		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
@@ -113,56 +120,64 @@ func newRoute(method, path string, fields []string, handle func(*Cluster, *reque
 		}
 	}
 	name := strings.TrimPrefix(strings.Join(segs, "/"), "/api")
-	return route{pathMatcher: newPathMatcher(method, path), fields: fields, handle: handle, name: name}
+	collection := method == http.MethodGet && !strings.HasSuffix(path, "}") && !contains(singletons, path)
+	return route{pathMatcher: newPathMatcher(method, path), kind: k, params: params, collection: collection, handle: handle, name: name}
 }
+
+// Route parameters beyond the common ones.
+var (
+	listDestinationsOnly = []string{"list_destinations_only"}
+	// relationshipPatchParams: force overrides a break's checks; the failover ones are SVM-DR's.
+	relationshipPatchParams = []string{"force", "validate_only", "failover", "force_failover", "failback"}
+	relationshipDeleteFlags = []string{"destination_only", "source_only", "source_info_only"}
+	restoreParams           = []string{"restore_to.snapshot.name", "restore_to.snapshot.uuid"}
+)
 
 // routes is the whole ONTAP surface the simulator serves.
 var routes = []route{
-	newRoute("GET", "/api/cluster", nil, (*Cluster).getCluster),
-	newRoute("GET", "/api/cluster/jobs/{uuid}", nil, (*Cluster).getJob),
-	newRoute("GET", "/api/cluster/schedules", nil, (*Cluster).listSchedules),
-	newRoute("GET", "/api/svm/svms", nil, (*Cluster).listSVMs),
-	newRoute("GET", "/api/svm/peers", nil, (*Cluster).listSVMPeers),
-	newRoute("GET", "/api/storage/aggregates", nil, (*Cluster).listAggregates),
-	newRoute("GET", "/api/storage/volumes", nil, (*Cluster).listVolumes),
-	newRoute("POST", "/api/storage/volumes", volumeWritable, (*Cluster).createVolume),
-	newRoute("GET", "/api/storage/volumes/{uuid}", nil, (*Cluster).getVolume),
-	newRoute("PATCH", "/api/storage/volumes/{uuid}", volumeWritable, (*Cluster).modifyVolume),
-	newRoute("DELETE", "/api/storage/volumes/{uuid}", nil, (*Cluster).deleteVolume),
-	newRoute("GET", "/api/storage/volumes/{volume.uuid}/snapshots", nil, (*Cluster).listSnapshots),
-	newRoute("POST", "/api/storage/volumes/{volume.uuid}/snapshots", []string{"name", "comment", "snapmirror_label", "expiry_time"}, (*Cluster).createSnapshot),
-	newRoute("GET", "/api/storage/volumes/{volume.uuid}/snapshots/{uuid}", nil, (*Cluster).getSnapshot),
-	newRoute("DELETE", "/api/storage/volumes/{volume.uuid}/snapshots/{uuid}", nil, (*Cluster).deleteSnapshot),
-	newRoute("GET", "/api/snapmirror/relationships", nil, (*Cluster).listRelationships),
-	newRoute("POST", "/api/snapmirror/relationships", []string{"source", "destination", "policy", "transfer_schedule", "throttle", "state", "create_destination", "restore"}, (*Cluster).createRelationship),
-	newRoute("GET", "/api/snapmirror/relationships/{uuid}", nil, (*Cluster).getRelationship),
-	newRoute("PATCH", "/api/snapmirror/relationships/{uuid}", []string{"state", "restore_to_snapshot", "preserve", "quick_resync", "policy", "transfer_schedule", "throttle", "source", "destination"}, (*Cluster).modifyRelationship),
-	newRoute("DELETE", "/api/snapmirror/relationships/{uuid}", nil, (*Cluster).deleteRelationship),
-	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers", nil, (*Cluster).listTransfers),
-	newRoute("POST", "/api/snapmirror/relationships/{relationship.uuid}/transfers", []string{"source_snapshot", "throttle", "storage_efficiency_enabled"}, (*Cluster).createTransfer),
-	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", nil, (*Cluster).getTransfer),
-	newRoute("PATCH", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", []string{"state"}, (*Cluster).modifyTransfer),
-	newRoute("GET", "/api/snapmirror/policies", nil, (*Cluster).listPolicies),
-	newRoute("GET", "/api/protocols/nfs/export-policies", nil, (*Cluster).listExportPolicies),
-	newRoute("POST", "/api/protocols/nfs/export-policies", []string{"name", "svm", "rules"}, (*Cluster).createExportPolicy),
-	newRoute("GET", "/api/protocols/nfs/export-policies/{policy.id}/rules", nil, (*Cluster).listExportRules),
-	newRoute("POST", "/api/protocols/nfs/export-policies/{policy.id}/rules", []string{"clients", "protocols", "ro_rule", "rw_rule", "superuser", "anonymous_user"}, (*Cluster).createExportRule),
+	newRoute("GET", "/api/cluster", clusterKind, nil, (*Cluster).getCluster),
+	newRoute("GET", "/api/cluster/jobs/{uuid}", jobKind, nil, (*Cluster).getJob),
+	newRoute("GET", "/api/cluster/schedules", scheduleKind, nil, (*Cluster).listSchedules),
+	newRoute("GET", "/api/svm/svms", svmKind, nil, (*Cluster).listSVMs),
+	newRoute("GET", "/api/svm/peers", svmPeerKind, nil, (*Cluster).listSVMPeers),
+	newRoute("GET", "/api/storage/aggregates", aggregateKind, nil, (*Cluster).listAggregates),
+	newRoute("GET", "/api/storage/volumes", volumeKind, nil, (*Cluster).listVolumes),
+	newRoute("POST", "/api/storage/volumes", volumeKind, nil, (*Cluster).createVolume),
+	newRoute("GET", "/api/storage/volumes/{uuid}", volumeKind, nil, (*Cluster).getVolume),
+	newRoute("PATCH", "/api/storage/volumes/{uuid}", volumeKind, restoreParams, (*Cluster).modifyVolume),
+	newRoute("DELETE", "/api/storage/volumes/{uuid}", volumeKind, []string{"force"}, (*Cluster).deleteVolume),
+	newRoute("GET", "/api/storage/volumes/{volume.uuid}/snapshots", snapshotKind, nil, (*Cluster).listSnapshots),
+	newRoute("POST", "/api/storage/volumes/{volume.uuid}/snapshots", snapshotKind, nil, (*Cluster).createSnapshot),
+	newRoute("GET", "/api/storage/volumes/{volume.uuid}/snapshots/{uuid}", snapshotKind, nil, (*Cluster).getSnapshot),
+	newRoute("DELETE", "/api/storage/volumes/{volume.uuid}/snapshots/{uuid}", snapshotKind, nil, (*Cluster).deleteSnapshot),
+	newRoute("GET", "/api/snapmirror/relationships", relationshipKind, listDestinationsOnly, (*Cluster).listRelationships),
+	newRoute("POST", "/api/snapmirror/relationships", relationshipKind, []string{"validate_only"}, (*Cluster).createRelationship),
+	newRoute("GET", "/api/snapmirror/relationships/{uuid}", relationshipKind, listDestinationsOnly, (*Cluster).getRelationship),
+	newRoute("PATCH", "/api/snapmirror/relationships/{uuid}", relationshipKind, relationshipPatchParams, (*Cluster).modifyRelationship),
+	newRoute("DELETE", "/api/snapmirror/relationships/{uuid}", relationshipKind, relationshipDeleteFlags, (*Cluster).deleteRelationship),
+	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers", transferKind, nil, (*Cluster).listTransfers),
+	newRoute("POST", "/api/snapmirror/relationships/{relationship.uuid}/transfers", transferKind, nil, (*Cluster).createTransfer),
+	newRoute("GET", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", transferKind, nil, (*Cluster).getTransfer),
+	newRoute("PATCH", "/api/snapmirror/relationships/{relationship.uuid}/transfers/{uuid}", transferKind, nil, (*Cluster).modifyTransfer),
+	newRoute("GET", "/api/snapmirror/policies", policyKind, nil, (*Cluster).listPolicies),
+	newRoute("GET", "/api/protocols/nfs/export-policies", exportPolicyKind, nil, (*Cluster).listExportPolicies),
+	newRoute("POST", "/api/protocols/nfs/export-policies", exportPolicyKind, nil, (*Cluster).createExportPolicy),
+	newRoute("GET", "/api/protocols/nfs/export-policies/{policy.id}/rules", exportRuleKind, nil, (*Cluster).listExportRules),
+	newRoute("POST", "/api/protocols/nfs/export-policies/{policy.id}/rules", exportRuleKind, nil, (*Cluster).createExportRule),
 	// Start-up and discovery calls (discovery_handlers.go).
-	newRoute("GET", "/api/cluster/nodes", nil, (*Cluster).listNodes),
-	newRoute("GET", "/api/cluster/nodes/{uuid}", nil, one((*Cluster).listNodes, "uuid")),
-	newRoute("GET", "/api/network/ip/interfaces", nil, (*Cluster).listInterfaces),
-	newRoute("GET", "/api/network/ip/interfaces/{uuid}", nil, one((*Cluster).listInterfaces, "uuid")),
-	newRoute("GET", "/api/storage/aggregates/{uuid}", nil, one((*Cluster).listAggregates, "uuid")),
-	newRoute("GET", "/api/svm/svms/{uuid}", nil, one((*Cluster).listSVMs, "uuid")),
-	newRoute("GET", "/api/svm/peers/{uuid}", nil, one((*Cluster).listSVMPeers, "uuid")),
-	newRoute("GET", "/api/cluster/licensing/licenses", nil, (*Cluster).listLicenses),
-	newRoute("GET", "/api/cluster/licensing/licenses/{name}", nil, one((*Cluster).listLicenses, "name")),
-	newRoute("POST", "/api/support/ems/application-logs", emsFields, (*Cluster).createEMSLog),
-	newRoute("GET", "/api/snapmirror/policies/{uuid}", nil, one((*Cluster).listPolicies, "uuid")),
-	newRoute("GET", "/api/cluster/schedules/{uuid}", nil, one((*Cluster).listSchedules, "uuid")),
+	newRoute("GET", "/api/cluster/nodes", nodeKind, nil, (*Cluster).listNodes),
+	newRoute("GET", "/api/cluster/nodes/{uuid}", nodeKind, nil, one((*Cluster).listNodes, "uuid")),
+	newRoute("GET", "/api/network/ip/interfaces", ipInterfaceKind, nil, (*Cluster).listInterfaces),
+	newRoute("GET", "/api/network/ip/interfaces/{uuid}", ipInterfaceKind, nil, one((*Cluster).listInterfaces, "uuid")),
+	newRoute("GET", "/api/storage/aggregates/{uuid}", aggregateKind, nil, one((*Cluster).listAggregates, "uuid")),
+	newRoute("GET", "/api/svm/svms/{uuid}", svmKind, nil, one((*Cluster).listSVMs, "uuid")),
+	newRoute("GET", "/api/svm/peers/{uuid}", svmPeerKind, nil, one((*Cluster).listSVMPeers, "uuid")),
+	newRoute("GET", "/api/cluster/licensing/licenses", licenseKind, nil, (*Cluster).listLicenses),
+	newRoute("GET", "/api/cluster/licensing/licenses/{name}", licenseKind, nil, one((*Cluster).listLicenses, "name")),
+	newRoute("POST", "/api/support/ems/application-logs", emsKind, nil, (*Cluster).createEMSLog),
+	newRoute("GET", "/api/snapmirror/policies/{uuid}", policyKind, nil, one((*Cluster).listPolicies, "uuid")),
+	newRoute("GET", "/api/cluster/schedules/{uuid}", scheduleKind, nil, one((*Cluster).listSchedules, "uuid")),
 }
-
-var volumeWritable = []string{"name", "svm", "aggregates", "size", "type", "state", "style", "comment", "guarantee", "nas", "snapshot_policy", "space", "autosize", "encryption", "language", "clone"}
 
 // operation names a request for counters and faults after the route table, with every path
 // variable written {id}: "PATCH /storage/volumes/{id}". A method no route serves on a known
@@ -229,18 +244,20 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if rt == nil {
-		render(w, r, fail(&apiErr{status: http.StatusNotFound, code: codeNotSupported, message: "API not found: " + r.Method + " " + r.URL.Path}))
+		render(w, r, fail(unknownPath(r.Method, r.URL.Path)))
 		return
 	}
 	req := &request{Request: r, vars: vars, query: r.URL.Query()}
 	if fault != nil && fault.FailJob {
 		req.jobFault = fault
 	}
-	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
-		if e := req.decode(rt.fields); e != nil {
-			render(w, r, fail(e))
-			return
-		}
+	filters, e := rt.checkQuery(req.query, c.disc.version)
+	if e == nil && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+		e = req.decode(rt.kind, map[string]access{http.MethodPost: onPost, http.MethodPatch: onPatch}[r.Method])
+	}
+	if e != nil {
+		render(w, r, fail(e))
+		return
 	}
 	f.mu.Lock()
 	req.now = f.clock.now()
@@ -250,7 +267,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != nil && fault.LoseAnswer {
 		hangUp(w)
 	}
-	render(w, r, resp)
+	renderWith(w, r, resp, filters)
 }
 
 // hangUp closes the connection without an answer.
@@ -276,19 +293,14 @@ func match(method, path string) (*route, map[string]string) {
 	return nil, nil
 }
 
-func (r *request) decode(allowed []string) *apiErr {
+func (r *request) decode(k *kind, verb access) *apiErr {
 	r.body = map[string]any{}
 	dec := json.NewDecoder(r.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&r.body); err != nil && err.Error() != "EOF" {
 		return errInvalid(codeInvalidField, "", "invalid JSON body: %v", err)
 	}
-	for k := range r.body {
-		if !contains(allowed, k) {
-			return errInvalid(codeInvalidField, k, "Unexpected argument %q.", k)
-		}
-	}
-	return nil
+	return k.checkBody(r.body, verb)
 }
 
 func contains(list []string, s string) bool {
@@ -304,6 +316,11 @@ func contains(list []string, s string) bool {
 // failure, collections as {records, num_records, _links}, with fields, filters and paging
 // applied by the adapter.
 func render(w http.ResponseWriter, r *http.Request, resp response) {
+	renderWith(w, r, resp, nil)
+}
+
+// renderWith renders, filtering a collection with filters, which its records also echo.
+func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters url.Values) {
 	w.Header().Set("Content-Type", "application/hal+json")
 	if resp.err != nil {
 		status := resp.err.status
@@ -321,9 +338,9 @@ func render(w http.ResponseWriter, r *http.Request, resp response) {
 	}
 	body := resp.body
 	if recs, isList := body.([]map[string]any); isList {
-		body = page(r, recs)
+		body = page(r, recs, filters)
 	} else if rec, isRec := body.(map[string]any); isRec && r.Method == http.MethodGet {
-		body = project(rec, fieldList(r.URL.Query(), "*"))
+		body = project(rec, fieldList(r.URL.Query(), "*"), nil)
 	}
 	w.WriteHeader(resp.status)
 	if body != nil {

@@ -548,8 +548,8 @@ func TestFieldsAndFilters(t *testing.T) {
 		t.Errorf("fields=* returns common fields, not the expensive nas.*: %v", star)
 	}
 	dotted := recs(get("fields=svm.name,space.used&name=b*"))
-	if len(dotted) != 1 || dotted[0]["name"] != nil || dotted[0]["svm"].(map[string]any)["name"] != "svm1" {
-		t.Errorf("dotted fields: %v", dotted)
+	if len(dotted) != 1 || dotted[0]["name"] != "beta" || dotted[0]["uuid"] == nil || dotted[0]["size"] != nil || dotted[0]["svm"].(map[string]any)["name"] != "svm1" {
+		t.Errorf("dotted fields, with the key fields: %v", dotted)
 	}
 	if n := len(recs(get("name=alpha|beta"))); n != 2 {
 		t.Errorf("| filter matched %d", n)

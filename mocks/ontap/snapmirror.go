@@ -137,10 +137,10 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 		tr := map[string]any{"state": t.state, "type": t.typ, "bytes_transferred": t.bytes}
 		if t.active() {
 			tr["uuid"] = t.uuid
-			tr["last_updated_time"] = now.Format(time.RFC3339)
+			tr["last_updated_time"] = c.timestamp(now)
 			tr["total_duration"] = isoDuration(now.Sub(t.start))
 		} else {
-			tr["end_time"] = t.end.Format(time.RFC3339)
+			tr["end_time"] = c.timestamp(t.end)
 			tr["total_duration"] = isoDuration(t.end.Sub(t.start))
 		}
 		rec["transfer"] = tr
@@ -478,7 +478,7 @@ func (s *schedule) dueBetween(from, to time.Time) bool {
 	return false
 }
 
-func (t *transfer) record(rel *relationship, now time.Time) map[string]any {
+func (t *transfer) record(c *Cluster, rel *relationship, now time.Time) map[string]any {
 	rec := map[string]any{
 		"uuid": t.uuid, "state": t.state, "bytes_transferred": t.bytes,
 		"relationship": map[string]any{"uuid": rel.uuid, "destination": map[string]any{"path": rel.dst}},
@@ -487,10 +487,10 @@ func (t *transfer) record(rel *relationship, now time.Time) map[string]any {
 		rec["snapshot"] = t.carry[len(t.carry)-1].name
 	}
 	if t.active() {
-		rec["last_updated_time"] = now.Format(time.RFC3339)
+		rec["last_updated_time"] = c.timestamp(now)
 		rec["total_duration"] = isoDuration(now.Sub(t.start))
 	} else {
-		rec["end_time"] = t.end.Format(time.RFC3339)
+		rec["end_time"] = c.timestamp(t.end)
 		rec["total_duration"] = isoDuration(t.end.Sub(t.start))
 	}
 	if t.err != nil {

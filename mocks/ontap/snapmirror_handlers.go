@@ -110,10 +110,8 @@ func (c *Cluster) createRelationship(r *request) response {
 	if sched != "" && c.findSchedule(sched) == nil {
 		return fail(errInvalid(codeScheduleNotFound, "transfer_schedule.name", "Schedule %q does not exist.", sched))
 	}
-	for _, rel := range f.relationships {
-		if rel.dst == dst && rel.dstCluster == c && rel.dstRecord {
-			return fail(&apiErr{status: http.StatusConflict, code: codeRelationshipExists, message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"})
-		}
+	if e := c.duplicateRelationship(dst); e != nil {
+		return fail(e)
 	}
 	var rel *relationship
 	for _, old := range f.relationships {
@@ -127,6 +125,11 @@ func (c *Cluster) createRelationship(r *request) response {
 		rel = &relationship{uuid: f.newUUID(), src: src, dst: dst, srcCluster: srcSVM.cluster, dstCluster: c}
 	}
 	resp := c.async(r, func() *apiErr {
+		// Another create for the destination may have started before this one ended: one
+		// wins, the other's job fails, as on ONTAP.
+		if e := c.duplicateRelationship(dst); e != nil {
+			return e
+		}
 		f.relationships[rel.uuid] = rel
 		f.record("create", rel)
 		rel.dstRecord, rel.policy, rel.schedule, rel.healthy, rel.quiesced = true, policyName, sched, true, false
@@ -148,6 +151,16 @@ func (c *Cluster) createRelationship(r *request) response {
 		body["records"] = []map[string]any{{"uuid": rel.uuid}}
 	}
 	return resp
+}
+
+// duplicateRelationship refuses a second relationship to the destination dst (6619637).
+func (c *Cluster) duplicateRelationship(dst string) *apiErr {
+	for _, rel := range c.fabric.relationships {
+		if rel.dst == dst && rel.dstCluster == c && rel.dstRecord {
+			return &apiErr{status: http.StatusConflict, code: codeRelationshipExists, message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"}
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) modifyRelationship(r *request) response {
@@ -209,6 +222,12 @@ func (c *Cluster) deleteRelationship(r *request) response {
 		return fail(errInvalid(codeReleaseFailed, "", "The release failed: a transfer is in its data phase. Retry later."))
 	}
 	return c.async(r, func() *apiErr {
+		if scope == "" && rel.srcRecord && !rel.srcCluster.reachable() {
+			// A DELETE without flags releases the source too, which cannot be reached: the job
+			// fails and nothing is removed. UNCONFIRMED: ONTAP's code and message, and whether
+			// it removes the destination's record before failing; 13303822 is "release failed".
+			return errInvalid(codeReleaseFailed, "", "Failed to release the source information of the relationship from %s: the source cluster %s cannot be reached. Delete it with destination_only, then release it on the source.", rel.src, rel.srcCluster.name)
+		}
 		f.record(map[string]string{"": "delete", "destination_only": "delete", "source_only": "release", "source_info_only": "release"}[scope], rel)
 		switch scope {
 		case "":
@@ -249,7 +268,7 @@ func (c *Cluster) listTransfers(r *request) response {
 	var recs []map[string]any
 	for _, t := range rel.history {
 		if t.active() || r.now.Sub(t.end) < 24*time.Hour {
-			recs = append(recs, t.record(rel, r.now))
+			recs = append(recs, t.record(c, rel, r.now))
 		}
 	}
 	return ok(recs)
@@ -263,7 +282,7 @@ func (c *Cluster) getTransfer(r *request) response {
 	}
 	for _, t := range rel.history {
 		if t.uuid == r.vars["uuid"] && (t.active() || r.now.Sub(t.end) < 24*time.Hour) {
-			return ok(t.record(rel, r.now))
+			return ok(t.record(c, rel, r.now))
 		}
 	}
 	return fail(errNotFound("uuid"))
@@ -297,7 +316,7 @@ func (c *Cluster) createTransfer(r *request) response {
 	} else if e := c.fabric.startTransfer(rel, typ, src, r.now); e != nil {
 		return fail(e)
 	}
-	body := map[string]any{"num_records": 1, "records": []map[string]any{rel.transfer.record(rel, r.now)}}
+	body := map[string]any{"num_records": 1, "records": []map[string]any{rel.transfer.record(c, rel, r.now)}}
 	return response{status: http.StatusCreated, body: body}
 }
 

@@ -18,6 +18,8 @@ import (
 //	- name: primary
 //	  svms: [svm1]
 //	  aggregates: [aggr1]
+//	  timezone: Europe/Berlin
+//	  maxVolumeSize: 109951162777600
 //	peers:
 //	- [svm1, svm2]
 type Topology struct {
@@ -38,6 +40,10 @@ type Topology struct {
 		AggregateSize int64    `json:"aggregateSize"`
 		Version       string   `json:"version"`
 		Nodes         int      `json:"nodes"`
+		// Timezone: an IANA name ("Europe/Berlin") or an offset ("+01:00"); default UTC.
+		Timezone string `json:"timezone"`
+		// MaxVolumeSize: the largest FlexVol in bytes; default 100 TiB.
+		MaxVolumeSize int64 `json:"maxVolumeSize"`
 	} `json:"clusters"`
 	// Peers are pairs of SVM names to peer for SnapMirror.
 	Peers [][]string `json:"peers"`
@@ -97,7 +103,10 @@ func (t *Topology) Start() (*Fabric, error) {
 	}
 	f := NewFabric(opts)
 	for _, c := range t.Clusters {
-		if _, err := f.AddCluster(ClusterSpec{Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize, Version: c.Version, Nodes: c.Nodes}); err != nil {
+		if _, err := f.AddCluster(ClusterSpec{
+			Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize,
+			Version: c.Version, Nodes: c.Nodes, Timezone: c.Timezone, MaxVolumeSize: c.MaxVolumeSize,
+		}); err != nil {
 			f.Close()
 			return nil, err
 		}

@@ -44,6 +44,7 @@ func TestBadTopologies(t *testing.T) {
 		{"clusters: [{name: a, svms: [s], version: nine}]", "version"},
 		{"clusters: [{name: a, svms: [s], nodes: -2}]", "nodes"},
 		{"clusters: [{name: a, svms: [s]}]\ncredentials: {username: u}", "credentials"},
+		{"clusters: [{name: a, svms: [s], timezone: Mars/Olympus}]", "timezone"},
 	} {
 		path := filepath.Join(t.TempDir(), "t.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)

@@ -23,7 +23,7 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[str
 		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
 		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
 		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
-		"create_time": v.created.Format(time.RFC3339), "snapshot_count": len(v.snapshots),
+		"create_time": c.timestamp(v.created), "snapshot_count": len(v.snapshots),
 		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
 		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
 		// A client's writes, counted as ONTAP counts write operations since boot.
@@ -121,7 +121,12 @@ func (c *Cluster) createVolume(r *request) response {
 		}
 	}
 	v.comment, _ = r.body["comment"].(string)
-	if e := applyVolumeFields(v, r.body); e != nil {
+	if v.typ == "dp" {
+		// A DP volume takes no snapshots of its own: its snapshots come from the source. A
+		// create may still name a policy (clients send "none"); only a PATCH is refused.
+		v.snapshotPolicy = ""
+	}
+	if e := applyVolumeFields(v, r.body, true); e != nil {
 		return fail(e)
 	}
 	if clone, isMap := r.body["clone"].(map[string]any); isMap {
@@ -140,15 +145,14 @@ func (c *Cluster) createVolume(r *request) response {
 		v.files = maps.Clone(snap.files)
 	}
 	if v.typ == "dp" {
-		v.snapshotPolicy = ""
 		if v.path != "" {
 			// An uninitialized DP volume cannot be mounted (Trident expects 917536).
 			return fail(errInvalid(codeDPNotInitialized, "nas.path", "Cannot mount an uninitialized DP volume."))
 		}
 	}
 	return c.async(r, func() *apiErr {
-		if v.size < minVolumeSize {
-			return errInvalid(codeVolumeTooSmall, "size", "Size %d is too small. Minimum size is %d bytes.", v.size, minVolumeSize)
+		if e := c.checkVolumeSize(v.size, minVolumeSize); e != nil {
+			return e
 		}
 		if c.volumeByName(v.svm, v.name) != nil {
 			return &apiErr{status: http.StatusConflict, code: codeVolumeDuplicate, message: "Duplicate volume name " + v.name + ".", target: "name"}
@@ -159,7 +163,7 @@ func (c *Cluster) createVolume(r *request) response {
 }
 
 // applyVolumeFields sets what a create or a PATCH may change besides name, size and type.
-func applyVolumeFields(v *volume, body map[string]any) *apiErr {
+func applyVolumeFields(v *volume, body map[string]any, create bool) *apiErr {
 	if nas, isMap := body["nas"].(map[string]any); isMap {
 		if p, set := nas["path"]; set {
 			path, _ := p.(string)
@@ -173,7 +177,7 @@ func applyVolumeFields(v *volume, body map[string]any) *apiErr {
 		}
 	}
 	if sp, isMap := body["snapshot_policy"].(map[string]any); isMap {
-		if v.typ == "dp" {
+		if v.typ == "dp" && !create {
 			return errInvalid(codeSnapshotPolicyOnDP, "snapshot_policy", "Cannot modify the Snapshot policy of a DP volume.")
 		}
 		v.snapshotPolicy, _ = sp["name"].(string)
@@ -208,8 +212,8 @@ func (c *Cluster) modifyVolume(r *request) response {
 	}
 	return c.async(r, func() *apiErr {
 		if size, set := number(r.body["size"]); set {
-			if size < minVolumeSize || size < v.used() {
-				return errInvalid(codeVolumeTooSmall, "size", "Size %d is too small. Minimum size is %d bytes.", size, max(minVolumeSize, v.used()))
+			if e := c.checkVolumeSize(size, max(minVolumeSize, v.used())); e != nil {
+				return e
 			}
 			v.size = size
 		}
@@ -219,8 +223,21 @@ func (c *Cluster) modifyVolume(r *request) response {
 		if comment, set := r.body["comment"].(string); set {
 			v.comment = comment
 		}
-		return applyVolumeFields(v, r.body)
+		return applyVolumeFields(v, r.body, false)
 	})
+}
+
+// checkVolumeSize refuses a size below least or above the cluster's largest FlexVol, in the
+// job, as ONTAP does for a size too small (917534, seen by Trident as a failed job).
+func (c *Cluster) checkVolumeSize(size, least int64) *apiErr {
+	switch {
+	case size < least:
+		return errInvalid(codeVolumeTooSmall, "size", "Size %d is too small. Minimum size is %d bytes.", size, least)
+	case size > c.maxVolumeSize:
+		// UNCONFIRMED: the code and wording; ontap-rest.md documents only the too-small one.
+		return errInvalid(codeVolumeTooLarge, "size", "Size %d is too large. Maximum size is %d bytes.", size, c.maxVolumeSize)
+	}
+	return nil
 }
 
 func nasPath(body map[string]any) (string, bool) {
@@ -272,11 +289,11 @@ func (c *Cluster) deleteVolume(r *request) response {
 	})
 }
 
-func snapshotRecord(v *volume, s *snapshot) map[string]any {
+func (c *Cluster) snapshotRecord(v *volume, s *snapshot) map[string]any {
 	rec := map[string]any{
-		"uuid": s.uuid, "name": s.name, "create_time": s.created.Format(time.RFC3339),
+		"uuid": s.uuid, "name": s.name, "create_time": c.timestamp(s.created),
 		"size": contentSize(s.files), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
-		"svm": map[string]any{"name": v.svm}, "state": "valid",
+		"svm": map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid}, "state": "valid",
 	}
 	if len(s.owners) > 0 {
 		rec["owners"] = s.owners
@@ -317,7 +334,7 @@ func (c *Cluster) listSnapshots(r *request) response {
 	var recs []map[string]any
 	for _, v := range vols {
 		for _, s := range v.snapshots {
-			rec := snapshotRecord(v, s)
+			rec := c.snapshotRecord(v, s)
 			if withDelta {
 				rec["delta"] = map[string]any{"size_consumed": delta(s.files, v.files), "time_elapsed": isoDuration(r.now.Sub(s.created))}
 			}
@@ -334,7 +351,7 @@ func (c *Cluster) getSnapshot(r *request) response {
 	}
 	for _, s := range v.snapshots {
 		if s.uuid == r.vars["uuid"] {
-			return ok(snapshotRecord(v, s))
+			return ok(c.snapshotRecord(v, s))
 		}
 	}
 	return fail(&apiErr{status: http.StatusNotFound, code: codeSnapshotNotFound, message: "Snapshot copy does not exist.", target: "uuid"})
@@ -346,6 +363,12 @@ func (c *Cluster) createSnapshot(r *request) response {
 		return fail(e)
 	}
 	name, _ := r.body["name"].(string)
+	if ref, given := r.body["svm"]; given {
+		// The body may name the volume's SVM, by name or UUID; another SVM has no such volume.
+		if s := c.svmOf(ref); s == nil || s.name != v.svm {
+			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "entry doesn't exist", target: "svm"})
+		}
+	}
 	switch {
 	case name == "":
 		return fail(errInvalid(codeInvalidField, "name", `"name" is a required field`))
