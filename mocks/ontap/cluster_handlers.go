@@ -1,7 +1,9 @@
 package ontap
 
 import (
+	"crypto/sha1"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -89,7 +91,7 @@ func (c *Cluster) listSVMPeers(*request) response {
 		for _, n := range names {
 			p := s.peers[n]
 			recs = append(recs, map[string]any{
-				"uuid": s.uuid + "-" + p.uuid, "name": p.name, "state": "peered", "applications": []string{"snapmirror"},
+				"uuid": pairUUID(s.uuid, p.uuid), "name": p.name, "state": "peered", "applications": []string{"snapmirror"},
 				"svm":  map[string]any{"name": s.name, "uuid": s.uuid},
 				"peer": map[string]any{"svm": map[string]any{"name": p.name, "uuid": p.uuid}, "cluster": map[string]any{"name": p.cluster.name, "uuid": p.cluster.uuid}},
 			})
@@ -179,7 +181,7 @@ func (c *Cluster) createExportPolicy(r *request) response {
 	}
 	c.exportPolicies[p.id] = p
 	rec := c.exportPolicyRecord(p)
-	return response{status: http.StatusCreated, body: map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"}, nil)}}}
+	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d", p.id), map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"}, nil)}})
 }
 
 func (c *Cluster) exportPolicyOf(r *request) *exportPolicy {
@@ -213,7 +215,7 @@ func (c *Cluster) createExportRule(r *request) response {
 	}
 	rule["index"] = len(p.rules) + 1
 	p.rules = append(p.rules, rule)
-	return response{status: http.StatusCreated, body: map[string]any{}}
+	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d/rules/%d", p.id, rule["index"]), map[string]any{})
 }
 
 // svmOf resolves a {"name"} or {"uuid"} SVM reference of a body.
@@ -258,4 +260,13 @@ func number(v any) (int64, bool) {
 	}
 	i, err := n.Int64()
 	return i, err == nil
+}
+
+// pairUUID is the UUID of the peering of two SVMs, the same whichever is named first.
+func pairUUID(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	h := sha1.Sum([]byte(a + b))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }

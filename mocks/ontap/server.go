@@ -28,6 +28,13 @@ type response struct {
 	status int
 	body   any
 	err    *apiErr
+	// location is the path of the object a synchronous create made, for the Location header.
+	location string
+}
+
+// created answers a synchronous create: 201, with the new object's path in Location.
+func created(location string, body any) response {
+	return response{status: http.StatusCreated, body: body, location: location}
 }
 
 // apiErr is ONTAP's error: an HTTP status and the {"error": {...}} envelope.
@@ -341,6 +348,9 @@ func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters u
 		body = page(r, recs, filters)
 	} else if rec, isRec := body.(map[string]any); isRec && r.Method == http.MethodGet {
 		body = project(rec, fieldList(r.URL.Query(), "*"), nil)
+	}
+	if resp.location != "" {
+		w.Header().Set("Location", resp.location)
 	}
 	w.WriteHeader(resp.status)
 	if body != nil {

@@ -317,7 +317,7 @@ func (c *Cluster) createTransfer(r *request) response {
 		return fail(e)
 	}
 	body := map[string]any{"num_records": 1, "records": []map[string]any{rel.transfer.record(c, rel, r.now)}}
-	return response{status: http.StatusCreated, body: body}
+	return created("/api/snapmirror/relationships/"+rel.uuid+"/transfers/"+rel.transfer.uuid, body)
 }
 
 func (c *Cluster) modifyTransfer(r *request) response {

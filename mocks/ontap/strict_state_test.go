@@ -2,6 +2,9 @@ package ontap_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -169,5 +172,29 @@ func TestDeleteWhileSourceDown(t *testing.T) {
 	must(t, primary.api)(primary.api.DeleteRelationship(ctx, dests[0].UUID, ontap.ReleaseSource))
 	if h := f.History(); h[len(h)-1].Name != "release" {
 		t.Errorf("history ends with %v", h[len(h)-1])
+	}
+}
+
+// TestCreatedObjectsAreNamed: a synchronous create answers 201 with the new object's path in
+// Location, as ONTAP does; an SVM peering is named by a UUID like any other object.
+func TestCreatedObjectsAreNamed(t *testing.T) {
+	f, primary, _ := pair(t, sim.Options{})
+	send := sideClient(t, f, primary)
+	status, body, header := send(t, "POST", "/api/protocols/nfs/export-policies?return_records=true", `{"name":"p1","svm":{"name":"svm1"}}`, true)
+	var created struct{ Records []struct{ ID int } }
+	if err := json.Unmarshal([]byte(body), &created); status != 201 || err != nil || len(created.Records) != 1 {
+		t.Fatalf("create export policy: %d %s", status, body)
+	}
+	if want := fmt.Sprintf("/api/protocols/nfs/export-policies/%d", created.Records[0].ID); header.Get("Location") != want {
+		t.Errorf("Location %q, want %q", header.Get("Location"), want)
+	}
+	status, body, header = send(t, "POST", fmt.Sprintf("/api/protocols/nfs/export-policies/%d/rules", created.Records[0].ID), `{"clients":[{"match":"0.0.0.0/0"}],"ro_rule":["sys"],"rw_rule":["sys"]}`, true)
+	if want := fmt.Sprintf("/api/protocols/nfs/export-policies/%d/rules/1", created.Records[0].ID); status != 201 || header.Get("Location") != want {
+		t.Errorf("create export rule: %d %s, Location %q, want %q", status, body, header.Get("Location"), want)
+	}
+	for _, uuid := range names(t, raw(t, f, primary), "/api/svm/peers", "uuid") {
+		if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(uuid) {
+			t.Errorf("SVM peer uuid %q is no UUID", uuid)
+		}
 	}
 }
