@@ -18,6 +18,7 @@ import (
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // logLines collects what a logger writes.
@@ -38,14 +39,10 @@ func (l *logLines) count(substr string) int {
 	return n
 }
 
-// eventually polls cond until it holds, or fails the test after the deadline.
+// eventually waits until cond holds, or fails the test after 20 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-	}
+	wait.For(t, 20*time.Second, what, cond)
 }
 
 // twoSites is a fabric of two clusters, "east" (svm1) and "west" (svm2), with a backend

@@ -25,6 +25,7 @@ import (
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // processEnv carries the configuration of TestProcess, the process that TestStartWithABackendDown
@@ -146,16 +147,20 @@ func TestStartWithABackendDown(t *testing.T) {
 	// eventually polls cond until it holds; it fails the test when the process ends first.
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		var ended error
+		if !wait.Until(60*time.Second, func() bool {
 			select {
-			case err := <-exited:
-				exited <- err
-				t.Fatalf("the process ended (%v) before %s:\n%s", err, what, logs.String())
+			case ended = <-exited:
+				exited <- ended
+				return true
 			default:
+				return cond()
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s\n%s", what, logs.String())
-			}
+		}) {
+			t.Fatalf("never: %s\n%s", what, logs.String())
+		}
+		if ended != nil || !cond() {
+			t.Fatalf("the process ended (%v) before %s:\n%s", ended, what, logs.String())
 		}
 	}
 	// logged counts the log lines with the message about the backend.

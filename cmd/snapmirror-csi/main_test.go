@@ -25,6 +25,7 @@ import (
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 func freePort(t *testing.T) string {
@@ -74,20 +75,13 @@ func TestBinary(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg) }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// Ready, and serving CSI: the socket is made by a runnable of its own, which may
-		// start after the probes answer.
-		if code, _ := get("http://" + cfg.probeAddr + "/readyz"); code == http.StatusOK {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("never ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Ready, and serving CSI: the socket is made by a runnable of its own, which may start
+	// after the probes answer.
+	wait.For(t, 30*time.Second, "ready, with the CSI socket", func() bool {
+		code, _ := get("http://" + cfg.probeAddr + "/readyz")
+		_, err := os.Stat(sock)
+		return code == http.StatusOK && err == nil
+	})
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -105,14 +99,10 @@ func TestBinary(t *testing.T) {
 	// get /metrics, and to no one else (--metrics-secure, the default).
 	scrape := scraper(t, cp)
 	// The server listens once it has made its self-signed certificate, which may be after ready.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if code, _ := scrape("", "https://"+cfg.metricsAddr+"/metrics"); code != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the metrics server never answered")
-		}
-	}
+	wait.For(t, 10*time.Second, "the metrics server answers", func() bool {
+		code, _ := scrape("", "https://"+cfg.metricsAddr+"/metrics")
+		return code != 0
+	})
 	t.Run("MetricsRefuseUnauthenticated", func(t *testing.T) {
 		if code, body := get("http://" + cfg.metricsAddr + "/metrics"); code == http.StatusOK {
 			t.Errorf("plain HTTP: %d %.200s", code, body)
