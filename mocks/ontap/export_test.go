@@ -15,3 +15,6 @@ func SideRouteOf(method, target string) int {
 }
 
 var NumSideRoutes = len(sideRoutes)
+
+// Opts returns the options the fabric runs with.
+func (f *Fabric) Opts() Options { return f.opts }

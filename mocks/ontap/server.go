@@ -21,6 +21,8 @@ type request struct {
 	now   time.Time
 	// jobFault, when set, fails the job the request starts.
 	jobFault *Fault
+	// op is the operation as the counters name it, "POST /storage/volumes".
+	op string
 }
 
 // response is what a handler returns; one adapter renders it as ONTAP would.
@@ -28,6 +30,8 @@ type response struct {
 	status int
 	body   any
 	err    *apiErr
+	// await is a job the call waits for (within return_timeout) before it answers.
+	await *job
 }
 
 // apiErr is ONTAP's error: an HTTP status and the {"error": {...}} envelope.
@@ -219,7 +223,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		render(w, r, fail(&apiErr{status: http.StatusNotFound, code: codeNotSupported, message: "API not found: " + r.Method + " " + r.URL.Path}))
 		return
 	}
-	req := &request{Request: r, vars: vars, query: r.URL.Query()}
+	req := &request{Request: r, vars: vars, query: r.URL.Query(), op: op}
 	if fault != nil && fault.FailJob {
 		req.jobFault = fault
 	}
@@ -234,6 +238,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.tick()
 	resp := rt.handle(c, req)
 	f.mu.Unlock()
+	if resp.await != nil {
+		resp = c.awaitJob(req, resp)
+	}
 	if fault != nil && fault.LoseAnswer {
 		hangUp(w)
 	}

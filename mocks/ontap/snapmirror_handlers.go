@@ -316,9 +316,13 @@ func (c *Cluster) modifyTransfer(r *request) response {
 	if !t.active() {
 		return fail(errInvalid(codeNoActiveTransfer, "state", "The transfer is not active."))
 	}
+	delay := c.fabric.opts.AbortDelay
 	if c.abortDelay > 0 {
+		delay = c.abortDelay
+	}
+	if delay > 0 {
 		if t.abortAt.IsZero() {
-			t.abortAt, t.abortState = r.now.Add(c.abortDelay), r.body["state"].(string)
+			t.abortAt, t.abortState = r.now.Add(delay), r.body["state"].(string)
 		}
 		return ok(map[string]any{})
 	}
