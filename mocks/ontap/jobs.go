@@ -71,6 +71,7 @@ func (c *Cluster) async(r *request, effect func() *apiErr) response {
 		j.state = "queued"
 	}
 	c.jobs[j.uuid] = j
+	r.job = j
 	timeout, _ := strconv.Atoi(r.query.Get("return_timeout"))
 	switch {
 	case took == 0:
@@ -88,6 +89,9 @@ func (c *Cluster) async(r *request, effect func() *apiErr) response {
 		return response{await: j, body: map[string]any{}}
 	}
 }
+
+// ended reports whether the job has ended, in success or failure.
+func (j *job) ended() bool { return j.state == "success" || j.state == "failure" }
 
 func (j *job) link() map[string]any {
 	return map[string]any{"job": map[string]any{
@@ -118,7 +122,7 @@ func (c *Cluster) awaitJob(r *request, resp response) response {
 		f.tick()
 		j := resp.await
 		left := j.doneAt.Sub(f.clock.now())
-		if j.state == "success" || j.state == "failure" {
+		if j.ended() {
 			f.mu.Unlock()
 			out := j.answer(r)
 			out.body = mergeRecords(out.body, resp.body)

@@ -23,6 +23,8 @@ type request struct {
 	jobFault *Fault
 	// op is the operation as the counters name it, "POST /storage/volumes".
 	op string
+	// job is the job the request started, if any.
+	job *job
 }
 
 // response is what a handler returns; one adapter renders it as ONTAP would.

@@ -33,6 +33,16 @@ type relationship struct {
 	totalDuration     time.Duration
 	lastScheduleCheck time.Time
 	snapSeq           int
+	// job is the job of the last PATCH or DELETE of the relationship: another waits for it.
+	job *job
+}
+
+// busy refuses a PATCH or DELETE while the job of an earlier one runs.
+func (r *relationship) busy() *apiErr {
+	if r.job != nil && !r.job.ended() {
+		return errInvalid(codeModifyInProgress, "", "A modification of the relationship is in progress (job %s). Retry later.", r.job.uuid)
+	}
+	return nil
 }
 
 type transfer struct {

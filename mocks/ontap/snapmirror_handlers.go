@@ -110,10 +110,8 @@ func (c *Cluster) createRelationship(r *request) response {
 	if sched != "" && c.findSchedule(sched) == nil {
 		return fail(errInvalid(codeScheduleNotFound, "transfer_schedule.name", "Schedule %q does not exist.", sched))
 	}
-	for _, rel := range f.relationships {
-		if rel.dst == dst && rel.dstCluster == c && rel.dstRecord {
-			return fail(&apiErr{status: http.StatusConflict, code: codeRelationshipExists, message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"})
-		}
+	if e := c.duplicate(dst); e != nil {
+		return fail(e)
 	}
 	var rel *relationship
 	for _, old := range f.relationships {
@@ -127,6 +125,10 @@ func (c *Cluster) createRelationship(r *request) response {
 		rel = &relationship{uuid: f.newUUID(), src: src, dst: dst, srcCluster: srcSVM.cluster, dstCluster: c}
 	}
 	resp := c.async(r, func() *apiErr {
+		// Checked again when the job runs: another create may have been queued meanwhile.
+		if e := c.duplicate(dst); e != nil {
+			return e
+		}
 		f.relationships[rel.uuid] = rel
 		f.record("create", rel)
 		rel.dstRecord, rel.policy, rel.schedule, rel.healthy, rel.quiesced = true, policyName, sched, true, false
@@ -150,10 +152,23 @@ func (c *Cluster) createRelationship(r *request) response {
 	return resp
 }
 
+// duplicate refuses a second relationship to the same destination.
+func (c *Cluster) duplicate(dst string) *apiErr {
+	for _, rel := range c.fabric.relationships {
+		if rel.dst == dst && rel.dstCluster == c && rel.dstRecord {
+			return &apiErr{status: http.StatusConflict, code: codeRelationshipExists, message: "A SnapMirror relationship with destination " + dst + " already exists.", target: "destination.path"}
+		}
+	}
+	return nil
+}
+
 func (c *Cluster) modifyRelationship(r *request) response {
 	rel := c.relationshipFor(r.vars["uuid"], false)
 	if rel == nil {
 		return fail(errNotFound("uuid"))
+	}
+	if e := rel.busy(); e != nil {
+		return fail(e)
 	}
 	if p, set := nameOf(r.body, "policy"); set {
 		if c.findPolicy(p) == nil {
@@ -171,7 +186,7 @@ func (c *Cluster) modifyRelationship(r *request) response {
 	if e := c.checkTransition(rel, state, restore); e != nil {
 		return fail(e)
 	}
-	return c.async(r, func() *apiErr {
+	resp := c.async(r, func() *apiErr {
 		if p, set := nameOf(r.body, "policy"); set {
 			rel.policy = p
 		}
@@ -180,6 +195,8 @@ func (c *Cluster) modifyRelationship(r *request) response {
 		}
 		return c.transition(rel, state, restore, r.now)
 	})
+	rel.job = r.job
+	return resp
 }
 
 func (c *Cluster) deleteRelationship(r *request) response {
@@ -208,6 +225,10 @@ func (c *Cluster) deleteRelationship(r *request) response {
 	case scope == "source_only" && rel.transfer.active():
 		return fail(errInvalid(codeReleaseFailed, "", "The release failed: a transfer is in its data phase. Retry later."))
 	}
+	if e := rel.busy(); e != nil {
+		return fail(e)
+	}
+	defer func() { rel.job = r.job }()
 	return c.async(r, func() *apiErr {
 		f.record(map[string]string{"": "delete", "destination_only": "delete", "source_only": "release", "source_info_only": "release"}[scope], rel)
 		switch scope {

@@ -87,3 +87,15 @@ func RealisticTimings() Options {
 		AbortDelay:    5 * time.Second,
 	}
 }
+
+// AdvanceUntil moves the clock forward by step until done reports true, at most limit in all;
+// it reports whether done did. Tests on a manual clock wait so for a job or a transfer.
+func (f *Fabric) AdvanceUntil(done func() bool, step, limit time.Duration) bool {
+	for moved := time.Duration(0); !done(); moved += step {
+		if moved >= limit {
+			return false
+		}
+		f.Advance(step)
+	}
+	return true
+}

@@ -28,12 +28,11 @@ func realistic(t *testing.T, mod func(*sim.Options)) (*sim.Fabric, site, site) {
 func settle(t *testing.T, f *sim.Fabric, api *ontap.Client) func(*ontap.Job, error) {
 	return func(job *ontap.Job, err error) {
 		t.Helper()
-		for i := 0; err == nil && job != nil && !job.Done(); i++ {
-			if i > 600 {
-				t.Fatalf("job %s still %s after 10 simulated minutes", job.UUID, job.State)
-			}
-			f.Advance(time.Second)
+		if err == nil && job != nil && !f.AdvanceUntil(func() bool {
 			job, err = api.GetJob(context.Background(), job.UUID)
+			return err != nil || job.Done()
+		}, time.Second, 10*time.Minute) {
+			t.Fatalf("job %s still %s after 10 simulated minutes", job.UUID, job.State)
 		}
 		if err == nil && job != nil && job.State == ontap.JobFailure {
 			err = job.Err
@@ -321,4 +320,79 @@ func TestDownModes(t *testing.T) {
 func isTimeout(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
+// TestRelationshipJobsSerialize pins what ONTAP does with a request on a relationship whose
+// earlier job still runs: a PATCH or DELETE answers "modification in progress" (busy), and a
+// second create queued behind the first fails its job as a duplicate.
+func TestRelationshipJobsSerialize(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// first starts the job that runs; second is the request made meanwhile.
+		first, second func(s site, uuid string) (*ontap.Job, error)
+	}{
+		{
+			name: "a PATCH while a PATCH's job runs",
+			first: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.ModifyRelationship(ctx, uuid, ontap.RelationshipChange{State: ontap.Paused})
+			},
+			second: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.ModifyRelationship(ctx, uuid, ontap.RelationshipChange{State: ontap.BrokenOff})
+			},
+		},
+		{
+			name: "a DELETE while a PATCH's job runs",
+			first: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.ModifyRelationship(ctx, uuid, ontap.RelationshipChange{State: ontap.Paused})
+			},
+			second: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.DeleteRelationship(ctx, uuid, ontap.DeleteDestinationOnly)
+			},
+		},
+		{
+			name: "a PATCH while a DELETE's job runs",
+			first: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.DeleteRelationship(ctx, uuid, ontap.DeleteDestinationOnly)
+			},
+			second: func(s site, uuid string) (*ontap.Job, error) {
+				return s.api.ModifyRelationship(ctx, uuid, ontap.RelationshipChange{State: ontap.Paused})
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, p, s := realistic(t, nil)
+			rel := settledMirror(t, f, p, s)
+			job, err := tc.first(s, rel.UUID)
+			if err != nil || job == nil {
+				t.Fatalf("first: %+v, %v", job, err)
+			}
+			if _, err := tc.second(s, rel.UUID); !ontap.IsBusy(err) || !ontap.HasCode(err, "6619715") {
+				t.Errorf("second while the first's job runs: %v, want busy 6619715", err)
+			}
+			settle(t, f, s.api)(job, nil)
+		})
+	}
+	t.Run("a second create queued behind the first", func(t *testing.T) {
+		f, p, s := realistic(t, nil)
+		settledVolume(t, f, p, "svm1", "v", ontap.VolumeRW)
+		settledVolume(t, f, s, "svm2", "v", ontap.VolumeDP)
+		spec := ontap.RelationshipSpec{Source: "svm1:v", Destination: "svm2:v"}
+		_, first, err := s.api.CreateRelationship(ctx, spec)
+		if err != nil || first == nil {
+			t.Fatalf("first: %+v, %v", first, err)
+		}
+		_, second, err := s.api.CreateRelationship(ctx, spec)
+		if err != nil || second == nil {
+			t.Fatalf("second: %+v, %v; want a job (the first has not run yet)", second, err)
+		}
+		settle(t, f, s.api)(first, nil)
+		got, err := s.api.GetJob(ctx, second.UUID)
+		if err != nil || got.State != ontap.JobFailure || !ontap.IsAlreadyExists(got.Err) {
+			t.Errorf("the second create's job: %+v, %v; want a failure: already exists", got, err)
+		}
+		if rels, _ := s.api.ListRelationships(ctx, ontap.RelationshipFilter{}); len(rels) != 1 {
+			t.Errorf("%d relationships", len(rels))
+		}
+	})
 }
