@@ -99,3 +99,14 @@ func (f *Fabric) AdvanceUntil(done func() bool, step, limit time.Duration) bool 
 	}
 	return true
 }
+
+// SetJobDurations changes the durations by kind of the jobs started from now on
+// (Options.JobDurations): jobs that outlast the calls that start them, say.
+func (f *Fabric) SetJobDurations(d JobDurations) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts.JobDurations = d
+}
+
+// Fabric is the fabric the cluster is part of.
+func (c *Cluster) Fabric() *Fabric { return c.fabric }
