@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
@@ -92,7 +93,9 @@ func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*fo
 	if err := b.Available(); err != nil {
 		return nil, err
 	}
-	v, err := b.GetVolume(ctx, b.SVM, name)
+	look, cancel := context.WithTimeout(ctx, lookLimit(ctx))
+	defer cancel()
+	v, err := b.GetVolume(look, b.SVM, name)
 	if errors.Is(err, ontap.ErrNotFound) {
 		return nil, nil
 	}
@@ -101,6 +104,21 @@ func (d *Driver) volumeOn(ctx context.Context, b *ontap.Backend, pv string) (*fo
 	}
 	d.placed.Store(pv, b)
 	return &found{backend: b, volume: v}, nil
+}
+
+// lookLimit bounds a look for a volume on one backend: ONTAP answers a collection page within
+// 15 s. A cluster that has not answered within half of the call's time left is taken for one
+// that does not answer (a black-holed one accepts connections and never answers): the call's
+// other half is for the backends that do, and the next call passes it over. Without that
+// bound, a call whose deadline is shorter than the client's request timeout (the
+// provisioner's 10 s against 30 s) would end on the silent cluster every time, which its own
+// deadline says nothing of, so that the backends that answer would never serve.
+func lookLimit(ctx context.Context) time.Duration {
+	limit := 15 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(deadline)/2)
+	}
+	return limit
 }
 
 // findVolume finds a PV's FlexVol: first on the backend it was last seen on, then on every

@@ -58,7 +58,8 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 // tried again every few tens of milliseconds, until the test ends.
 func (e *env) driver(t *testing.T, mirrors csi.Mirrors, backends ...ontap.BackendConfig) *csi.Driver {
 	t.Helper()
-	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	// A cluster that is black-holed holds a validation until ConnectTimeout.
+	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second}
 	opened, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: backends}, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,13 @@ func mirrored(t *testing.T, e *env) {
 	if job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}); err != nil || api.WaitJob(ctx, job) != nil {
 		t.Fatal(err)
 	}
+	// The baseline transfer takes its time: wait for it, as the clock runs.
+	for rel, _ = api.GetRelationship(ctx, dstVol); rel.State != ontap.Snapmirrored; rel, _ = api.GetRelationship(ctx, dstVol) {
+		if rel.Transfer != nil && !rel.Transfer.State.Active() {
+			t.Fatalf("baseline: %+v", rel.Transfer)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func plus(v string) func([]string) []string {
@@ -197,11 +204,21 @@ func retryable(err error) bool {
 	return false
 }
 
+// realistic is the simulator's realistic timings on a clock 200 times as fast as real time:
+// a volume create's job takes 4.5 simulated seconds, 22 ms of the test's time.
+func realistic() sim.Options {
+	opts := sim.RealisticTimings()
+	opts.ClockRate = 200
+	return opts
+}
+
 type volumeFault struct {
 	name         string
 	apply, clear func(c *sim.Cluster)
 	// deadline is the provisioner's timeout for calls under the fault.
 	deadline time.Duration
+	// works: the call succeeds under the fault.
+	works bool
 }
 
 func mutations(c *sim.Cluster, f sim.Fault) {
@@ -215,8 +232,18 @@ var volumeFaults = []volumeFault{
 	{name: "5xx", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{Status: 500}) }, clear: (*sim.Cluster).ClearFaults},
 	{name: "timeout", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{Hang: 5 * time.Second}) }, clear: (*sim.Cluster).ClearFaults, deadline: 300 * time.Millisecond},
 	{name: "connection refused", apply: func(c *sim.Cluster) { c.SetDown(true) }, clear: func(c *sim.Cluster) { c.SetDown(false) }, deadline: time.Second},
+	{name: "black-holed", apply: func(c *sim.Cluster) { c.SetBlackHoled(true) }, clear: func(c *sim.Cluster) { c.SetBlackHoled(false) }, deadline: 300 * time.Millisecond},
 	{name: "failed job", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{FailJob: true, Code: "460770", Message: "Job failed."}) }, clear: (*sim.Cluster).ClearFaults},
 	{name: "lost answer", apply: func(c *sim.Cluster) { mutations(c, sim.Fault{LoseAnswer: true, Times: 1}) }, clear: (*sim.Cluster).ClearFaults},
+	// Every job outlasts the 5 s a call waits for it (return_timeout): the driver follows it.
+	{name: "jobs outlast their calls", apply: func(c *sim.Cluster) { c.Fabric().SetJobDurations(slowJobs) }, clear: func(c *sim.Cluster) {}, works: true},
+}
+
+// slowJobs are jobs of every kind that take 8 s.
+var slowJobs = sim.JobDurations{
+	Queued: 2 * time.Second, VolumeCreate: 6 * time.Second, VolumeModify: 6 * time.Second, VolumeDelete: 6 * time.Second,
+	SnapshotCreate: 6 * time.Second, SnapshotDelete: 6 * time.Second,
+	RelationshipCreate: 6 * time.Second, RelationshipModify: 6 * time.Second, RelationshipDelete: 6 * time.Second,
 }
 
 func (op volumeOp) call(ctx context.Context, t *testing.T, e *env) error {
@@ -241,7 +268,7 @@ func TestVolumeFaultMatrix(t *testing.T) {
 	for _, op := range volumeOps {
 		for _, ft := range volumeFaults {
 			t.Run(op.name+"/"+ft.name, func(t *testing.T) {
-				e := newEnv(t, sim.Options{})
+				e := newEnv(t, realistic())
 				op.setup(t, e)
 				before := capture(e)
 				c := op.target(e)
@@ -253,7 +280,10 @@ func TestVolumeFaultMatrix(t *testing.T) {
 				}
 				err := op.do(ctx, d)
 				cancel()
-				if ft.name != "lost answer" && !retryable(err) {
+				if ft.works && err != nil {
+					t.Errorf("under the fault: %v, want a success", err)
+				}
+				if ft.name != "lost answer" && !ft.works && !retryable(err) {
 					t.Errorf("under the fault: %v (code %s), want a code the provisioner retries", err, code(err))
 				}
 				ft.clear(c)
@@ -270,7 +300,7 @@ func TestVolumeFaultMatrix(t *testing.T) {
 func TestVolumeCrashAtEveryStep(t *testing.T) {
 	total := 0
 	for _, op := range volumeOps {
-		e := newEnv(t, sim.Options{})
+		e := newEnv(t, realistic())
 		op.setup(t, e)
 		c := op.target(e)
 		d := op.driver(t, e)
@@ -282,7 +312,7 @@ func TestVolumeCrashAtEveryStep(t *testing.T) {
 		for k := 1; k <= calls; k++ {
 			total++
 			t.Run(fmt.Sprintf("%s/after call %d of %d", op.name, k, calls), func(t *testing.T) {
-				e := newEnv(t, sim.Options{})
+				e := newEnv(t, realistic())
 				op.setup(t, e)
 				before := capture(e)
 				c := op.target(e)

@@ -15,11 +15,24 @@ import (
 // TestBackendDown: a driver whose backend svm2 does not answer at start serves with svm1,
 // answers Unavailable, naming svm2, the calls that need svm2 or might, and uses svm2 once its
 // cluster answers, without a restart. A backend that stops answering later is passed over
-// the same way.
+// the same way. Down is either way a cluster can be: refusing connections, or black-holed
+// (accepting them and never answering, so that only the client's timeouts end a call).
 func TestBackendDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		down func(c *sim.Cluster, down bool) error
+	}{
+		{"refusing connections", (*sim.Cluster).SetDown},
+		{"black-holed", (*sim.Cluster).SetBlackHoled},
+	} {
+		t.Run(tc.name, func(t *testing.T) { backendDown(t, tc.down) })
+	}
+}
+
+func backendDown(t *testing.T, setDown func(c *sim.Cluster, down bool) error) {
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	e.secondary.SetDown(true)
+	setDown(e.secondary, true)
 	// svm2 comes first: CreateVolume must pass over it.
 	d := e.driver(t, destination, e.svm2, e.svm1)
 	unavailable := func(what string, err error) {
@@ -60,7 +73,7 @@ func TestBackendDown(t *testing.T) {
 		t.Errorf("ControllerExpandVolume on svm1: %v", err)
 	}
 
-	e.secondary.SetDown(false)
+	setDown(e.secondary, false)
 	var dst *csispec.CreateVolumeResponse
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if dst, err = d.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err == nil {
@@ -76,11 +89,22 @@ func TestBackendDown(t *testing.T) {
 
 	// svm2 stops answering while in use: a new volume goes to svm1, and svm2's volume is
 	// Unavailable, not NotFound.
-	e.secondary.SetDown(true)
-	if resp, err := d.CreateVolume(ctx, createReq("pvc-c", nil)); err != nil || resp.GetVolume().GetVolumeContext()["backend"] != "svm1" {
+	setDown(e.secondary, true)
+	// The provisioner's calls, each with its deadline (10 s by default; 1 s here), shorter
+	// than the client's request timeout: a black-holed cluster must not hold every one of
+	// them until its end.
+	for range 3 {
+		deadline, cancel := context.WithTimeout(ctx, time.Second)
+		resp, err = d.CreateVolume(deadline, createReq("pvc-c", nil))
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil || resp.GetVolume().GetVolumeContext()["backend"] != "svm1" {
 		t.Errorf("CreateVolume with svm2 down again: %v, %v; want it on svm1", resp, err)
 	}
 	_, err = d.ControllerExpandVolume(ctx, &csispec.ControllerExpandVolumeRequest{VolumeId: "pvc-dst", CapacityRange: &csispec.CapacityRange{RequiredBytes: 2 << 30}})
 	unavailable("ControllerExpandVolume of svm2's volume", err)
-	e.secondary.SetDown(false)
+	setDown(e.secondary, false)
 }

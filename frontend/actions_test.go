@@ -32,7 +32,13 @@ const (
 // promoted; it returns the primary volume's handle.
 func twoSites(t *testing.T) (*side, *side, string) {
 	t.Helper()
-	f := sim.NewFabric(sim.Options{})
+	return twoSitesWith(t, sim.Options{})
+}
+
+// twoSitesWith is twoSites on a fabric with opts' timings.
+func twoSitesWith(t *testing.T, opts sim.Options) (*side, *side, string) {
+	t.Helper()
+	f := sim.NewFabric(opts)
 	t.Cleanup(f.Close)
 	pc, _ := f.AddCluster(sim.ClusterSpec{Name: "primary", SVMs: []string{"datavserver"}, Aggregates: []string{"aggr1"}})
 	sc, _ := f.AddCluster(sim.ClusterSpec{Name: "secondary", SVMs: []string{"drvserver"}, Aggregates: []string{"aggr1"}})
@@ -57,7 +63,13 @@ func twoSites(t *testing.T) (*side, *side, string) {
 // promoted TMR, then the secondary's TMR and annotated PVC, established.
 func mirrored(t *testing.T) (*side, *side) {
 	t.Helper()
-	primary, secondary, handle := twoSites(t)
+	return mirroredWith(t, sim.Options{})
+}
+
+// mirroredWith is mirrored on a fabric with opts' timings.
+func mirroredWith(t *testing.T, opts sim.Options) (*side, *side) {
+	t.Helper()
+	primary, secondary, handle := twoSitesWith(t, opts)
 	// The secondary's TMR comes first and waits for its PVC.
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
@@ -70,6 +82,12 @@ func mirrored(t *testing.T) (*side, *side) {
 		t.Fatalf("destination volume %v", vol.GetVolumeContext())
 	}
 	cond := secondary.wait(t, "csi-nas", "established")
+	// A scheduled update may have started between the baseline's end and the pass that
+	// found the relationship mirrored: ONTAP shows the running transfer, not the baseline,
+	// so the last transfer's figures come with the status after the update.
+	for deadline := time.Now().Add(5 * time.Second); cond.LastTransferTime == nil && time.Now().Before(deadline); cond = condition(t, secondary) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
 		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
 		t.Errorf("established status %+v", cond)

@@ -204,9 +204,33 @@ func (s *side) files(t *testing.T, vol string) map[string]string {
 }
 
 // TestWorkflow walks shared/docs/workflow.md sections 1 to 7 with two sites; sections 1 and 2
-// are mirrored().
+// are mirrored(). It runs twice: with instant jobs and transfers and the primary's ONTAP
+// refusing connections in the outage, and with the simulator's realistic timings (on a clock
+// 200 times real time) and the primary's ONTAP black-holed: every call to it waits for a
+// timeout, and the surviving site must still promote.
 func TestWorkflow(t *testing.T) {
-	primary, secondary := mirrored(t)
+	for _, tc := range []struct {
+		name string
+		opts sim.Options
+		down func(c *sim.Cluster, down bool) error
+	}{
+		{"instant timings, primary refusing connections", sim.Options{}, (*sim.Cluster).SetDown},
+		{"realistic timings, primary black-holed", realistic(), (*sim.Cluster).SetBlackHoled},
+	} {
+		t.Run(tc.name, func(t *testing.T) { workflow(t, tc.opts, tc.down) })
+	}
+}
+
+// realistic is the simulator's realistic timings on a clock 200 times real time: a job of
+// 4.5 simulated seconds takes 22 ms, a transfer's 5 s setup 25 ms.
+func realistic() sim.Options {
+	opts := sim.RealisticTimings()
+	opts.ClockRate = 200
+	return opts
+}
+
+func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down bool) error) {
+	primary, secondary := mirroredWith(t, opts)
 	pc, sc := primary.cluster, secondary.cluster
 
 	// Drift: a break on ONTAP behind the controller's back is reported, never undone.
@@ -227,7 +251,7 @@ func TestWorkflow(t *testing.T) {
 	}
 
 	// 4. Unplanned failover: the primary's ONTAP is down; promote the secondary.
-	if err := pc.SetDown(true); err != nil {
+	if err := setDown(pc, true); err != nil {
 		t.Fatal(err)
 	}
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
@@ -235,7 +259,7 @@ func TestWorkflow(t *testing.T) {
 	if err := sc.WriteFile("drvserver", dstVol, "during-outage", "discarded later"); err != nil {
 		t.Errorf("the promoted volume is read-only: %v", err)
 	}
-	if err := pc.SetDown(false); err != nil {
+	if err := setDown(pc, false); err != nil {
 		t.Fatal(err)
 	}
 

@@ -189,6 +189,11 @@ func decide(req Request, obs Observation) Decision {
 				return step(Resume, "resuming the relationship so that snapshot %s can arrive", req.PromotedSnapshot)
 			}
 			return step(Update, "transferring snapshot %s from %s", req.PromotedSnapshot, rel.Source)
+		case rel.State == ontap.Snapmirrored && active && req.started(Quiesce):
+			// Quiescing: ONTAP shows the relationship snapmirrored until the running transfer
+			// ends, which may take hours; this request quiesced it already, so abort the
+			// transfer rather than quiesce again and wait for it.
+			return step(Abort, "aborting the running transfer from %s", rel.Source)
 		case rel.State == ontap.Snapmirrored:
 			return step(Quiesce, "quiescing the relationship with %s", rel.Source)
 		case active:

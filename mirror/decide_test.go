@@ -47,6 +47,8 @@ func TestDecide(t *testing.T) {
 		{"promote: mirrored", Promoted, "", src, rel(ontap.Snapmirrored, ""), false, Quiesce, Promoting, false, nil, false},
 		{"promote: quiesced with a transfer", Promoted, "", src, rel(ontap.Paused, ontap.TransferTransferring), false, Abort, Promoting, false, nil, false},
 		{"promote: mirrored with a transfer", Promoted, "", src, rel(ontap.Snapmirrored, ontap.TransferTransferring), false, Quiesce, Promoting, false, nil, false},
+		{"promote: quiescing (this request quiesced, the transfer runs on)", Promoted, "", src, rel(ontap.Snapmirrored, ontap.TransferTransferring), false, Abort, Promoting, false, []Action{Quiesce}, false},
+		{"promote: quiescing while a transfer is queued", Promoted, "", src, rel(ontap.Snapmirrored, ontap.TransferQueued), false, Abort, Promoting, false, []Action{Quiesce}, false},
 		{"promote: quiesced", Promoted, "", src, rel(ontap.Paused, ""), false, Break, Promoting, false, nil, false},
 		{"promote: broken", Promoted, "", src, rel(ontap.BrokenOff, ""), false, Done, Promoted, false, nil, false},
 		{"promote: baseline running", Promoted, "", src, rel(ontap.Uninitialized, ontap.TransferTransferring), false, Wait, Promoting, false, nil, false},

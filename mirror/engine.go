@@ -199,12 +199,14 @@ func follow(ctx context.Context, api ONTAP, req Request) (Result, bool) {
 		r := InProgress(transition(req.Desired), fmt.Sprintf("waiting for ONTAP job %s (%s)", job.UUID, job.State), nil)
 		r.Job = req.Job
 		return r, true
+	case job.State == ontap.JobFailure && ontap.IsAlreadyExists(job.Err):
+		// What the job was to create exists: a create sent twice (by a pass whose record of
+		// the first was lost in a crash), queued behind the first. Go on from what ONTAP shows.
+		return Result{}, false
+	case job.State == ontap.JobFailure && job.Err != nil:
+		return Failure(fmt.Errorf("failed: %w", job.Err), nil), true // job.Err names the job
 	case job.State == ontap.JobFailure:
-		var jobErr error = job.Err
-		if job.Err == nil {
-			jobErr = errors.New(job.Message)
-		}
-		return Failure(fmt.Errorf("ONTAP job %s failed: %w", job.UUID, jobErr), nil), true
+		return Failure(fmt.Errorf("ONTAP job %s failed: %s", job.UUID, job.Message), nil), true
 	}
 	return Result{}, false
 }

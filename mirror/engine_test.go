@@ -28,7 +28,15 @@ func sites(t *testing.T) (*sim.Fabric, site, site) {
 // sitesWith is sites with a request timeout for the engine's clients.
 func sitesWith(t *testing.T, timeout time.Duration) (*sim.Fabric, site, site) {
 	t.Helper()
-	f := sim.NewFabric(sim.Options{Manual: true, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	return sitesTimed(t, sim.Options{}, timeout)
+}
+
+// sitesTimed is sitesWith on a fabric with opts' timings (sim.RealisticTimings, say), on a
+// manual clock from 2026-01-01.
+func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fabric, site, site) {
+	t.Helper()
+	opts.Manual, opts.Start = true, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := sim.NewFabric(opts)
 	t.Cleanup(f.Close)
 	var out []site
 	for _, spec := range []sim.ClusterSpec{{Name: "primary", SVMs: []string{"svm1"}, Aggregates: []string{"a"}}, {Name: "secondary", SVMs: []string{"svm2"}, Aggregates: []string{"a"}}} {
@@ -45,18 +53,32 @@ func sitesWith(t *testing.T, timeout time.Duration) (*sim.Fabric, site, site) {
 	for i, typ := range []string{ontap.VolumeRW, ontap.VolumeDP} {
 		s := out[i]
 		svm := map[int]string{0: "svm1", 1: "svm2"}[i]
-		job, err := s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ})
-		if err == nil {
-			err = s.api.WaitJob(ctx, job)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		settle(t, f, s.api)(s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ}))
 	}
 	if err := out[0].WriteFile("svm1", "v", "a.txt", "alpha"); err != nil {
 		t.Fatal(err)
 	}
 	return f, out[0], out[1]
+}
+
+// settle waits for a job on the manual clock, moving it a second at a time, and fails the
+// test on an error or a failed job.
+func settle(t *testing.T, f *sim.Fabric, api *ontap.Client) func(*ontap.Job, error) {
+	return func(job *ontap.Job, err error) {
+		t.Helper()
+		if err == nil && job != nil && !f.AdvanceUntil(func() bool {
+			job, err = api.GetJob(context.Background(), job.UUID)
+			return err != nil || job.Done()
+		}, time.Second, 10*time.Minute) {
+			t.Fatalf("job %s still %s after 10 simulated minutes", job.UUID, job.State)
+		}
+		if err == nil && job != nil && job.State == ontap.JobFailure {
+			err = job.Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // newClient connects to a simulated cluster with fast retries and a request timeout.

@@ -82,10 +82,23 @@ func relState(w *world) string {
 
 func established(t *testing.T, w *world) {
 	t.Helper()
-	res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"})
-	if res.State != mirror.Established {
-		t.Fatalf("setup: establish: %+v", res)
+	runTo(t, w, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Established, Policy: "MirrorAllSnapshots"}, mirror.Established)
+}
+
+// runTo runs the engine's passes for req, as the controller would (following the job a pass
+// leaves running), moving the clock between them, until one settles in want.
+func runTo(t *testing.T, w *world, req mirror.Request, want mirror.State) {
+	t.Helper()
+	var res mirror.Result
+	for range 30 {
+		res = mirror.Run(ctx, w.secondary.api, req)
+		if res.State == want && res.Err == nil && res.RequeueAfter == 0 {
+			return
+		}
+		req.Job, req.Started = res.Job, res.Started
+		w.f.Advance(5 * time.Second)
 	}
+	t.Fatalf("setup: %s: %+v", want, res)
 }
 
 func mustWrite(t *testing.T, s site, svm, path, content string) {
@@ -127,9 +140,7 @@ var operations = []operation{{
 		if err != nil {
 			t.Fatal(err)
 		}
-		if job, err := w.primary.api.CreateSnapshot(ctx, src.UUID, "migration"); err != nil || w.primary.api.WaitJob(ctx, job) != nil {
-			t.Fatal(err)
-		}
+		settle(t, w.f, w.primary.api)(w.primary.api.CreateSnapshot(ctx, src.UUID, "migration"))
 		w.want = files(t, w.primary, "svm1")
 	},
 	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
@@ -142,9 +153,7 @@ var operations = []operation{{
 	name: "reestablish",
 	setup: func(t *testing.T, w *world) {
 		established(t, w)
-		if res := mirror.Run(ctx, w.secondary.api, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}); res.State != mirror.Promoted {
-			t.Fatalf("setup: promote: %+v", res)
-		}
+		runTo(t, w, mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted}, mirror.Promoted)
 		mustWrite(t, w.secondary, "svm2", "dr.txt", "written at the DR site, discarded")
 		mustWrite(t, w.primary, "svm1", "b.txt", "beta")
 		w.want = map[string]string{"a.txt": "alpha", "b.txt": "beta"}
@@ -199,8 +208,9 @@ var operations = []operation{{
 
 func newWorld(t *testing.T, op operation) *world {
 	t.Helper()
-	// A short request timeout, for the timeout fault: ONTAP hangs for a second.
-	f, primary, secondary := sitesWith(t, 300*time.Millisecond)
+	// A short request timeout, for the timeout fault: ONTAP hangs for a second. Timings as
+	// slow as ONTAP's: every job outlasts its call and every transfer takes seconds.
+	f, primary, secondary := sitesTimed(t, sim.RealisticTimings(), 300*time.Millisecond)
 	w := &world{f: f, primary: primary, secondary: secondary}
 	op.setup(t, w)
 	w.started = len(f.History())
@@ -225,10 +235,20 @@ func truthful(t *testing.T, w *world, op operation, o outcome) {
 // converge runs passes, advancing ONTAP's clock between them, until one settles.
 func converge(t *testing.T, w *world, op operation) outcome {
 	t.Helper()
+	return convergeFailing(t, w, op, true)
+}
+
+// convergeFailing is converge; without mayFail, no fault is left, and a pass that reports a
+// failure fails the test: what ONTAP shows, however it got there, is no reason to fail.
+func convergeFailing(t *testing.T, w *world, op operation, mayFail bool) outcome {
+	t.Helper()
 	var o outcome
 	for range 20 {
 		o = op.pass(w)
 		truthful(t, w, op, o)
+		if !mayFail && (o.err != nil || o.state == string(mirror.Failed) || o.state == "Failed") {
+			t.Errorf("a pass with no fault left reports %s: %s", o.state, o.message)
+		}
 		if o.settled && o.state == op.desired {
 			return o
 		}
@@ -358,6 +378,16 @@ var faults = []fault{{
 	name:  "source cluster down, then back",
 	apply: func(w *world) { w.primary.SetDown(true) },
 	clear: func(w *world) { w.primary.SetDown(false) },
+}, {
+	// A partition that drops packets: connections to the cluster are accepted and never
+	// answered, so every call waits for the client's timeout.
+	name:  "local cluster black-holed, then back",
+	apply: func(w *world) { w.secondary.SetBlackHoled(true) },
+	clear: func(w *world) { w.secondary.SetBlackHoled(false) },
+}, {
+	name:  "source cluster black-holed, then back",
+	apply: func(w *world) { w.primary.SetBlackHoled(true) },
+	clear: func(w *world) { w.primary.SetBlackHoled(false) },
 }}
 
 // TestFaultMatrix crosses every fault with every operation: under the fault the status tells
@@ -411,7 +441,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				}
 				w.secondary.ClearFaults()
 				w.base, w.job = nil, "" // the status write of the dead process never happened
-				converge(t, w, op)
+				convergeFailing(t, w, op, false)
 				invariants(t, w, op, before, source)
 			})
 		}

@@ -53,6 +53,7 @@ type Cluster struct {
 	srvMu   sync.Mutex
 	srv     *http.Server
 	down    bool
+	hole    *blackHole // while black-holed
 }
 
 type svm struct {
@@ -194,41 +195,25 @@ func (c *Cluster) serve(ln net.Listener) {
 
 func (c *Cluster) stop() {
 	c.srvMu.Lock()
-	srv := c.srv
-	c.srv = nil
+	srv, hole := c.srv, c.hole
+	c.srv, c.hole = nil, nil
 	c.srvMu.Unlock()
 	if srv != nil {
 		_ = srv.Close() // the cluster goes off the network; its clients see that
+	}
+	if hole != nil {
+		hole.close()
 	}
 }
 
 // SetDown takes the cluster off the network (connections are refused and cut) or brings it
 // back on the same address. While it is down, its peers cannot reach it either: transfers from
-// it fail.
+// it fail. SetBlackHoled (network.go) is the other way to be down.
 func (c *Cluster) SetDown(down bool) error {
 	if down {
-		c.stop()
-		c.fabric.mu.Lock()
-		c.down = true
-		c.fabric.mu.Unlock()
-		return nil
+		return c.setNetwork(refusing)
 	}
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger briefly after close
-		if ln, err = net.Listen("tcp", c.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("bring %s back on %s: %w", c.name, c.addr, err)
-	}
-	c.fabric.mu.Lock()
-	c.down = false
-	c.fabric.mu.Unlock()
-	c.serve(ln)
-	return nil
+	return c.setNetwork(answering)
 }
 
 // reachable reports whether the cluster answers its peers; callers hold fabric.mu.

@@ -43,8 +43,12 @@ const (
 	codeSnapshotNotFound     = "1638600" // the snapshot does not exist
 
 	// SnapMirror relationships and transfers (§8, §9).
-	codeSameVolume            = "6619441"  // source and destination are the same volume
-	codeRelationshipExists    = "6619637"  // a relationship with this destination volume exists
+	codeSameVolume         = "6619441" // source and destination are the same volume
+	codeRelationshipExists = "6619637" // a relationship with this destination volume exists
+	// codeModifyInProgress answers a PATCH or DELETE of a relationship while the job of an
+	// earlier one runs (UNCONFIRMED: that ONTAP serializes them so; the code is its documented
+	// "modification of the relationship in progress, retry").
+	codeModifyInProgress      = "6619715"
 	codeScheduleNotFound      = "6619699"  // schedule not found
 	codeTransferAborted       = "6620046"  // transfer error_info: "Transfer aborted"
 	codeDestinationOutOfSpace = "6620112"  // transfer failed: destination out of space (UNCONFIRMED code)

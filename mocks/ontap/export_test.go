@@ -55,3 +55,6 @@ func Undeclared(path string, rec map[string]any) []string {
 	walk("", rec)
 	return out
 }
+
+// Opts returns the options the fabric runs with.
+func (f *Fabric) Opts() Options { return f.opts }

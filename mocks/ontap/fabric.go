@@ -29,6 +29,9 @@ type Options struct {
 	// unless Manual is set, and Advance moves it forward either way.
 	Start  time.Time
 	Manual bool
+	// ClockRate, when the clock runs, is how many simulated seconds pass per real second
+	// (0 means 1): an accelerated clock, for tests of slow operations that must stay fast.
+	ClockRate float64
 	// Latency is added to every ONTAP request, as a real cluster's management plane takes
 	// tens of milliseconds per call.
 	Latency time.Duration
@@ -38,10 +41,20 @@ type Options struct {
 	// JobDuration is how long asynchronous jobs take on the simulated clock. A request whose
 	// return_timeout covers it gets its answer in the same call.
 	JobDuration time.Duration
+	// JobDurations are the durations by kind of job, and the time jobs spend queued
+	// (timing.go); a zero duration falls back to JobDuration.
+	JobDurations JobDurations
 	// TransferRate is how many bytes a SnapMirror transfer moves per simulated second; 0 means
 	// transfers end at once.
 	TransferRate int64
+	// TransferSetup is a SnapMirror transfer's fixed cost: every transfer takes at least
+	// that (Cluster.SetTransferDelay overrides it per destination cluster).
+	TransferSetup time.Duration
+	// AbortDelay is how long aborting a transfer takes (Cluster.SetAbortDelay overrides it).
+	AbortDelay time.Duration
 }
+
+// RealisticTimings (timing.go) is the preset of these timings as slow as ONTAP's.
 
 // Fabric is a set of simulated ONTAP clusters that can peer with each other. One mutex guards
 // the state of every cluster, since SnapMirror transfers span clusters.
@@ -100,7 +113,7 @@ func NewFabric(opts Options) *Fabric {
 	}
 	return &Fabric{
 		opts:          opts,
-		clock:         clock{base: start, wall: time.Now(), manual: opts.Manual},
+		clock:         clock{base: start, wall: time.Now(), manual: opts.Manual, rate: opts.ClockRate},
 		clusters:      map[string]*Cluster{},
 		relationships: map[string]*relationship{},
 		transferring:  map[*relationship]bool{},
@@ -269,14 +282,30 @@ type clock struct {
 	base, wall time.Time
 	offset     time.Duration
 	manual     bool
+	rate       float64 // simulated per real time; 0 means 1
 }
 
 func (c *clock) now() time.Time {
 	t := c.base.Add(c.offset)
 	if !c.manual {
-		t = t.Add(time.Since(c.wall))
+		t = t.Add(c.simulated(time.Since(c.wall)))
 	}
 	return t.Truncate(time.Millisecond)
+}
+
+// simulated is how much simulated time passes in real time d; real is the converse.
+func (c *clock) simulated(d time.Duration) time.Duration {
+	if c.rate <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * c.rate)
+}
+
+func (c *clock) real(d time.Duration) time.Duration {
+	if c.rate <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) / c.rate)
 }
 
 // newCertificate makes a CA and a server certificate for 127.0.0.1 and localhost signed by

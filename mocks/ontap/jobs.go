@@ -14,7 +14,7 @@ type job struct {
 	message           string
 	err               *apiErr
 	start, end        time.Time
-	doneAt            time.Time
+	runAt, doneAt     time.Time
 	effect            func() *apiErr
 }
 
@@ -47,10 +47,13 @@ func (j *job) finish(now time.Time) {
 	j.state, j.message = "success", "success"
 }
 
-// async starts a job that applies effect, and answers as ONTAP does: when return_timeout
-// covers the job's duration, the job ends within the call and the answer is 200 (201 for a
-// create) with the job link, or the job's error; otherwise 202 with the job link, and the job
-// ends when the simulated clock reaches it. Callers hold fabric.mu.
+// async starts a job that applies effect, and answers as ONTAP does. The job is queued for
+// JobDurations.Queued, then runs for its kind's duration, then ends. A job that takes no time
+// ends within the call. Otherwise, when the clock runs and return_timeout covers the job, the
+// call waits for it (ServeHTTP, awaitJob) and answers 200 (201 for a create) with the job link,
+// or the job's error; when it does not, or when the clock is Manual (simulated time does not
+// pass during a call, only by Advance, so a call cannot outwait a job), the answer is 202 with
+// the job link, and the job ends when the simulated clock reaches it. Callers hold fabric.mu.
 func (c *Cluster) async(r *request, effect func() *apiErr) response {
 	f := c.fabric
 	if r.jobFault != nil {
@@ -58,33 +61,97 @@ func (c *Cluster) async(r *request, effect func() *apiErr) response {
 		ft := r.jobFault
 		effect = func() *apiErr { return ft.apiErr() }
 	}
+	queued := f.opts.JobDurations.Queued
+	took := queued + f.opts.JobDurations.running(r.op, f.opts.JobDuration)
 	j := &job{
 		uuid: f.newUUID(), description: r.Method + " " + r.URL.Path, state: "running",
-		start: r.now, doneAt: r.now.Add(f.opts.JobDuration), effect: effect,
+		start: r.now, runAt: r.now.Add(queued), doneAt: r.now.Add(took), effect: effect,
+	}
+	if queued > 0 {
+		j.state = "queued"
 	}
 	c.jobs[j.uuid] = j
-	link := map[string]any{"job": map[string]any{
-		"uuid": j.uuid, "_links": map[string]any{"self": map[string]any{"href": "/api/cluster/jobs/" + j.uuid}},
-	}}
+	r.job = j
 	timeout, _ := strconv.Atoi(r.query.Get("return_timeout"))
-	if time.Duration(timeout)*time.Second < f.opts.JobDuration {
-		c.running = append(c.running, j)
-	} else {
+	switch {
+	case took == 0:
 		j.finish(r.now)
 		if timeout == 0 {
 			// An instant job still answers 202: the client asked not to wait.
-			return response{status: http.StatusAccepted, body: link}
+			return response{status: http.StatusAccepted, body: j.link()}
 		}
-		if j.err != nil {
-			return fail(j.err)
-		}
-		status := http.StatusOK
-		if r.Method == http.MethodPost {
-			status = http.StatusCreated
-		}
-		return response{status: status, body: link}
+		return j.answer(r)
+	case f.clock.manual || time.Duration(timeout)*time.Second < took:
+		c.running = append(c.running, j)
+		return response{status: http.StatusAccepted, body: j.link()}
+	default:
+		c.running = append(c.running, j)
+		return response{await: j, body: map[string]any{}}
 	}
-	return response{status: http.StatusAccepted, body: link}
+}
+
+// ended reports whether the job has ended, in success or failure.
+func (j *job) ended() bool { return j.state == "success" || j.state == "failure" }
+
+func (j *job) link() map[string]any {
+	return map[string]any{"job": map[string]any{
+		"uuid": j.uuid, "_links": map[string]any{"self": map[string]any{"href": "/api/cluster/jobs/" + j.uuid}},
+	}}
+}
+
+// answer is the answer of a call that saw its job end: its error, or 200 (201 for a create)
+// with the job link.
+func (j *job) answer(r *request) response {
+	if j.err != nil {
+		return fail(j.err)
+	}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	return response{status: status, body: j.link()}
+}
+
+// awaitJob holds a call until its job ends, as ONTAP holds a request within return_timeout:
+// the clock runs (async answers 202 on a Manual one), so it sleeps the real time the
+// simulated rest of the job takes, then looks again. It then answers as async would have.
+func (c *Cluster) awaitJob(r *request, resp response) response {
+	f := c.fabric
+	for {
+		f.mu.Lock()
+		f.tick()
+		j := resp.await
+		left := j.doneAt.Sub(f.clock.now())
+		if j.ended() {
+			f.mu.Unlock()
+			out := j.answer(r)
+			out.body = mergeRecords(out.body, resp.body)
+			return out
+		}
+		wait := max(f.clock.real(left), time.Millisecond)
+		f.mu.Unlock()
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return response{status: http.StatusAccepted, body: j.link()}
+		}
+	}
+}
+
+// mergeRecords adds to a job answer what the handler added beside the job link (the records
+// of return_records=true).
+func mergeRecords(answer, extra any) any {
+	a, okA := answer.(map[string]any)
+	e, okE := extra.(map[string]any)
+	if !okA || !okE {
+		return answer
+	}
+	for k, v := range e {
+		if _, set := a[k]; !set {
+			a[k] = v
+		}
+	}
+	return a
 }
 
 func (c *Cluster) getJob(r *request) response {
@@ -104,8 +171,11 @@ func (f *Fabric) tick() {
 	for _, c := range f.sortedClusters() {
 		running := c.running[:0]
 		for _, j := range c.running {
-			if j.state != "running" {
+			if j.state != "queued" && j.state != "running" {
 				continue
+			}
+			if j.state == "queued" && !now.Before(j.runAt) {
+				j.state = "running"
 			}
 			if now.Before(j.doneAt) {
 				running = append(running, j)

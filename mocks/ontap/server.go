@@ -21,6 +21,10 @@ type request struct {
 	now   time.Time
 	// jobFault, when set, fails the job the request starts.
 	jobFault *Fault
+	// op is the operation as the counters name it, "POST /storage/volumes".
+	op string
+	// job is the job the request started, if any.
+	job *job
 }
 
 // response is what a handler returns; one adapter renders it as ONTAP would.
@@ -30,6 +34,8 @@ type response struct {
 	err    *apiErr
 	// location is the path of the object a synchronous create made, for the Location header.
 	location string
+	// await is a job the call waits for (within return_timeout) before it answers.
+	await *job
 }
 
 // created answers a synchronous create: 201, with the new object's path in Location.
@@ -254,7 +260,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		render(w, r, fail(unknownPath(r.Method, r.URL.Path)))
 		return
 	}
-	req := &request{Request: r, vars: vars, query: r.URL.Query()}
+	req := &request{Request: r, vars: vars, query: r.URL.Query(), op: op}
 	if fault != nil && fault.FailJob {
 		req.jobFault = fault
 	}
@@ -271,6 +277,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.tick()
 	resp := rt.handle(c, req)
 	f.mu.Unlock()
+	if resp.await != nil {
+		resp = c.awaitJob(req, resp)
+	}
 	if fault != nil && fault.LoseAnswer {
 		hangUp(w)
 	}

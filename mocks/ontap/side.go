@@ -26,6 +26,7 @@ import (
 //	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: the fabric's)
 //	POST   /sim/clusters/{name}/down, .../up        take a cluster off the network, or back
 //	GET    /sim/ems                                 the last EMS application-log events
+//	POST   /sim/clusters/{name}/down?mode=blackhole  black-hole it: connections accepted, never answered
 //
 // The route table sideRoutes serves them. Any other path, or a method its path does not
 // serve, answers 404 {"error": "no such simulator endpoint: METHOD /path"}.
@@ -180,20 +181,32 @@ func (c *Cluster) sideTransferRate(r *sideRequest) sideResponse {
 }
 
 // sideSetDown takes another cluster down or up; a cluster cannot take itself down (it would
-// not answer the up).
+// not answer the up). POST .../down?mode=blackhole black-holes it instead of refusing
+// connections; mode=refuse, or none, is SetDown.
 func (c *Cluster) sideSetDown(r *sideRequest) sideResponse {
 	action := r.vars["action"]
 	target := c.fabric.Cluster(r.vars["name"])
 	if target == nil || target == c || (action != "down" && action != "up") {
 		return sideError(http.StatusBadRequest, "want POST /sim/clusters/{another cluster}/down or /up")
 	}
-	if err := target.SetDown(action == "down"); err != nil {
+	mode := r.URL.Query().Get("mode")
+	if mode != "" && (action != "down" || (mode != "refuse" && mode != "blackhole")) {
+		return sideError(http.StatusBadRequest, "mode: want refuse or blackhole, on /down only")
+	}
+	var err error
+	if mode == "blackhole" {
+		err = target.SetBlackHoled(true)
+	} else {
+		err = target.SetDown(action == "down")
+	}
+	if err != nil {
 		return sideRefused(err)
 	}
 	return sideDone
 }
 
-// SetTransferDelay makes every transfer into this cluster take at least d of simulated time.
+// SetTransferDelay makes every transfer into this cluster take at least d of simulated time;
+// 0 falls back to Options.TransferSetup.
 func (c *Cluster) SetTransferDelay(d time.Duration) {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()
@@ -210,7 +223,8 @@ func (c *Cluster) SetTransferRate(bytesPerSecond int64) {
 
 // SetAbortDelay makes aborts of transfers into this cluster take d of simulated time, as
 // ONTAP's do: the abort is accepted at once, the transfer runs on until then, and a break
-// meanwhile answers 13303808 "another transfer is in progress". 0 aborts at once.
+// meanwhile answers 13303808 "another transfer is in progress". 0 falls back to
+// Options.AbortDelay (0 there too: aborts at once).
 func (c *Cluster) SetAbortDelay(d time.Duration) {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()

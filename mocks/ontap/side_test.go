@@ -91,6 +91,12 @@ func TestSideRoutes(t *testing.T) {
 		{name: "transfer rate that is not a number", method: "POST", path: "/sim/transfer-rate?bytes=lots", status: 400, want: errBody(`bytes: strconv.ParseInt: parsing "lots": invalid syntax`)},
 		{name: "another cluster down", method: "POST", path: "/sim/clusters/secondary/down", status: 204, after: clusterAnswers(false)},
 		{name: "another cluster up", method: "POST", path: "/sim/clusters/secondary/up", status: 204, after: clusterAnswers(true)},
+		{name: "another cluster black-holed", method: "POST", path: "/sim/clusters/secondary/down?mode=blackhole", status: 204, after: blackHoled(f, secondary)},
+		{name: "another cluster up after a black hole", method: "POST", path: "/sim/clusters/secondary/up", status: 204, after: clusterAnswers(true)},
+		{name: "another cluster down, refusing", method: "POST", path: "/sim/clusters/secondary/down?mode=refuse", status: 204, after: clusterAnswers(false)},
+		{name: "another cluster up again", method: "POST", path: "/sim/clusters/secondary/up", status: 204, after: clusterAnswers(true)},
+		{name: "another cluster down sideways", method: "POST", path: "/sim/clusters/secondary/down?mode=sideways", status: 400, want: errBody("mode: want refuse or blackhole, on /down only")},
+		{name: "another cluster up with a mode", method: "POST", path: "/sim/clusters/secondary/up?mode=blackhole", status: 400, want: errBody("mode: want refuse or blackhole, on /down only")},
 		{name: "this cluster down", method: "POST", path: "/sim/clusters/primary/down", status: 400, want: errBody(wantOther)},
 		{name: "no such cluster down", method: "POST", path: "/sim/clusters/tertiary/down", status: 400, want: errBody(wantOther)},
 		{name: "another cluster sideways", method: "POST", path: "/sim/clusters/secondary/sideways", status: 400, want: errBody(wantOther)},
@@ -134,6 +140,19 @@ func TestSideRoutes(t *testing.T) {
 	for i, ok := range served {
 		if !ok {
 			t.Errorf("no case succeeds on route %d of sideRoutes", i)
+		}
+	}
+}
+
+// blackHoled checks that the cluster accepts a connection and never answers: a client with a
+// short timeout times out (the connection was not refused).
+func blackHoled(f *sim.Fabric, s site) func(*testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		api := client(t, f, s.Cluster, s.CA(), func(c *ontap.Config) { c.RequestTimeout = 200 * time.Millisecond })
+		_, err := api.Cluster(context.Background())
+		if err == nil || !isTimeout(err) {
+			t.Errorf("a black-holed cluster answered %v, want a timeout", err)
 		}
 	}
 }

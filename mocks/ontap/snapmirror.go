@@ -33,13 +33,26 @@ type relationship struct {
 	totalDuration     time.Duration
 	lastScheduleCheck time.Time
 	snapSeq           int
+	// job is the job of the last PATCH or DELETE of the relationship: another waits for it.
+	job *job
+}
+
+// busy refuses a PATCH or DELETE while the job of an earlier one runs.
+func (r *relationship) busy() *apiErr {
+	if r.job != nil && !r.job.ended() {
+		return errInvalid(codeModifyInProgress, "", "A modification of the relationship is in progress (job %s). Retry later.", r.job.uuid)
+	}
+	return nil
 }
 
 type transfer struct {
 	uuid, state, typ string
-	bytes            int64
-	start, end       time.Time
-	doneAt           time.Time
+	// bytes is what the transfer carries; it moves them from runAt on, at rate bytes per
+	// simulated second (0: all at once), and ends at doneAt.
+	bytes         int64
+	rate          int64
+	start, end    time.Time
+	runAt, doneAt time.Time
 	// abortAt, once an abort was asked for on a cluster whose aborts take time, is when the
 	// transfer ends as abortState; until then it runs, and a break answers "another transfer
 	// is in progress", as on ONTAP.
@@ -48,6 +61,29 @@ type transfer struct {
 	// carry are the source snapshots the transfer brings to the destination, oldest first.
 	carry []*snapshot
 	err   map[string]any
+}
+
+// moved is how many bytes the transfer has moved by now: none while queued or setting up,
+// then at its rate (without one, all at doneAt), all of them once it succeeded; a transfer
+// that failed or was aborted moved what it had by its end.
+func (t *transfer) moved(now time.Time) int64 {
+	if t.state == "success" {
+		return t.bytes
+	}
+	if !t.active() {
+		now = t.end
+	}
+	from := t.doneAt
+	if t.rate > 0 {
+		from = t.doneAt.Add(-time.Duration(float64(t.bytes) / float64(t.rate) * float64(time.Second)))
+	}
+	if !now.After(from) {
+		return 0
+	}
+	if !now.Before(t.doneAt) || !t.doneAt.After(from) {
+		return t.bytes
+	}
+	return int64(float64(t.bytes) * float64(now.Sub(from)) / float64(t.doneAt.Sub(from)))
 }
 
 func (t *transfer) active() bool {
@@ -134,7 +170,7 @@ func (r *relationship) record(c *Cluster, now time.Time) map[string]any {
 		rec["last_transfer_type"] = r.lastTransferType
 	}
 	if t := r.transfer; t != nil {
-		tr := map[string]any{"state": t.state, "type": t.typ, "bytes_transferred": t.bytes}
+		tr := map[string]any{"state": t.state, "type": t.typ, "bytes_transferred": t.moved(now)}
 		if t.active() {
 			tr["uuid"] = t.uuid
 			tr["last_updated_time"] = c.timestamp(now)
@@ -299,13 +335,22 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 		t.bytes += delta(prev, s.files)
 		prev = s.files
 	}
-	t.doneAt = now.Add(dc.transferDelay)
-	rate := f.opts.TransferRate
-	if dc.transferRate > 0 {
-		rate = dc.transferRate
+	setup := f.opts.TransferSetup
+	if dc.transferDelay > 0 {
+		setup = dc.transferDelay
 	}
-	if rate > 0 {
-		t.doneAt = t.doneAt.Add(time.Duration(float64(t.bytes) / float64(rate) * float64(time.Second)))
+	// The transfer is queued for the first part of its setup, a second at most, then
+	// transferring: it moves its bytes after the setup, at the rate.
+	t.runAt, t.doneAt = now.Add(min(setup/5, time.Second)), now.Add(setup)
+	if t.runAt.After(now) {
+		t.state = "queued"
+	}
+	t.rate = f.opts.TransferRate
+	if dc.transferRate > 0 {
+		t.rate = dc.transferRate
+	}
+	if t.rate > 0 {
+		t.doneAt = t.doneAt.Add(time.Duration(float64(t.bytes) / float64(t.rate) * float64(time.Second)))
 	}
 	if !now.Before(t.doneAt) {
 		f.completeTransfer(rel, now)
@@ -430,6 +475,9 @@ func (f *Fabric) progressTransfers(now time.Time) {
 			continue
 		}
 		t := rel.transfer
+		if t.state == "queued" && !now.Before(t.runAt) {
+			t.state = "transferring"
+		}
 		switch {
 		case !now.Before(t.doneAt) && (t.abortAt.IsZero() || !t.abortAt.Before(t.doneAt)):
 			f.completeTransfer(rel, t.doneAt)
@@ -480,7 +528,7 @@ func (s *schedule) dueBetween(from, to time.Time) bool {
 
 func (t *transfer) record(c *Cluster, rel *relationship, now time.Time) map[string]any {
 	rec := map[string]any{
-		"uuid": t.uuid, "state": t.state, "bytes_transferred": t.bytes,
+		"uuid": t.uuid, "state": t.state, "bytes_transferred": t.moved(now),
 		"relationship": map[string]any{"uuid": rel.uuid, "destination": map[string]any{"path": rel.dst}},
 	}
 	if len(t.carry) > 0 {

@@ -168,6 +168,9 @@ func (c *Cluster) modifyRelationship(r *request) response {
 	if rel == nil {
 		return fail(errNotFound("uuid"))
 	}
+	if e := rel.busy(); e != nil {
+		return fail(e)
+	}
 	if p, set := nameOf(r.body, "policy"); set {
 		if c.findPolicy(p) == nil {
 			return fail(errInvalid(codePolicyNotFound, "policy.name", "SnapMirror policy %q does not exist.", p))
@@ -184,7 +187,7 @@ func (c *Cluster) modifyRelationship(r *request) response {
 	if e := c.checkTransition(rel, state, restore); e != nil {
 		return fail(e)
 	}
-	return c.async(r, func() *apiErr {
+	resp := c.async(r, func() *apiErr {
 		if p, set := nameOf(r.body, "policy"); set {
 			rel.policy = p
 		}
@@ -193,6 +196,8 @@ func (c *Cluster) modifyRelationship(r *request) response {
 		}
 		return c.transition(rel, state, restore, r.now)
 	})
+	rel.job = r.job
+	return resp
 }
 
 func (c *Cluster) deleteRelationship(r *request) response {
@@ -221,6 +226,10 @@ func (c *Cluster) deleteRelationship(r *request) response {
 	case scope == "source_only" && rel.transfer.active():
 		return fail(errInvalid(codeReleaseFailed, "", "The release failed: a transfer is in its data phase. Retry later."))
 	}
+	if e := rel.busy(); e != nil {
+		return fail(e)
+	}
+	defer func() { rel.job = r.job }()
 	return c.async(r, func() *apiErr {
 		if scope == "" && rel.srcRecord && !rel.srcCluster.reachable() {
 			// A DELETE without flags releases the source too, which cannot be reached: the job
@@ -335,9 +344,13 @@ func (c *Cluster) modifyTransfer(r *request) response {
 	if !t.active() {
 		return fail(errInvalid(codeNoActiveTransfer, "state", "The transfer is not active."))
 	}
+	delay := c.fabric.opts.AbortDelay
 	if c.abortDelay > 0 {
+		delay = c.abortDelay
+	}
+	if delay > 0 {
 		if t.abortAt.IsZero() {
-			t.abortAt, t.abortState = r.now.Add(c.abortDelay), r.body["state"].(string)
+			t.abortAt, t.abortState = r.now.Add(delay), r.body["state"].(string)
 		}
 		return ok(map[string]any{})
 	}

@@ -33,6 +33,14 @@ type Topology struct {
 	JobDuration   string `json:"jobDuration"`
 	MaxConcurrent int    `json:"maxConcurrent"`
 	TransferRate  int64  `json:"transferRate"`
+	// JobDurations are durations by kind of job (Options.JobDurations), keyed queued,
+	// volumeCreate, volumeModify, volumeDelete, snapshotCreate, snapshotDelete,
+	// relationshipCreate, relationshipModify, relationshipDelete; TransferSetup and
+	// AbortDelay are durations too; ClockRate is Options.ClockRate.
+	JobDurations  map[string]string `json:"jobDurations"`
+	TransferSetup string            `json:"transferSetup"`
+	AbortDelay    string            `json:"abortDelay"`
+	ClockRate     float64           `json:"clockRate"`
 	Clusters      []struct {
 		Name          string   `json:"name"`
 		SVMs          []string `json:"svms"`
@@ -77,7 +85,7 @@ func pathBeside(file, rel string) string {
 
 // Start builds the fabric the topology describes and starts its clusters.
 func (t *Topology) Start() (*Fabric, error) {
-	opts := Options{Username: t.Credentials.Username, MaxConcurrent: t.MaxConcurrent, TransferRate: t.TransferRate}
+	opts := Options{Username: t.Credentials.Username, MaxConcurrent: t.MaxConcurrent, TransferRate: t.TransferRate, ClockRate: t.ClockRate}
 	if t.Credentials.PasswordFile != "" {
 		b, err := os.ReadFile(t.Credentials.PasswordFile)
 		if err != nil {
@@ -88,10 +96,23 @@ func (t *Topology) Start() (*Fabric, error) {
 	if (opts.Username == "") != (opts.Password == "") {
 		return nil, errors.New("credentials: give both username and passwordFile, or neither")
 	}
-	for field, s := range map[string]struct {
+	durations := map[string]struct {
 		in  string
 		out *time.Duration
-	}{"latency": {t.Latency, &opts.Latency}, "jobDuration": {t.JobDuration, &opts.JobDuration}} {
+	}{"latency": {t.Latency, &opts.Latency}, "jobDuration": {t.JobDuration, &opts.JobDuration},
+		"transferSetup": {t.TransferSetup, &opts.TransferSetup}, "abortDelay": {t.AbortDelay, &opts.AbortDelay}}
+	kinds := opts.JobDurations.byKey()
+	for key, in := range t.JobDurations {
+		out, known := kinds[key]
+		if !known {
+			return nil, fmt.Errorf("jobDurations: unknown key %q", key)
+		}
+		durations["jobDurations."+key] = struct {
+			in  string
+			out *time.Duration
+		}{in, out}
+	}
+	for field, s := range durations {
 		if s.in == "" {
 			continue
 		}

@@ -21,6 +21,10 @@ func TestShippedTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	got, want := f.Opts(), sim.RealisticTimings()
+	if got.JobDurations != want.JobDurations || got.TransferSetup != want.TransferSetup || got.TransferRate != want.TransferRate || got.AbortDelay != want.AbortDelay {
+		t.Errorf("the shipped topology's timings are not the realistic preset: %+v", got)
+	}
 	clusters := f.Clusters()
 	if len(clusters) != 2 || clusters[0].Name() != "primary" || clusters[1].Name() != "secondary" {
 		t.Fatalf("clusters: %v", clusters)
@@ -45,6 +49,9 @@ func TestBadTopologies(t *testing.T) {
 		{"clusters: [{name: a, svms: [s], nodes: -2}]", "nodes"},
 		{"clusters: [{name: a, svms: [s]}]\ncredentials: {username: u}", "credentials"},
 		{"clusters: [{name: a, svms: [s], timezone: Mars/Olympus}]", "timezone"},
+		{"clusters: [{name: a, svms: [s]}]\njobDurations: {volumeCreat: 1s}", `jobDurations: unknown key "volumeCreat"`},
+		{"clusters: [{name: a, svms: [s]}]\njobDurations: {volumeCreate: soon}", "jobDurations.volumeCreate"},
+		{"clusters: [{name: a, svms: [s]}]\nabortDelay: soon", "abortDelay"},
 	} {
 		path := filepath.Join(t.TempDir(), "t.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)
