@@ -34,6 +34,7 @@ type Cluster struct {
 	exportPolicies map[int64]*exportPolicy
 	nextPolicyID   int64
 	requests       map[string]int
+	work           Work
 	faults         []*Fault
 	transferDelay  time.Duration
 	transferRate   int64
@@ -232,6 +233,7 @@ func (c *Cluster) ResetRequests() {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()
 	c.requests = map[string]int{}
+	c.work = Work{}
 }
 
 // WriteFile writes a file into a volume's active file system, as an NFS client would. A DP

@@ -70,6 +70,8 @@ func (c *Cluster) async(r *request, effect func() *apiErr) response {
 	if queued > 0 {
 		j.state = "queued"
 	}
+	c.work.Jobs++
+	c.work.JobSeconds += took.Seconds()
 	c.jobs[j.uuid] = j
 	r.job = j
 	timeout, _ := strconv.Atoi(r.query.Get("return_timeout"))
@@ -198,4 +200,23 @@ func (f *Fabric) tick() {
 		f.runSchedules(now)
 		f.lastScheduleMinute = minute
 	}
+}
+
+// Work is the time a cluster spent on asynchronous work since its counters were last reset:
+// its jobs, queued and running, and the transfers into it, setup and bytes; each counted in
+// full when it starts. Benchmarks compute the floor of a phase from it: no client can make
+// ONTAP do that work faster.
+type Work struct {
+	Jobs             int     `json:"jobs"`
+	JobSeconds       float64 `json:"jobSeconds"`
+	Transfers        int     `json:"transfers"`
+	TransferSeconds  float64 `json:"transferSeconds"`
+	TransferredBytes int64   `json:"transferredBytes"`
+}
+
+// Work returns the work done since the request counters were last reset.
+func (c *Cluster) Work() Work {
+	c.fabric.mu.Lock()
+	defer c.fabric.mu.Unlock()
+	return c.work
 }

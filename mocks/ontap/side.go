@@ -20,7 +20,8 @@ import (
 //	PUT    /sim/volumes/{svm}/{volume}/files/{path} write a file, as an NFS client
 //	POST   /sim/clock?advance=5m                    move the simulated clock forward
 //	GET    /sim/requests                            ONTAP requests answered, by operation
-//	DELETE /sim/requests                            reset those counters
+//	DELETE /sim/requests                            reset those counters, and the work
+//	GET    /sim/work                                jobs and transfers started, and their simulated seconds
 //	POST   /sim/faults                              add a Fault (JSON); DELETE removes all
 //	POST   /sim/latency?d=20ms                      this cluster's per-request latency
 //	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: the fabric's)
@@ -93,6 +94,7 @@ var sideRoutes = []sideRoute{
 	newSideRoute("POST", "/sim/transfer-rate", (*Cluster).sideTransferRate),
 	newSideRoute("POST", "/sim/clusters/{name}/{action}", (*Cluster).sideSetDown),
 	newSideRoute("GET", "/sim/ems", (*Cluster).sideEMS),
+	newSideRoute("GET", "/sim/work", (*Cluster).sideWork),
 }
 
 func (c *Cluster) sideVolume(r *sideRequest) sideResponse {
@@ -141,6 +143,10 @@ func (c *Cluster) sideAdvance(r *sideRequest) sideResponse {
 
 func (c *Cluster) sideRequests(*sideRequest) sideResponse {
 	return sideResponse{status: http.StatusOK, body: c.Requests()}
+}
+
+func (c *Cluster) sideWork(*sideRequest) sideResponse {
+	return sideResponse{status: http.StatusOK, body: c.Work()}
 }
 
 func (c *Cluster) sideResetRequests(*sideRequest) sideResponse {

@@ -352,6 +352,9 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	if t.rate > 0 {
 		t.doneAt = t.doneAt.Add(time.Duration(float64(t.bytes) / float64(t.rate) * float64(time.Second)))
 	}
+	dc.work.Transfers++
+	dc.work.TransferSeconds += t.doneAt.Sub(now).Seconds()
+	dc.work.TransferredBytes += t.bytes
 	if !now.Before(t.doneAt) {
 		f.completeTransfer(rel, now)
 	} else {

@@ -396,3 +396,30 @@ func TestRelationshipJobsSerialize(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkIsCounted: the work a cluster does, its jobs and the transfers into it, is counted
+// in simulated seconds from the start of each, until the counters are reset.
+func TestWorkIsCounted(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{
+		JobDurations:  sim.JobDurations{Queued: 500 * time.Millisecond, VolumeCreate: 2 * time.Second},
+		TransferSetup: 3 * time.Second, TransferRate: 1000,
+	})
+	settledVolume(t, f, primary, "svm1", "w", ontap.VolumeRW)
+	if w := primary.Work(); w.Jobs != 1 || w.JobSeconds != 2.5 || w.Transfers != 0 {
+		t.Errorf("after a volume create: %+v, want one job of 2.5 s", w)
+	}
+	rel := settledMirror(t, f, primary, secondary)
+	secondary.ResetRequests()
+	if w := secondary.Work(); w != (sim.Work{}) {
+		t.Errorf("after a reset: %+v", w)
+	}
+	if err := primary.WriteFile("svm1", "v", "a", strings.Repeat("x", 4000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secondary.api.StartTransfer(context.Background(), rel.UUID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if w := secondary.Work(); w.Transfers != 1 || w.TransferSeconds != 7 || w.TransferredBytes != 4000 || w.Jobs != 0 {
+		t.Errorf("after an update of 4000 bytes at 1000 B/s: %+v, want one transfer of 3 + 4 s", w)
+	}
+}

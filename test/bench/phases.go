@@ -77,7 +77,7 @@ func (b *bench) provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.record("provision", 2*n, time.Since(start), durs, 1, "CreateVolume, sources and DP destinations")
+	b.record("provision", 2*n, time.Since(start), durs)
 	// The destinations' PVs and bound PVCs, as the provisioner and the PV controller make them.
 	_, err = parallel(n, func(i int) error { return b.bind(ctx, name("dst", i), fmt.Sprintf("dst-%05d", i)) })
 	return err
@@ -112,13 +112,13 @@ func (b *bench) bind(ctx context.Context, pvName, pvcName string) error {
 
 // establish creates N TMRs in state established and waits for them all.
 func (b *bench) establish(ctx context.Context) error {
-	return b.transition(ctx, "establish", 2, func(i int) error {
+	return b.transition(ctx, "establish", func(i int) error {
 		return b.cp.Client.Create(ctx, &tridentv1.TridentMirrorRelationship{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%05d", i), Namespace: b.ns},
 			Spec: tridentv1.TridentMirrorRelationshipSpec{State: tridentv1.MirrorStateEstablished, VolumeMappings: []tridentv1.VolumeMapping{{
 				LocalPVCName: fmt.Sprintf("dst-%05d", i), RemoteVolumeHandle: "datavserver:trident_" + strings.ReplaceAll(name("src", i), "-", "_")}}},
 		})
-	}, tridentv1.MirrorStateEstablished, "create + initialize")
+	}, tridentv1.MirrorStateEstablished)
 }
 
 // failover is the disaster: the source cluster is down, refusing connections, from before
@@ -129,7 +129,7 @@ func (b *bench) failover(ctx context.Context) error {
 	if err := b.sim.setDown("primary", true); err != nil {
 		return err
 	}
-	err := b.transition(ctx, "failover", 2, b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted, "quiesce + break, source down")
+	err := b.transition(ctx, "failover", b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted)
 	if err == nil {
 		err = b.writable(ctx)
 	}
@@ -155,7 +155,7 @@ func (b *bench) writable(ctx context.Context) error {
 }
 
 func (b *bench) reestablish(ctx context.Context) error {
-	return b.transition(ctx, "reestablish", 1, b.setState(ctx, tridentv1.MirrorStateReestablished), tridentv1.MirrorStateReestablished, "resync")
+	return b.transition(ctx, "reestablish", b.setState(ctx, tridentv1.MirrorStateReestablished), tridentv1.MirrorStateReestablished)
 }
 
 func (b *bench) setState(ctx context.Context, state tridentv1.MirrorState) func(int) error {
@@ -167,7 +167,7 @@ func (b *bench) setState(ctx context.Context, state tridentv1.MirrorState) func(
 }
 
 // transition starts a change on every TMR and measures until each reports state.
-func (b *bench) transition(ctx context.Context, phase string, floorCalls int, change func(int) error, state tridentv1.MirrorState, what string) error {
+func (b *bench) transition(ctx context.Context, phase string, change func(int) error, state tridentv1.MirrorState) error {
 	n := b.cfg.n
 	b.sim.reset()
 	start := time.Now()
@@ -192,7 +192,7 @@ func (b *bench) transition(ctx context.Context, phase string, floorCalls int, ch
 	if err != nil {
 		return fmt.Errorf("%s: TMRs reaching %s: %w", phase, state, err)
 	}
-	b.record(phase, n, last.Sub(start), durs, floorCalls, what)
+	b.record(phase, n, last.Sub(start), durs)
 	return nil
 }
 
@@ -310,7 +310,7 @@ func (b *bench) update(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
-	b.record("update", n, last.Sub(start), durs, 1, "TAMU: one transfer each")
+	b.record("update", n, last.Sub(start), durs)
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	"github.com/snapmirror-csi/snapmirror-csi/frontend"
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
 )
@@ -126,6 +127,16 @@ func (m *mapMirrors) DestinationOf(_ context.Context, _, pvc string) (*csi.Mirro
 	return m.m[pvc], nil
 }
 
+// realisticTopology is sim.RealisticTimings as topology keys.
+func realisticTopology() string {
+	r := sim.RealisticTimings()
+	d := r.JobDurations
+	return fmt.Sprintf("jobDurations: {queued: %s, volumeCreate: %s, volumeModify: %s, volumeDelete: %s, snapshotCreate: %s, snapshotDelete: %s, relationshipCreate: %s, relationshipModify: %s, relationshipDelete: %s}\n"+
+		"transferSetup: %s\ntransferRate: %d\nabortDelay: %s\n",
+		d.Queued, d.VolumeCreate, d.VolumeModify, d.VolumeDelete, d.SnapshotCreate, d.SnapshotDelete, d.RelationshipCreate, d.RelationshipModify, d.RelationshipDelete,
+		r.TransferSetup, r.TransferRate, r.AbortDelay)
+}
+
 // simProcess is cmd/ontap-sim running a two-cluster topology.
 type simProcess struct {
 	cmd      *exec.Cmd
@@ -144,6 +155,9 @@ func startSim(cfg config) (*simProcess, error) {
 	topo := fmt.Sprintf("credentials: {username: admin, passwordFile: password}\nlatency: %s\nmaxConcurrent: %d\n"+
 		"clusters:\n- {name: primary, svms: [datavserver], aggregates: [aggr1]}\n- {name: secondary, svms: [drvserver], aggregates: [aggr1]}\n"+
 		"peers:\n- [datavserver, drvserver]\n", cfg.latency, cfg.cap)
+	if !cfg.instant {
+		topo += realisticTopology()
+	}
 	os.WriteFile(filepath.Join(dir, "topology.yaml"), []byte(topo), 0o600)
 	bin := filepath.Join(dir, "ontap-sim")
 	root, err := controlplane.RepoRoot()
@@ -229,6 +243,19 @@ func (s *simProcess) requests() map[string]map[string]int {
 			json.Unmarshal(body, &m)
 		}
 		out[c.Name] = m
+	}
+	return out
+}
+
+// work returns each cluster's jobs and transfers since the counters were reset.
+func (s *simProcess) work() map[string]sim.Work {
+	out := map[string]sim.Work{}
+	for _, c := range s.clusters {
+		var w sim.Work
+		if body, err := s.side("GET", c.Name, "/sim/work"); err == nil {
+			json.Unmarshal(body, &w)
+		}
+		out[c.Name] = w
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 )
 
 // result is one phase's figures.
@@ -25,7 +27,9 @@ type result struct {
 	ListsPerInterval float64 `json:"lists_per_cluster_per_interval,omitempty"`
 	// Requests are the simulator's counters for the phase: per cluster, per operation.
 	Requests map[string]map[string]int `json:"requests,omitempty"`
-	Note     string                    `json:"note,omitempty"`
+	// Work is the simulator's jobs and transfers for the phase, per cluster.
+	Work map[string]sim.Work `json:"work,omitempty"`
+	Note string              `json:"note,omitempty"`
 }
 
 func printHeader() {
@@ -52,16 +56,29 @@ func currentRSS() float64 {
 	return float64(resident*int64(os.Getpagesize())) / (1 << 20)
 }
 
-// record adds a phase's figures.
-func (b *bench) record(phase string, n int, wall time.Duration, durs []time.Duration, floorCalls int, what string) {
-	counts := b.sim.requests()
-	calls := counts["primary"]["total"] + counts["secondary"]["total"]
+// record adds a phase's figures. Its floor is what ONTAP itself needed, from what the
+// simulator saw: the calls of the busiest cluster served at the cap, or, if longer, one
+// object's share of the jobs and transfers it ran plus its calls one after another.
+func (b *bench) record(phase string, n int, wall time.Duration, durs []time.Duration) {
+	counts, work := b.sim.requests(), b.sim.work()
+	calls, busiest := 0, 0
+	var workSeconds float64
+	for _, c := range b.sim.clusters {
+		calls += counts[c.Name]["total"]
+		busiest = max(busiest, counts[c.Name]["total"])
+		workSeconds += work[c.Name].JobSeconds + work[c.Name].TransferSeconds
+	}
 	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
-	floor := float64(floorCalls*n) * b.cfg.latency.Seconds() / float64(b.cfg.cap)
+	latency := b.cfg.latency.Seconds()
+	atCap := float64(busiest) * latency / float64(b.cfg.cap)
+	perObject := workSeconds/float64(n) + float64(calls)/float64(n)*latency
+	floor := max(atCap, perObject)
 	b.results = append(b.results, result{
 		Phase: phase, Objects: n, WallSeconds: wall.Seconds(), Calls: calls, CallsPerObject: float64(calls) / float64(n),
 		P50Seconds: durs[len(durs)/2].Seconds(), P99Seconds: durs[len(durs)*99/100].Seconds(), PeakRSSMiB: peakRSS(),
-		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Requests: counts, Note: fmt.Sprintf("floor: %d mutation(s)/object (%s)", floorCalls, what),
+		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Requests: counts, Work: work,
+		Note: fmt.Sprintf("floor = max(calls of the busiest cluster at the cap %.2fs, per object: jobs and transfers %.2fs + calls %.2fs)",
+			atCap, workSeconds/float64(n), float64(calls)/float64(n)*latency),
 	})
 }
 
