@@ -43,6 +43,9 @@ type TMRReconciler struct {
 	Recheck time.Duration
 	// Cache serves settled re-checks; nil means a GET per relationship.
 	Cache *mirror.Cache
+	// JobPoll is how soon a pass that left an ONTAP job running looks at it again; 0 means
+	// mirror.Soon.
+	JobPoll time.Duration
 	// MaxConcurrentReconciles is how many TMRs are worked on at once; default 16.
 	MaxConcurrentReconciles int
 	Metrics                 *Metrics
@@ -198,9 +201,10 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		// A DP destination is created unmounted; nodes need the path once it holds data.
 		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicy}
 	}
-	var api mirror.ONTAP = loc.backend.Client
+	// Jobs are followed across passes, never waited for within a request (Client.NoWait).
+	var api mirror.ONTAP = loc.backend.Client.NoWait()
 	if r.Cache != nil && settled(tmr) {
-		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, loc.backend.Client)
+		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, api)
 	}
 	res := mirror.Run(ctx, api, mreq)
 	if res.Mounted {
@@ -243,6 +247,9 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		return ctrl.Result{}, res.Err
 	case res.RequeueAfter > 0:
 		r.setCondition(tmr, cond, tridentv1.ReasonTransition)
+		if res.Job != "" && r.JobPoll > 0 {
+			return ctrl.Result{RequeueAfter: r.JobPoll}, nil
+		}
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 	}
 	r.splitBrain(ctx, tmr, &cond, loc, res.Relationship)
@@ -512,7 +519,9 @@ func fillFromRelationship(c *tridentv1.TridentMirrorRelationshipCondition, rel *
 	if rel.Lag != nil {
 		c.Lag = &metav1.Duration{Duration: *rel.Lag}
 	}
-	if t := rel.Transfer; t != nil && !t.End.IsZero() {
+	// The last transfer is the last that completed: an aborted or failed one carried nothing
+	// the volume holds.
+	if t := rel.Transfer; t != nil && t.State == ontap.TransferSuccess && !t.End.IsZero() {
 		end := metav1.NewTime(t.End)
 		bytes := t.BytesTransferred
 		c.LastTransferTime, c.LastTransferBytes = &end, &bytes

@@ -91,7 +91,7 @@ func (s *side) start(t *testing.T) (stop func()) {
 	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: s.backends, Peers: s.peers}
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}},
+		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}, JobPoll: 200 * time.Millisecond},
 		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: vols, Poll: 100 * time.Millisecond},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Trident: true},

@@ -203,12 +203,32 @@ func follow(ctx context.Context, api ONTAP, req Request) (Result, bool) {
 		// What the job was to create exists: a create sent twice (by a pass whose record of
 		// the first was lost in a crash), queued behind the first. Go on from what ONTAP shows.
 		return Result{}, false
+	case job.State == ontap.JobFailure && req.Desired == Reestablished && ontap.IsNoCommonSnapshot(job.Err):
+		obs, err := observe(ctx, api, req)
+		if err != nil {
+			return Failure(fmt.Errorf("failed: %w", job.Err), nil), true
+		}
+		return unmirrorable(ctx, api, req, obs.Relationship, job.Err), true
 	case job.State == ontap.JobFailure && job.Err != nil:
 		return Failure(fmt.Errorf("failed: %w", job.Err), nil), true // job.Err names the job
 	case job.State == ontap.JobFailure:
 		return Failure(fmt.Errorf("ONTAP job %s failed: %s", job.UUID, job.Message), nil), true
 	}
 	return Result{}, false
+}
+
+// unmirrorable answers a resync that ONTAP refused, at once or in its job, for want of a
+// common snapshot: the relationship cannot serve, and its record (created for this resync, or
+// left broken) is removed so that nothing is left half made.
+func unmirrorable(ctx context.Context, api ONTAP, req Request, rel *ontap.Relationship, err error) Result {
+	source := req.Remote
+	if rel != nil {
+		source = rel.Source
+		if job, derr := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly); derr == nil && job == nil {
+			rel = nil
+		}
+	}
+	return Failure(fmt.Errorf("volume %s was never in a relationship with %s (they share no snapshot), so it cannot be reestablished: mirror it with a new destination volume instead: %w", req.Local, source, err), rel)
 }
 
 // observe reads the relationship whose destination is the local volume and, when promoting
@@ -277,12 +297,7 @@ func act(ctx context.Context, api ONTAP, req Request, obs Observation, d Decisio
 	case Initialize, Resume, Resync:
 		job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored})
 		if d.Action == Resync && ontap.IsNoCommonSnapshot(err) {
-			// The relationship cannot serve: remove its record (created for this resync, or
-			// left broken) so that nothing is left half made.
-			if job, derr := api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly); derr == nil && job == nil {
-				obs.Relationship = nil
-			}
-			return final(Failure(fmt.Errorf("volume %s was never in a relationship with %s (they share no snapshot), so it cannot be reestablished: mirror it with a new destination volume instead: %w", req.Local, rel.Source, err), obs.Relationship))
+			return final(unmirrorable(ctx, api, req, rel, err))
 		}
 		if err != nil {
 			return nil, obs, err

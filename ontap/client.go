@@ -69,6 +69,16 @@ type Client struct {
 	jobPoll       time.Duration
 }
 
+// NoWait returns a client whose asynchronous requests ask ONTAP to answer at once with the
+// job (return_timeout=0), for callers that follow jobs across passes: a request that waits
+// for its job holds one of the cluster's REST slots for as long as the job runs, and at a
+// few seconds a job, a failover of many relationships then queues on those slots.
+func (c *Client) NoWait() *Client {
+	cp := *c
+	cp.returnTimeout = 0
+	return &cp
+}
+
 // New validates cfg and builds a Client over an http.Client that verifies TLS (unless told
 // otherwise), authenticates, caps concurrency, retries transient failures and records metrics.
 func New(cfg Config) (*Client, error) {

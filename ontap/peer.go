@@ -22,8 +22,12 @@ type Peer struct {
 	reason  error
 }
 
-// PeerTimeout bounds each read of a peer, retries included.
-const PeerTimeout = 10 * time.Second
+// PeerTimeout bounds each read of a peer, retries included; PeerMaxRest is the longest a
+// peer that did not answer is left alone.
+const (
+	PeerTimeout = 10 * time.Second
+	PeerMaxRest = time.Minute
+)
 
 // read calls f unless the peer is resting after a call that got no answer, and notes whether
 // the cluster answered.
@@ -44,7 +48,7 @@ func (p *Peer) read(ctx context.Context, f func(context.Context) error) error {
 		p.backoff = 0
 		return err
 	}
-	p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+	p.backoff = min(max(2*p.backoff, time.Second), PeerMaxRest)
 	p.silent, p.reason = time.Now().Add(p.backoff), err
 	return &UnavailableError{Backend: "peer " + p.Name, Err: err}
 }

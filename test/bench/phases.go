@@ -24,12 +24,15 @@ import (
 func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
 
 // parallel runs f for 0..n-1 on 32 goroutines and returns each call's duration.
-func parallel(n int, f func(i int) error) ([]time.Duration, error) {
+func parallel(n int, f func(i int) error) ([]time.Duration, error) { return parallelOn(32, n, f) }
+
+// parallelOn runs f for 0..n-1 on width goroutines and returns each call's duration.
+func parallelOn(width, n int, f func(i int) error) ([]time.Duration, error) {
 	durs := make([]time.Duration, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range 32 {
+	for range width {
 		wg.Go(func() {
 			for i := range next {
 				start := time.Now()
@@ -66,7 +69,8 @@ func (b *bench) provision(ctx context.Context) error {
 	}
 	b.sim.reset()
 	start := time.Now()
-	durs, err := parallel(2*n, func(i int) error {
+	// As many at once as the external-provisioner's default --worker-threads (100).
+	durs, err := parallelOn(100, 2*n, func(i int) error {
 		if i%2 == 0 {
 			_, err := b.srcDriver.CreateVolume(ctx, req(name("src", i/2), fmt.Sprintf("src-%05d", i/2), true))
 			return err
@@ -243,8 +247,13 @@ func (b *bench) steadyPromoted(ctx context.Context) error {
 }
 
 func (b *bench) steady(ctx context.Context, phase string) error {
-	// The first interval is left out: in it, each pair newly broken off is measured once.
-	for i, window := range []time.Duration{b.cfg.recheck, 3 * b.cfg.recheck} {
+	// The first interval is left out, and, after the failover, the minute a peer that did not
+	// answer may rest: in them, each pair newly broken off is measured once.
+	warmUp := b.cfg.recheck
+	if phase != "steady" {
+		warmUp += ontap.PeerMaxRest
+	}
+	for i, window := range []time.Duration{warmUp, 3 * b.cfg.recheck} {
 		if i == 1 {
 			b.sim.reset()
 		}
