@@ -12,6 +12,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/ontaptest"
 )
 
 // world is one run of an operation: two peered clusters with the mirrored pair svm1:v ->
@@ -140,7 +141,7 @@ var operations = []operation{{
 		if err != nil {
 			t.Fatal(err)
 		}
-		settle(t, w.f, w.primary.api)(w.primary.api.CreateSnapshot(ctx, src.UUID, "migration"))
+		ontaptest.Settle(t, w.f, w.primary.api)(w.primary.api.CreateSnapshot(ctx, src.UUID, "migration"))
 		w.want = files(t, w.primary, "svm1")
 	},
 	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
