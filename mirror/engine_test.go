@@ -17,6 +17,9 @@ import (
 type site struct {
 	*sim.Cluster
 	api *ontap.Client
+	// setup is a client with a long timeout, for what the test itself asks of ONTAP: api's
+	// may be short, for the engine under faults, and a loaded machine may outlast it.
+	setup *ontap.Client
 }
 
 // sites starts two peered clusters: primary (svm1) and secondary (svm2), with a mirrored
@@ -45,7 +48,7 @@ func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fab
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, site{c, newClient(t, f, c, timeout)})
+		out = append(out, site{c, newClient(t, f, c, timeout), newClient(t, f, c, 10*time.Second)})
 	}
 	if err := f.PeerSVMs("svm1", "svm2"); err != nil {
 		t.Fatal(err)
@@ -54,7 +57,7 @@ func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fab
 	for i, typ := range []string{ontap.VolumeRW, ontap.VolumeDP} {
 		s := out[i]
 		svm := map[int]string{0: "svm1", 1: "svm2"}[i]
-		ontaptest.Settle(t, f, s.api)(s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ}))
+		ontaptest.Settle(t, f, s.setup)(s.setup.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ}))
 	}
 	if err := out[0].WriteFile("svm1", "v", "a.txt", "alpha"); err != nil {
 		t.Fatal(err)
