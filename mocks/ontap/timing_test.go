@@ -377,3 +377,25 @@ func TestRelationshipJobsSerialize(t *testing.T) {
 		}
 	})
 }
+
+// TestLongAdvance pins that one long Advance lets everything happen when it is due, in order:
+// a 5min schedule fires at each of its minutes, and each update ends before the next starts.
+func TestLongAdvance(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{TransferSetup: 30 * time.Second})
+	rel := mirror(t, primary, secondary, "v", ontap.RelationshipSpec{Schedule: "5min"})
+	f.AdvanceUntil(func() bool { return !relationship(t, secondary).Transfer.State.Active() }, time.Second, time.Minute)
+	before := len(f.History())
+	f.Advance(12 * time.Minute)
+	var updates int
+	for _, op := range f.History()[before:] {
+		if op.Name == "update" && op.Destination == rel.Destination {
+			updates++
+		}
+	}
+	if updates != 2 {
+		t.Errorf("%d scheduled updates in 12 minutes of a 5min schedule, want 2: %v", updates, f.History()[before:])
+	}
+	if r := relationship(t, secondary); r.Transfer.State != ontap.TransferSuccess {
+		t.Errorf("the last update: %s, want ended", r.Transfer.State)
+	}
+}
