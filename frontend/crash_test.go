@@ -90,6 +90,13 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 	}
 }
 
+// These crash suites run with instant jobs and transfers, not sim.RealisticTimings: the
+// controllers look again after mirror.Soon (2 s) of real time whatever the simulated clock
+// does, so every transfer the controller waits for costs 2 s of wall time in each of the
+// dozens of subtests (measured: 53 s become 136 s). The engine's crash suite (mirror,
+// TestCrashAtEveryStep) runs every operation with the realistic timings, and TestWorkflow
+// runs the controllers once with them.
+
 // crashEverywhere runs an operation on a mirror once to count the secondary's ONTAP calls,
 // then, for every k, again with the controller killed after its k-th call and restarted;
 // done checks the outcome each time.

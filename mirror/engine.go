@@ -434,6 +434,16 @@ func orKeep(v, old string) string {
 	return v
 }
 
+// failureOrBusy reports a failed step of Release, unless ONTAP only answered busy (another
+// modification of the relationship is in progress, its delete job say): then the step passes
+// in a moment, and the release is in progress.
+func failureOrBusy(err error, rel *ontap.Relationship) Result {
+	if ontap.IsBusy(err) {
+		return InProgress(Promoting, fmt.Sprintf("ONTAP is busy, retrying: %s", err), rel)
+	}
+	return Failure(err, rel)
+}
+
 // Gone reports whether the volume at "svm:volume" is known to no longer exist; false when that
 // cannot be told (its cluster is not readable from here, or does not answer).
 type Gone func(ctx context.Context, path string) bool
@@ -467,7 +477,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 	case rel.State == ontap.Uninitialized:
 		if t := rel.Transfer; t != nil && t.State.Active() {
 			if err := api.AbortTransfer(ctx, rel.UUID, t.UUID); err != nil && !errors.Is(err, ontap.ErrNotFound) && !ontap.HasCode(err, ontap.CodeNoActiveTransfer) {
-				return Failure(fmt.Errorf("abort the baseline transfer from %s: %w", rel.Source, err), rel)
+				return failureOrBusy(fmt.Errorf("abort the baseline transfer from %s: %w", rel.Source, err), rel)
 			}
 		}
 		note = fmt.Sprintf("released; the baseline transfer from %s never completed, so the volume holds no data and stays a read-only (DP) volume: delete its PVC", rel.Source)
@@ -491,7 +501,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 			job, err = api.DeleteRelationship(ctx, rel.UUID, ontap.DeleteDestinationOnly)
 		}
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
-			return Failure(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
+			return failureOrBusy(fmt.Errorf("delete the relationship with %s: %w", rel.Source, err), rel)
 		}
 		if job != nil {
 			return InProgress(Promoting, fmt.Sprintf("deleting the relationship with %s (waiting for ONTAP job %s)", rel.Source, job.UUID), rel)
@@ -509,7 +519,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 		}
 		job, err := api.DeleteRelationship(ctx, d.UUID, scope)
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
-			return Failure(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
+			return failureOrBusy(fmt.Errorf("release the relationship to %s: %w", d.Destination, err), nil)
 		}
 		if job != nil {
 			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)

@@ -11,11 +11,15 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/ontaptest"
 )
 
 type site struct {
 	*sim.Cluster
 	api *ontap.Client
+	// setup is a client with a long timeout, for what the test itself asks of ONTAP: api's
+	// may be short, for the engine under faults, and a loaded machine may outlast it.
+	setup *ontap.Client
 }
 
 // sites starts two peered clusters: primary (svm1) and secondary (svm2), with a mirrored
@@ -44,7 +48,7 @@ func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fab
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, site{c, newClient(t, f, c, timeout)})
+		out = append(out, site{c, newClient(t, f, c, timeout), newClient(t, f, c, 10*time.Second)})
 	}
 	if err := f.PeerSVMs("svm1", "svm2"); err != nil {
 		t.Fatal(err)
@@ -53,32 +57,12 @@ func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fab
 	for i, typ := range []string{ontap.VolumeRW, ontap.VolumeDP} {
 		s := out[i]
 		svm := map[int]string{0: "svm1", 1: "svm2"}[i]
-		settle(t, f, s.api)(s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ}))
+		ontaptest.Settle(t, f, s.setup)(s.setup.CreateVolume(ctx, ontap.VolumeSpec{Name: "v", SVM: svm, Aggregate: "a", Size: 1 << 30, Type: typ}))
 	}
 	if err := out[0].WriteFile("svm1", "v", "a.txt", "alpha"); err != nil {
 		t.Fatal(err)
 	}
 	return f, out[0], out[1]
-}
-
-// settle waits for a job on the manual clock, moving it a second at a time, and fails the
-// test on an error or a failed job.
-func settle(t *testing.T, f *sim.Fabric, api *ontap.Client) func(*ontap.Job, error) {
-	return func(job *ontap.Job, err error) {
-		t.Helper()
-		if err == nil && job != nil && !f.AdvanceUntil(func() bool {
-			job, err = api.GetJob(context.Background(), job.UUID)
-			return err != nil || job.Done()
-		}, time.Second, 10*time.Minute) {
-			t.Fatalf("job %s still %s after 10 simulated minutes", job.UUID, job.State)
-		}
-		if err == nil && job != nil && job.State == ontap.JobFailure {
-			err = job.Err
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // newClient connects to a simulated cluster with fast retries and a request timeout.

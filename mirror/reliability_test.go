@@ -12,6 +12,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/ontaptest"
 )
 
 // world is one run of an operation: two peered clusters with the mirrored pair svm1:v ->
@@ -73,7 +74,7 @@ func engine(req mirror.Request) func(w *world) outcome {
 }
 
 func relState(w *world) string {
-	rel, err := w.secondary.api.GetRelationship(ctx, "svm2:v")
+	rel, err := w.secondary.setup.GetRelationship(ctx, "svm2:v")
 	if err != nil {
 		return "none"
 	}
@@ -136,11 +137,11 @@ var operations = []operation{{
 	setup: func(t *testing.T, w *world) {
 		established(t, w)
 		mustWrite(t, w.primary, "svm1", "final.txt", "last write before the migration")
-		src, err := w.primary.api.GetVolume(ctx, "svm1", "v")
+		src, err := w.primary.setup.GetVolume(ctx, "svm1", "v")
 		if err != nil {
 			t.Fatal(err)
 		}
-		settle(t, w.f, w.primary.api)(w.primary.api.CreateSnapshot(ctx, src.UUID, "migration"))
+		ontaptest.Settle(t, w.f, w.primary.setup)(w.primary.setup.CreateSnapshot(ctx, src.UUID, "migration"))
 		w.want = files(t, w.primary, "svm1")
 	},
 	pass:    engine(mirror.Request{Local: ontap.Path{SVM: "svm2", Volume: "v"}, Remote: "svm1:v", Desired: mirror.Promoted, PromotedSnapshot: "migration"}),
@@ -281,7 +282,7 @@ func invariants(t *testing.T, w *world, op operation, before map[string][]string
 		}
 	}
 	// No duplicate relationship.
-	rels, err := w.secondary.api.ListRelationships(ctx, ontap.RelationshipFilter{})
+	rels, err := w.secondary.setup.ListRelationships(ctx, ontap.RelationshipFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +357,8 @@ var faults = []fault{{
 	name: "slow transfer",
 	apply: func(w *world) {
 		w.secondary.SetTransferDelay(90 * time.Second)
-		if rel, err := w.secondary.api.GetRelationship(ctx, "svm2:v"); err == nil && rel.State == ontap.Snapmirrored {
-			w.secondary.api.StartTransfer(ctx, rel.UUID, "")
+		if rel, err := w.secondary.setup.GetRelationship(ctx, "svm2:v"); err == nil && rel.State == ontap.Snapmirrored {
+			w.secondary.setup.StartTransfer(ctx, rel.UUID, "")
 		}
 	},
 	clear: func(w *world) {}, // the clock moves on while converging
@@ -368,8 +369,8 @@ var faults = []fault{{
 	apply: func(w *world) {
 		w.secondary.SetTransferDelay(90 * time.Second)
 		w.secondary.SetAbortDelay(20 * time.Second)
-		if rel, err := w.secondary.api.GetRelationship(ctx, "svm2:v"); err == nil && rel.State == ontap.Snapmirrored {
-			w.secondary.api.StartTransfer(ctx, rel.UUID, "")
+		if rel, err := w.secondary.setup.GetRelationship(ctx, "svm2:v"); err == nil && rel.State == ontap.Snapmirrored {
+			w.secondary.setup.StartTransfer(ctx, rel.UUID, "")
 		}
 	},
 	clear: func(w *world) {},

@@ -53,6 +53,7 @@ type Cluster struct {
 	waiting int
 	srvMu   sync.Mutex
 	srv     *http.Server
+	ln      net.Listener // srv's: stop closes it even before srv serves on it
 	down    bool
 	hole    *blackHole // while black-holed
 }
@@ -188,7 +189,7 @@ func (c *Cluster) serve(ln net.Listener) {
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}
 	c.srvMu.Lock()
-	c.srv, c.down = srv, false
+	c.srv, c.ln, c.down = srv, ln, false
 	c.srvMu.Unlock()
 	// It returns when stop closes it (http.ErrServerClosed): nothing to report.
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
@@ -196,11 +197,16 @@ func (c *Cluster) serve(ln net.Listener) {
 
 func (c *Cluster) stop() {
 	c.srvMu.Lock()
-	srv, hole := c.srv, c.hole
-	c.srv, c.hole = nil, nil
+	srv, ln, hole := c.srv, c.ln, c.hole
+	c.srv, c.ln, c.hole = nil, nil, nil
 	c.srvMu.Unlock()
 	if srv != nil {
 		_ = srv.Close() // the cluster goes off the network; its clients see that
+	}
+	if ln != nil {
+		// srv.Close closes the listener only once srv serves on it: its goroutine may not
+		// have started yet, and the listener would accept meanwhile.
+		_ = ln.Close()
 	}
 	if hole != nil {
 		hole.close()

@@ -146,8 +146,7 @@ func (f *Fabric) Now() time.Time {
 func (f *Fabric) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.clock.offset += d
-	f.tick()
+	f.advanceTo(f.clock.now().Add(d))
 }
 
 // SetJobDuration changes how long asynchronous jobs started from now on take (Options.JobDuration).

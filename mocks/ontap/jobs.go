@@ -2,6 +2,7 @@ package ontap
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -171,6 +172,8 @@ func (c *Cluster) getJob(r *request) response {
 func (f *Fabric) tick() {
 	now := f.clock.now()
 	for _, c := range f.sortedClusters() {
+		// Due jobs end in the order they are due.
+		slices.SortStableFunc(c.running, func(a, b *job) int { return a.doneAt.Compare(b.doneAt) })
 		running := c.running[:0]
 		for _, j := range c.running {
 			if j.state != "queued" && j.state != "running" {

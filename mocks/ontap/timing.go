@@ -110,3 +110,50 @@ func (f *Fabric) SetJobDurations(d JobDurations) {
 
 // Fabric is the fabric the cluster is part of.
 func (c *Cluster) Fabric() *Fabric { return c.fabric }
+
+// advanceTo moves the clock to target one event at a time (a job that starts running or ends,
+// a transfer that starts moving, ends or is aborted, a minute of the schedules), so that what
+// a long Advance passes over happens in the order and at the time it is due: a transfer that
+// ends before a job does is over when the job's effect runs. Callers hold f.mu.
+func (f *Fabric) advanceTo(target time.Time) {
+	for {
+		next, ok := f.nextEvent()
+		if !ok || !next.Before(target) {
+			break
+		}
+		f.clock.offset += next.Sub(f.clock.now())
+		f.tick()
+	}
+	f.clock.offset += target.Sub(f.clock.now())
+	f.tick()
+}
+
+// nextEvent is when the next thing is due after now; callers hold f.mu.
+func (f *Fabric) nextEvent() (time.Time, bool) {
+	now := f.clock.now()
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, c := range f.clusters {
+		for _, j := range c.running {
+			consider(j.runAt)
+			consider(j.doneAt)
+		}
+	}
+	for rel := range f.transferring {
+		if t := rel.transfer; t.active() {
+			consider(t.runAt)
+			consider(t.doneAt)
+			if !t.abortAt.IsZero() {
+				consider(t.abortAt)
+			}
+		}
+	}
+	if len(f.relationships) > 0 {
+		consider(now.Truncate(time.Minute).Add(time.Minute))
+	}
+	return next, !next.IsZero()
+}

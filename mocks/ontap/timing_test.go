@@ -10,6 +10,7 @@ import (
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/ontaptest"
 )
 
 // realistic is a pair of clusters with the realistic timings on a manual clock.
@@ -23,31 +24,11 @@ func realistic(t *testing.T, mod func(*sim.Options)) (*sim.Fabric, site, site) {
 	return pair(t, opts)
 }
 
-// settle waits for a job on a manual clock: it moves the clock a second at a time until the
-// job has ended, and fails the test on an error or a failed job.
-func settle(t *testing.T, f *sim.Fabric, api *ontap.Client) func(*ontap.Job, error) {
-	return func(job *ontap.Job, err error) {
-		t.Helper()
-		if err == nil && job != nil && !f.AdvanceUntil(func() bool {
-			job, err = api.GetJob(context.Background(), job.UUID)
-			return err != nil || job.Done()
-		}, time.Second, 10*time.Minute) {
-			t.Fatalf("job %s still %s after 10 simulated minutes", job.UUID, job.State)
-		}
-		if err == nil && job != nil && job.State == ontap.JobFailure {
-			err = job.Err
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // settledVolume creates a volume and waits for its job on the manual clock.
 func settledVolume(t *testing.T, f *sim.Fabric, s site, svm, name, typ string) *ontap.Volume {
 	t.Helper()
 	ctx := context.Background()
-	settle(t, f, s.api)(s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: name, SVM: svm, Aggregate: aggrOf(s), Size: 1 << 30, Type: typ}))
+	ontaptest.Settle(t, f, s.api)(s.api.CreateVolume(ctx, ontap.VolumeSpec{Name: name, SVM: svm, Aggregate: aggrOf(s), Size: 1 << 30, Type: typ}))
 	v, err := s.api.GetVolume(ctx, svm, name)
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +42,9 @@ func settledMirror(t *testing.T, f *sim.Fabric, primary, secondary site) *ontap.
 	ctx := context.Background()
 	settledVolume(t, f, primary, "svm1", "v", ontap.VolumeRW)
 	settledVolume(t, f, secondary, "svm2", "v", ontap.VolumeDP)
-	settle(t, f, secondary.api)(dropUUID(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:v", Destination: "svm2:v"})))
+	ontaptest.Settle(t, f, secondary.api)(dropUUID(secondary.api.CreateRelationship(ctx, ontap.RelationshipSpec{Source: "svm1:v", Destination: "svm2:v"})))
 	rel := relationshipOf(t, secondary)
-	settle(t, f, secondary.api)(secondary.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}))
+	ontaptest.Settle(t, f, secondary.api)(secondary.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Snapmirrored}))
 	for rel = relationshipOf(t, secondary); rel.Transfer == nil || rel.Transfer.State.Active(); rel = relationshipOf(t, secondary) {
 		f.Advance(time.Second)
 	}
@@ -241,7 +222,7 @@ func TestTransferTiming(t *testing.T) {
 	})
 	t.Run("a quiesce waits for the transfer", func(t *testing.T) {
 		f, s, rel, _, _ := start(t)
-		settle(t, f, s.api)(s.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Paused}))
+		ontaptest.Settle(t, f, s.api)(s.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.Paused}))
 		// The quiesce's job ended; the transfer still runs and the relationship is not paused.
 		if r := relationshipOf(t, s); r.State != ontap.Snapmirrored || !r.Transfer.State.Active() {
 			t.Fatalf("quiescing: %s with transfer %s, want snapmirrored with the transfer running", r.State, r.Transfer.State)
@@ -273,7 +254,7 @@ func TestTransferTiming(t *testing.T) {
 		if r := relationshipOf(t, s); r.Transfer.State != ontap.TransferAborted {
 			t.Fatalf("after the abort's delay: transfer %s", r.Transfer.State)
 		}
-		settle(t, f, s.api)(s.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.BrokenOff}))
+		ontaptest.Settle(t, f, s.api)(s.api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.BrokenOff}))
 	})
 }
 
@@ -370,7 +351,7 @@ func TestRelationshipJobsSerialize(t *testing.T) {
 			if _, err := tc.second(s, rel.UUID); !ontap.IsBusy(err) || !ontap.HasCode(err, "6619715") {
 				t.Errorf("second while the first's job runs: %v, want busy 6619715", err)
 			}
-			settle(t, f, s.api)(job, nil)
+			ontaptest.Settle(t, f, s.api)(job, nil)
 		})
 	}
 	t.Run("a second create queued behind the first", func(t *testing.T) {
@@ -386,7 +367,7 @@ func TestRelationshipJobsSerialize(t *testing.T) {
 		if err != nil || second == nil {
 			t.Fatalf("second: %+v, %v; want a job (the first has not run yet)", second, err)
 		}
-		settle(t, f, s.api)(first, nil)
+		ontaptest.Settle(t, f, s.api)(first, nil)
 		got, err := s.api.GetJob(ctx, second.UUID)
 		if err != nil || got.State != ontap.JobFailure || !ontap.IsAlreadyExists(got.Err) {
 			t.Errorf("the second create's job: %+v, %v; want a failure: already exists", got, err)
@@ -421,5 +402,27 @@ func TestWorkIsCounted(t *testing.T) {
 	}
 	if w := secondary.Work(); w.Transfers != 1 || w.TransferSeconds != 7 || w.TransferredBytes != 4000 || w.Jobs != 0 {
 		t.Errorf("after an update of 4000 bytes at 1000 B/s: %+v, want one transfer of 3 + 4 s", w)
+	}
+}
+
+// TestLongAdvance pins that one long Advance lets everything happen when it is due, in order:
+// a 5min schedule fires at each of its minutes, and each update ends before the next starts.
+func TestLongAdvance(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{TransferSetup: 30 * time.Second})
+	rel := mirror(t, primary, secondary, "v", ontap.RelationshipSpec{Schedule: "5min"})
+	f.AdvanceUntil(func() bool { return !relationshipOf(t, secondary).Transfer.State.Active() }, time.Second, time.Minute)
+	before := len(f.History())
+	f.Advance(12 * time.Minute)
+	var updates int
+	for _, op := range f.History()[before:] {
+		if op.Name == "update" && op.Destination == rel.Destination {
+			updates++
+		}
+	}
+	if updates != 2 {
+		t.Errorf("%d scheduled updates in 12 minutes of a 5min schedule, want 2: %v", updates, f.History()[before:])
+	}
+	if r := relationshipOf(t, secondary); r.Transfer.State != ontap.TransferSuccess {
+		t.Errorf("the last update: %s, want ended", r.Transfer.State)
 	}
 }
