@@ -33,6 +33,7 @@ type config struct {
 	n, memoryN, cap, workers int
 	latency, recheck         time.Duration
 	jsonOut                  string
+	memProfile               string
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.DurationVar(&cfg.recheck, "recheck", 10*time.Second, "re-check interval of settled relationships")
 	flag.IntVar(&cfg.memoryN, "memory-n", 10000, "TMRs of the memory phase; 0 skips it")
 	flag.StringVar(&cfg.jsonOut, "json", "bin/bench.json", "where to write the results")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile here once the memory phase has settled (go tool pprof -inuse_space)")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	if err := run(cfg); err != nil {
