@@ -66,6 +66,9 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers == 0 {
 		workers = 16
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tridentv1.TridentMirrorRelationship{}, pvcIndex, localPVCs); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes do not wake the controller (they would make it look again at once,
 		// often through a stale cache); spec changes and deletion do, and so does the re-check
@@ -88,19 +91,31 @@ var rerequested = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	return ok
 }}
 
+// pvcIndex indexes the cached TMRs by the PVCs they name, so that a PVC's event finds its TMRs
+// without listing (and copying) every TMR of the namespace.
+const pvcIndex = "spec.volumeMappings.localPVCName"
+
+func localPVCs(obj client.Object) []string {
+	t, ok := obj.(*tridentv1.TridentMirrorRelationship)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, m := range t.Spec.VolumeMappings {
+		out = append(out, m.LocalPVCName)
+	}
+	return out
+}
+
 // tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
 func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
 	var list tridentv1.TridentMirrorRelationshipList
-	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{pvcIndex: obj.GetName()}); err != nil {
 		return nil
 	}
-	var out []reconcile.Request
+	out := make([]reconcile.Request, 0, len(list.Items))
 	for _, t := range list.Items {
-		for _, m := range t.Spec.VolumeMappings {
-			if m.LocalPVCName == obj.GetName() {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
-			}
-		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
 	}
 	return out
 }
