@@ -9,10 +9,13 @@ import (
 
 // CacheOptions are the manager's cache options for these controllers. The caches hold every
 // TMR and, cluster-wide, PVCs and PVs; the controllers read only a few fields of the latter
-// two, so only those are kept, and managed fields are dropped from everything.
+// two, so only those are kept, and managed fields are dropped from everything, as is kubectl's
+// copy of the applied object (the last-applied-configuration annotation): nothing reads them,
+// and the controllers' patches are merge patches of the fields they change, which leave what
+// the cache lacks as it is on the API server.
 func CacheOptions() cache.Options {
 	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: stripUnread,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.PersistentVolumeClaim{}: {Transform: trimPVC},
 			&corev1.PersistentVolume{}:      {Transform: trimPV},
@@ -20,11 +23,33 @@ func CacheOptions() cache.Options {
 	}
 }
 
-// keepMeta keeps the identity of an object and what controllers and the cache need.
+var stripManagedFields = cache.TransformStripManagedFields()
+
+// stripUnread drops managed fields and the last-applied-configuration annotation.
+func stripUnread(obj any) (any, error) {
+	obj, err := stripManagedFields(obj)
+	if err != nil {
+		return obj, err
+	}
+	if o, ok := obj.(metav1.Object); ok {
+		if a := o.GetAnnotations(); a != nil {
+			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				if len(a) == 0 {
+					o.SetAnnotations(nil)
+				}
+			}
+		}
+	}
+	return obj, nil
+}
+
+// keepMeta keeps the identity of a PVC or PV and what the cache needs; no controller reads
+// their labels or annotations from the cache (csi.Mirrors reads a PVC's annotation live).
 func keepMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp, Annotations: m.Annotations, Labels: m.Labels,
+		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
 	}
 }
 
@@ -41,7 +66,11 @@ func trimPVC(obj any) (any, error) {
 	}, nil
 }
 
-// trimPV keeps what resolving a PV reads: its CSI source.
+// pvAttributes are the PV volume attributes that resolving a PV reads.
+var pvAttributes = []string{"backend", "svm", "internalName"}
+
+// trimPV keeps what resolving a PV reads: its CSI driver and the volume attributes naming the
+// backend and the FlexVol.
 func trimPV(obj any) (any, error) {
 	pv, ok := obj.(*corev1.PersistentVolume)
 	if !ok {
@@ -49,7 +78,15 @@ func trimPV(obj any) (any, error) {
 	}
 	out := &corev1.PersistentVolume{TypeMeta: pv.TypeMeta, ObjectMeta: keepMeta(pv.ObjectMeta)}
 	if src := pv.Spec.CSI; src != nil {
-		out.Spec.CSI = &corev1.CSIPersistentVolumeSource{Driver: src.Driver, VolumeHandle: src.VolumeHandle, VolumeAttributes: src.VolumeAttributes}
+		out.Spec.CSI = &corev1.CSIPersistentVolumeSource{Driver: src.Driver, VolumeHandle: src.VolumeHandle}
+		for _, k := range pvAttributes {
+			if v, ok := src.VolumeAttributes[k]; ok {
+				if out.Spec.CSI.VolumeAttributes == nil {
+					out.Spec.CSI.VolumeAttributes = make(map[string]string, len(pvAttributes))
+				}
+				out.Spec.CSI.VolumeAttributes[k] = v
+			}
+		}
 	}
 	return out, nil
 }
