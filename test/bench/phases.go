@@ -318,8 +318,9 @@ func writeHeapProfile(file string) error {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("live heap %.1f MiB (HeapAlloc), heap in use %.1f MiB, from the OS %.1f MiB (Sys); heap profile in %s\n",
-		float64(ms.HeapAlloc)/(1<<20), float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20), file)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	fmt.Printf("live heap %.1f MiB (HeapAlloc), heap in use %.1f MiB, stacks %.1f MiB, runtime metadata %.1f MiB, from the OS %.1f MiB (Sys); heap profile in %s\n",
+		mib(ms.HeapAlloc), mib(ms.HeapInuse), mib(ms.StackInuse), mib(ms.MSpanInuse+ms.MCacheInuse+ms.GCSys+ms.BuckHashSys+ms.OtherSys), mib(ms.Sys), file)
 	f, err := os.Create(file)
 	if err != nil {
 		return err
