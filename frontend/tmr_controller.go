@@ -51,6 +51,11 @@ type TMRReconciler struct {
 	mounted sync.Map
 	// fitPolicies remembers the spec policies found fit, by backend and name.
 	fitPolicies sync.Map
+	// indexer indexes the cached TMRs by PVC (pvcIndex) once the first PVC event comes, on
+	// the leader: an index made at setup would have every replica cache the TMRs, and serve
+	// CSI only once they are listed.
+	indexer   client.FieldIndexer
+	indexOnce sync.Once
 }
 
 // RBAC: reads go through the manager's cache (list and watch; no get), finalizers and status
@@ -66,9 +71,7 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers == 0 {
 		workers = 16
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tridentv1.TridentMirrorRelationship{}, pvcIndex, localPVCs); err != nil {
-		return err
-	}
+	r.indexer = mgr.GetFieldIndexer()
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes do not wake the controller (they would make it look again at once,
 		// often through a stale cache); spec changes and deletion do, and so does the re-check
@@ -107,15 +110,28 @@ func localPVCs(obj client.Object) []string {
 	return out
 }
 
-// tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
+// tmrsOfPVC maps a PVC to the TMRs of its namespace that name it: from the index, or, without
+// one, from every TMR of the namespace.
 func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
+	r.indexOnce.Do(func() {
+		if r.indexer == nil {
+			return
+		}
+		if err := r.indexer.IndexField(ctx, &tridentv1.TridentMirrorRelationship{}, pvcIndex, localPVCs); err != nil {
+			log.FromContext(ctx).Error(err, "index TMRs by PVC; PVC events list every TMR of their namespace")
+		}
+	})
 	var list tridentv1.TridentMirrorRelationshipList
 	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{pvcIndex: obj.GetName()}); err != nil {
-		return nil
+		if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return nil
+		}
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
+	var out []reconcile.Request
 	for _, t := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+		if slices.Contains(localPVCs(&t), obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+		}
 	}
 	return out
 }
