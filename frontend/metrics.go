@@ -1,7 +1,10 @@
 package frontend
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
@@ -9,38 +12,67 @@ import (
 
 // Metrics are the Prometheus metrics of mirror relationships, one series per TMR. A nil
 // *Metrics records nothing.
+//
+// The gauges of a TMR are a few figures kept in one small record per TMR and turned into
+// series only when scraped: a gauge vector keeps a series object per label set, about
+// 0.5 KiB each, and a TMR has up to 15 of them (8 of state). A scrape shows the same series.
 type Metrics struct {
-	state      *prometheus.GaugeVec
-	lag        *prometheus.GaugeVec
-	healthy    *prometheus.GaugeVec
-	lastEnd    *prometheus.GaugeVec
-	lastBytes  *prometheus.GaugeVec
-	lastLength *prometheus.GaugeVec
-	splitBrain *prometheus.GaugeVec
-	drift      *prometheus.GaugeVec
+	mu   sync.Mutex
+	tmrs map[types.NamespacedName]*tmrFigures
+
 	operations *prometheus.CounterVec
 }
 
+// The per-TMR gauges, in the order of tmrFigures.values.
+const (
+	lagGauge = iota
+	healthyGauge
+	lastEndGauge
+	lastBytesGauge
+	lastLengthGauge
+	splitBrainGauge
+	driftGauge
+	numGauges
+)
+
+var (
+	tmrLabels  = []string{"namespace", "name"}
+	gaugeDescs = [numGauges]*prometheus.Desc{
+		lagGauge:        gaugeDesc("lag_seconds", "How far the destination is behind the source (ONTAP's lag_time)."),
+		healthyGauge:    gaugeDesc("healthy", "1 when ONTAP reports the relationship healthy."),
+		lastEndGauge:    gaugeDesc("last_transfer_end_timestamp_seconds", "When the last transfer ended."),
+		lastBytesGauge:  gaugeDesc("last_transfer_bytes", "The size of the last transfer."),
+		lastLengthGauge: gaugeDesc("last_transfer_duration_seconds", "How long the last transfer took."),
+		splitBrainGauge: gaugeDesc("split_brain", "1 while both copies have been written since their last common snapshot (see the TMR's status)."),
+		driftGauge:      gaugeDesc("drift", "1 while the relationship on ONTAP differs from what the TMR's request made of it, by someone else's change (see the TMR's status.conditions[0].drift)."),
+	}
+	stateDesc = gaugeDesc("state", "1 for the relationship's actual state, 0 for the others.", "state")
+)
+
+func gaugeDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("snapmirror_csi_tmr_"+name, help, append(append([]string(nil), tmrLabels...), labels...), nil)
+}
+
+// tmrFigures are one TMR's gauges: a gauge shows once set, and keeps its last value.
+type tmrFigures struct {
+	values [numGauges]float64
+	set    [numGauges]bool
+	// state is 1 + the index in tridentv1.MirrorStates of the actual state; 0 before the first
+	// observation. A state outside the list (stateUnknown) shows every state at 0.
+	state int8
+}
+
+const stateUnknown = -1
+
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	tmr := []string{"namespace", "name"}
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "snapmirror_csi_tmr_" + name, Help: help}, append(tmr, labels...))
-	}
 	m := &Metrics{
-		state:      gauge("state", "1 for the relationship's actual state, 0 for the others.", "state"),
-		lag:        gauge("lag_seconds", "How far the destination is behind the source (ONTAP's lag_time)."),
-		healthy:    gauge("healthy", "1 when ONTAP reports the relationship healthy."),
-		lastEnd:    gauge("last_transfer_end_timestamp_seconds", "When the last transfer ended."),
-		lastBytes:  gauge("last_transfer_bytes", "The size of the last transfer."),
-		lastLength: gauge("last_transfer_duration_seconds", "How long the last transfer took."),
-		splitBrain: gauge("split_brain", "1 while both copies have been written since their last common snapshot (see the TMR's status)."),
-		drift:      gauge("drift", "1 while the relationship on ONTAP differs from what the TMR's request made of it, by someone else's change (see the TMR's status.conditions[0].drift)."),
+		tmrs: map[types.NamespacedName]*tmrFigures{},
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "snapmirror_csi_mirror_operations_total", Help: "Replication steps taken, by action and result.",
 		}, []string{"action", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.drift, m.operations} {
+	for _, c := range []prometheus.Collector{tmrCollector{m}, m.operations} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -48,17 +80,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// update changes the TMR's figures under the lock.
+func (m *Metrics) update(t *tridentv1.TridentMirrorRelationship, f func(*tmrFigures)) {
+	key := types.NamespacedName{Namespace: t.Namespace, Name: t.Name}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fig := m.tmrs[key]
+	if fig == nil {
+		fig = &tmrFigures{}
+		m.tmrs[key] = fig
+	}
+	f(fig)
+}
+
+func (f *tmrFigures) setGauge(g int, v float64) {
+	f.values[g], f.set[g] = v, true
+}
+
 func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Result) {
 	if m == nil {
 		return
-	}
-	ns, name := t.Namespace, t.Name
-	for _, s := range tridentv1.MirrorStates {
-		v := 0.0
-		if s == tmrState(res.State) {
-			v = 1
-		}
-		m.state.WithLabelValues(ns, name, string(s)).Set(v)
 	}
 	result := "ok"
 	if res.Err != nil {
@@ -67,47 +108,50 @@ func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Res
 	for _, a := range res.Actions {
 		m.operations.WithLabelValues(a.String(), result).Inc()
 	}
-	rel := res.Relationship
-	if rel == nil {
-		return
-	}
-	if rel.Lag != nil {
-		m.lag.WithLabelValues(ns, name).Set(rel.Lag.Seconds())
-	}
-	if rel.Healthy != nil {
-		h := 0.0
-		if *rel.Healthy {
-			h = 1
+	m.update(t, func(f *tmrFigures) {
+		f.state = stateUnknown
+		for i, s := range tridentv1.MirrorStates {
+			if s == tmrState(res.State) {
+				f.state = int8(i + 1)
+			}
 		}
-		m.healthy.WithLabelValues(ns, name).Set(h)
-	}
-	if t := rel.Transfer; t != nil && !t.End.IsZero() {
-		m.lastEnd.WithLabelValues(ns, name).Set(float64(t.End.Unix()))
-		m.lastBytes.WithLabelValues(ns, name).Set(float64(t.BytesTransferred))
-		m.lastLength.WithLabelValues(ns, name).Set(t.Duration.Seconds())
-	}
+		rel := res.Relationship
+		if rel == nil {
+			return
+		}
+		if rel.Lag != nil {
+			f.setGauge(lagGauge, rel.Lag.Seconds())
+		}
+		if rel.Healthy != nil {
+			f.setGauge(healthyGauge, flag(*rel.Healthy))
+		}
+		if t := rel.Transfer; t != nil && !t.End.IsZero() {
+			f.setGauge(lastEndGauge, float64(t.End.Unix()))
+			f.setGauge(lastBytesGauge, float64(t.BytesTransferred))
+			f.setGauge(lastLengthGauge, t.Duration.Seconds())
+		}
+	})
 }
 
 // observeSplitBrain sets the split-brain gauge.
 func (m *Metrics) observeSplitBrain(t *tridentv1.TridentMirrorRelationship, found bool) {
 	if m != nil {
-		setFlag(m.splitBrain, t, found)
+		m.update(t, func(f *tmrFigures) { f.setGauge(splitBrainGauge, flag(found)) })
 	}
 }
 
 // observeDrift sets the drift gauge.
 func (m *Metrics) observeDrift(t *tridentv1.TridentMirrorRelationship, found bool) {
 	if m != nil {
-		setFlag(m.drift, t, found)
+		m.update(t, func(f *tmrFigures) { f.setGauge(driftGauge, flag(found)) })
 	}
 }
 
-func setFlag(g *prometheus.GaugeVec, t *tridentv1.TridentMirrorRelationship, on bool) {
-	v := 0.0
+func flag(on bool) float64 {
 	if on {
-		v = 1
+		return 1
 	}
-	g.WithLabelValues(t.Namespace, t.Name).Set(v)
+	return 0
 }
 
 // forget removes a deleted TMR's series.
@@ -115,8 +159,44 @@ func (m *Metrics) forget(t *tridentv1.TridentMirrorRelationship) {
 	if m == nil {
 		return
 	}
-	labels := prometheus.Labels{"namespace": t.Namespace, "name": t.Name}
-	for _, g := range []*prometheus.GaugeVec{m.state, m.lag, m.healthy, m.lastEnd, m.lastBytes, m.lastLength, m.splitBrain, m.drift} {
-		g.DeletePartialMatch(labels)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tmrs, types.NamespacedName{Namespace: t.Namespace, Name: t.Name})
+}
+
+// tmrCollector makes the series of the TMRs' figures when scraped.
+type tmrCollector struct{ m *Metrics }
+
+func (c tmrCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- stateDesc
+	for _, d := range gaugeDescs {
+		ch <- d
+	}
+}
+
+func (c tmrCollector) Collect(ch chan<- prometheus.Metric) {
+	// A copy is sent, so that observations do not wait for the scrape.
+	type entry struct {
+		key types.NamespacedName
+		fig tmrFigures
+	}
+	c.m.mu.Lock()
+	entries := make([]entry, 0, len(c.m.tmrs))
+	for k, f := range c.m.tmrs {
+		entries = append(entries, entry{k, *f})
+	}
+	c.m.mu.Unlock()
+	for _, e := range entries {
+		ns, name := e.key.Namespace, e.key.Name
+		if e.fig.state != 0 {
+			for i, s := range tridentv1.MirrorStates {
+				ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, flag(int(e.fig.state) == i+1), ns, name, string(s))
+			}
+		}
+		for g, d := range gaugeDescs {
+			if e.fig.set[g] {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, e.fig.values[g], ns, name)
+			}
+		}
 	}
 }

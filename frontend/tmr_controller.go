@@ -54,6 +54,11 @@ type TMRReconciler struct {
 	mounted sync.Map
 	// fitPolicies remembers the spec policies found fit, by backend and name.
 	fitPolicies sync.Map
+	// indexer indexes the cached TMRs by PVC (pvcIndex) once the first PVC event comes, on
+	// the leader: an index made at setup would have every replica cache the TMRs, and serve
+	// CSI only once they are listed.
+	indexer   client.FieldIndexer
+	indexOnce sync.Once
 }
 
 // RBAC: reads go through the manager's cache (list and watch; no get), finalizers and status
@@ -69,6 +74,7 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers == 0 {
 		workers = 16
 	}
+	r.indexer = mgr.GetFieldIndexer()
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes do not wake the controller (they would make it look again at once,
 		// often through a stale cache); spec changes and deletion do, and so does the re-check
@@ -91,18 +97,43 @@ var rerequested = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	return ok
 }}
 
-// tmrsOfPVC maps a PVC to the TMRs of its namespace that name it.
-func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
-	var list tridentv1.TridentMirrorRelationshipList
-	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+// pvcIndex indexes the cached TMRs by the PVCs they name, so that a PVC's event finds its TMRs
+// without listing (and copying) every TMR of the namespace.
+const pvcIndex = "spec.volumeMappings.localPVCName"
+
+func localPVCs(obj client.Object) []string {
+	t, ok := obj.(*tridentv1.TridentMirrorRelationship)
+	if !ok {
 		return nil
+	}
+	var out []string
+	for _, m := range t.Spec.VolumeMappings {
+		out = append(out, m.LocalPVCName)
+	}
+	return out
+}
+
+// tmrsOfPVC maps a PVC to the TMRs of its namespace that name it: from the index, or, without
+// one, from every TMR of the namespace.
+func (r *TMRReconciler) tmrsOfPVC(ctx context.Context, obj client.Object) []reconcile.Request {
+	r.indexOnce.Do(func() {
+		if r.indexer == nil {
+			return
+		}
+		if err := r.indexer.IndexField(ctx, &tridentv1.TridentMirrorRelationship{}, pvcIndex, localPVCs); err != nil {
+			log.FromContext(ctx).Error(err, "index TMRs by PVC; PVC events list every TMR of their namespace")
+		}
+	})
+	var list tridentv1.TridentMirrorRelationshipList
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{pvcIndex: obj.GetName()}); err != nil {
+		if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return nil
+		}
 	}
 	var out []reconcile.Request
 	for _, t := range list.Items {
-		for _, m := range t.Spec.VolumeMappings {
-			if m.LocalPVCName == obj.GetName() {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
-			}
+		if slices.Contains(localPVCs(&t), obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
 		}
 	}
 	return out

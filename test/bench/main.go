@@ -33,6 +33,7 @@ type config struct {
 	n, memoryN, cap, workers int
 	latency, recheck         time.Duration
 	jsonOut                  string
+	memProfile               string
 	// instant makes jobs, aborts and transfers end at once, as the simulator did before it
 	// took ONTAP's time; the default is its realistic timings.
 	instant bool
@@ -47,6 +48,7 @@ func main() {
 	flag.DurationVar(&cfg.recheck, "recheck", 10*time.Second, "re-check interval of settled relationships")
 	flag.IntVar(&cfg.memoryN, "memory-n", 10000, "TMRs of the memory phase; 0 skips it")
 	flag.StringVar(&cfg.jsonOut, "json", "bin/bench.json", "where to write the results")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile here once the memory phase has settled (go tool pprof -inuse_space)")
 	flag.BoolVar(&cfg.instant, "instant", false, "jobs, aborts and transfers end at once (the simulator's old timing) instead of taking ONTAP's time")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())

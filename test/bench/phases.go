@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -368,7 +370,31 @@ func (b *bench) memory(ctx context.Context) error {
 	time.Sleep(b.cfg.recheck) // one re-check round
 	runtime.GC()
 	debug.FreeOSMemory()
+	if err := writeHeapProfile(b.cfg.memProfile); err != nil {
+		return err
+	}
 	b.results = append(b.results, result{Phase: "memory", Objects: m + b.cfg.n, WallSeconds: time.Since(start).Seconds(), PeakRSSMiB: peakRSS(),
 		Note: fmt.Sprintf("all TMRs settled and re-checked: RSS now %.0f MiB (target <= 200); the peak includes this harness creating %d objects at once", currentRSS(), 4*m)})
 	return nil
+}
+
+// writeHeapProfile writes the live heap to file, if one is named, and prints its size.
+func writeHeapProfile(file string) error {
+	if file == "" {
+		return nil
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	fmt.Printf("live heap %.1f MiB (HeapAlloc), heap in use %.1f MiB, stacks %.1f MiB, runtime metadata %.1f MiB, from the OS %.1f MiB (Sys); heap profile in %s\n",
+		mib(ms.HeapAlloc), mib(ms.HeapInuse), mib(ms.StackInuse), mib(ms.MSpanInuse+ms.MCacheInuse+ms.GCSys+ms.BuckHashSys+ms.OtherSys), mib(ms.Sys), file)
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -84,9 +85,14 @@ func (b *bench) startManager(ctx context.Context) error {
 	}
 	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: map[string]*ontap.Backend{"secondary": b.secondary}, Peers: b.peers}
 	events := mgr.GetEventRecorder("snapmirror-csi")
+	// The TMR metrics are kept as the driver keeps them, so that their memory is measured.
+	metrics, err := frontend.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: b.cfg.recheck,
-			Cache: &mirror.Cache{MaxAge: b.cfg.recheck}, MaxConcurrentReconciles: b.cfg.workers},
+			Cache: &mirror.Cache{MaxAge: b.cfg.recheck}, MaxConcurrentReconciles: b.cfg.workers, Metrics: metrics},
 		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: vols, MaxConcurrentReconciles: b.cfg.workers, Poll: 200 * time.Millisecond},
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
