@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 const (
@@ -435,4 +436,32 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels map[st
 		}
 	}
 	return 0
+}
+
+// TestQueuedIsNotSilence: a request whose deadline passes while it waits for one of the
+// client's own slots was never sent: the error says so, and it does not count as the cluster
+// not answering (which would set the backend aside while the cluster serves).
+func TestQueuedIsNotSilence(t *testing.T) {
+	release := make(chan struct{})
+	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		clusterOK(w, r)
+	})
+	defer close(release)
+	c := newClient(t, srv, func(cfg *ontap.Config) { cfg.MaxConcurrentRequests = 1 })
+	go c.Cluster(context.Background()) // holds the one slot until release
+	var err error
+	wait.For(t, 10*time.Second, "a second request queued behind the first times out", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err = c.Cluster(ctx)
+		var queued *ontap.QueuedError
+		return errors.As(err, &queued)
+	})
+	if ontap.DoesNotAnswer(err) {
+		t.Errorf("DoesNotAnswer(%v) = true for a request never sent", err)
+	}
+	if !strings.Contains(err.Error(), "not sent: all 1 request slots") {
+		t.Errorf("error %q does not say the request was not sent", err)
+	}
 }

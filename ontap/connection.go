@@ -18,12 +18,13 @@ import (
 // (connection refused, reset or timed out, no route, a name that does not resolve), or a
 // proxy in front of it answered that it cannot reach it (HTTP 502, 503, 504). It is false for
 // an answer ONTAP considered (a refusal, a failed job, a 500), for a certificate the CA does
-// not verify and for credentials that cannot be read: problems that waiting does not fix.
+// not verify and for credentials that cannot be read: problems that waiting does not fix; and
+// for a request that was never sent, its deadline passed in this client's own queue.
 func DoesNotAnswer(err error) bool {
 	var apiErr *APIError
 	var netErr net.Error
 	switch {
-	case err == nil, errors.Is(err, context.Canceled),
+	case err == nil, errors.Is(err, context.Canceled), errors.As(err, new(*QueuedError)),
 		errors.As(err, new(*credentialsError)), errors.As(err, new(*tls.CertificateVerificationError)):
 		return false
 	case errors.As(err, &apiErr):

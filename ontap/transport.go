@@ -70,7 +70,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	select {
 	case t.slots <- struct{}{}:
 	case <-req.Context().Done():
-		return nil, req.Context().Err()
+		return nil, &QueuedError{Err: req.Context().Err(), InFlight: cap(t.slots)}
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
@@ -80,6 +80,20 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { <-t.slots }}
 	return resp, nil
 }
+
+// QueuedError says that a request ended while it waited for one of the client's own slots
+// (Config.MaxConcurrentRequests): it was never sent, so it says nothing of whether the cluster
+// answers (DoesNotAnswer is false for it); the client was busy with as many requests.
+type QueuedError struct {
+	Err      error
+	InFlight int
+}
+
+func (e *QueuedError) Error() string {
+	return fmt.Sprintf("not sent: all %d request slots to the cluster stayed busy until the deadline: %v", e.InFlight, e.Err)
+}
+
+func (e *QueuedError) Unwrap() error { return e.Err }
 
 type releasingBody struct {
 	io.ReadCloser

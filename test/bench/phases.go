@@ -26,15 +26,12 @@ import (
 func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
 
 // parallel runs f for 0..n-1 on 32 goroutines and returns each call's duration.
-func parallel(n int, f func(i int) error) ([]time.Duration, error) { return parallelOn(32, n, f) }
-
-// parallelOn runs f for 0..n-1 on width goroutines and returns each call's duration.
-func parallelOn(width, n int, f func(i int) error) ([]time.Duration, error) {
+func parallel(n int, f func(i int) error) ([]time.Duration, error) {
 	durs := make([]time.Duration, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range width {
+	for range 32 {
 		wg.Go(func() {
 			for i := range next {
 				start := time.Now()
@@ -71,8 +68,7 @@ func (b *bench) provision(ctx context.Context) error {
 	}
 	b.sim.reset()
 	start := time.Now()
-	// As many at once as the external-provisioner's default --worker-threads (100).
-	durs, err := parallelOn(100, 2*n, func(i int) error {
+	durs, err := parallel(2*n, func(i int) error {
 		if i%2 == 0 {
 			_, err := b.srcDriver.CreateVolume(ctx, req(name("src", i/2), fmt.Sprintf("src-%05d", i/2), true))
 			return err
