@@ -22,6 +22,7 @@ import (
 //	GET    /sim/requests                            ONTAP requests answered, by operation
 //	DELETE /sim/requests                            reset those counters, and the work
 //	GET    /sim/work                                jobs and transfers started, and their simulated seconds
+//	POST   /sim/instant                             from now on, jobs, transfers and aborts of the whole fabric take no time
 //	POST   /sim/faults                              add a Fault (JSON); DELETE removes all
 //	POST   /sim/latency?d=20ms                      this cluster's per-request latency
 //	POST   /sim/transfer-rate?bytes=1048576         its transfers' bandwidth (0: the fabric's)
@@ -95,6 +96,7 @@ var sideRoutes = []sideRoute{
 	newSideRoute("POST", "/sim/clusters/{name}/{action}", (*Cluster).sideSetDown),
 	newSideRoute("GET", "/sim/ems", (*Cluster).sideEMS),
 	newSideRoute("GET", "/sim/work", (*Cluster).sideWork),
+	newSideRoute("POST", "/sim/instant", (*Cluster).sideInstant),
 }
 
 func (c *Cluster) sideVolume(r *sideRequest) sideResponse {
@@ -143,6 +145,11 @@ func (c *Cluster) sideAdvance(r *sideRequest) sideResponse {
 
 func (c *Cluster) sideRequests(*sideRequest) sideResponse {
 	return sideResponse{status: http.StatusOK, body: c.Requests()}
+}
+
+func (c *Cluster) sideInstant(*sideRequest) sideResponse {
+	c.fabric.SetInstant()
+	return sideDone
 }
 
 func (c *Cluster) sideWork(*sideRequest) sideResponse {

@@ -73,6 +73,7 @@ func TestSideRoutes(t *testing.T) {
 		{name: "advance by nothing", method: "POST", path: "/sim/clock", status: 400, want: errBody(`advance: time: invalid duration ""`)},
 		{name: "reset the counters", method: "DELETE", path: "/sim/requests", status: 204},
 		{name: "counters", method: "GET", path: "/sim/requests", status: 200, want: "{}\n"},
+		{name: "instant from now on", method: "POST", path: "/sim/instant", status: 204},
 		{name: "work, none", method: "GET", path: "/sim/work", status: 200, want: `{"jobs":0,"jobSeconds":0,"transfers":0,"transferSeconds":0,"transferredBytes":0}` + "\n"},
 		{name: "add a fault", method: "POST", path: "/sim/faults", body: `{"Method":"GET","Path":"/cluster","Status":500,"Code":"1"}`, status: 204, after: func(t *testing.T) {
 			if code := ontapStatus(t, "/api/cluster"); code != 500 {
