@@ -121,13 +121,14 @@ func (k *kind) checkBody(body map[string]any, verb access) *apiErr {
 // firstLeaf is the full dotted name of the first scalar under an object, for the target of an
 // unexpected argument: ONTAP answers {"ndmp": {"allowed": true}} with target "ndmp.allowed".
 func firstLeaf(path string, obj map[string]any) string {
-	for _, key := range sortedKeys(obj) {
-		if m, isObj := obj[key].(map[string]any); isObj && len(m) > 0 {
-			return firstLeaf(path+"."+key, m)
-		}
-		return path + "." + key
+	keys := sortedKeys(obj)
+	if len(keys) == 0 {
+		return path
 	}
-	return path
+	if m, isObj := obj[keys[0]].(map[string]any); isObj && len(m) > 0 {
+		return firstLeaf(path+"."+keys[0], m)
+	}
+	return path + "." + keys[0]
 }
 
 // unknownPath answers a request no route serves: 405 when a route serves the path with

@@ -372,7 +372,7 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	b.results = append(b.results, result{Phase: "memory", Objects: m + b.cfg.n, WallSeconds: time.Since(start).Seconds(), PeakRSSMiB: peakRSS(),
-		Note: fmt.Sprintf("all TMRs settled and re-checked: RSS now %.0f MiB (target <= 200); the peak includes this harness creating %d objects at once", currentRSS(), 4*m)})
+		Note: fmt.Sprintf("all TMRs settled and re-checked: RSS now %.0f MiB (target <= 150); the peak includes this harness creating %d objects at once", currentRSS(), 4*m)})
 	return nil
 }
 
