@@ -17,6 +17,7 @@ import (
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 const (
@@ -115,17 +116,15 @@ func (s *side) tamu(t *testing.T, name, tmr, snapshot string) {
 func (s *side) waitTAMU(t *testing.T, name string, state tridentv1.ActionState) tridentv1.TridentActionMirrorUpdateStatus {
 	t.Helper()
 	var last tridentv1.TridentActionMirrorUpdateStatus
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	if !wait.Until(30*time.Second, func() bool {
 		obj := &tridentv1.TridentActionMirrorUpdate{}
 		if cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, obj) == nil {
-			if last = obj.Status; last.State == state {
-				return last
-			}
+			last = obj.Status
 		}
-		time.Sleep(20 * time.Millisecond)
+		return last.State == state
+	}) {
+		t.Fatalf("TAMU %s did not reach %q; last status %+v", name, state, last)
 	}
-	t.Fatalf("TAMU %s did not reach %q; last status %+v", name, state, last)
 	return last
 }
 
@@ -226,15 +225,10 @@ func (s *side) snapshot(t *testing.T, pv, pvc, name string) string {
 // waitHandle polls a snapshot info of either kind until it reports a handle.
 func waitHandle(t *testing.T, obj client.Object, status func() *tridentv1.SnapshotInfoStatus) tridentv1.SnapshotInfoStatus {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cp.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil && status().SnapshotHandle != "" {
-			return *status()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s got no handle; last status %+v", obj.GetName(), *status())
-	return tridentv1.SnapshotInfoStatus{}
+	wait.For(t, 30*time.Second, obj.GetName()+" gets a snapshot handle", func() bool {
+		return cp.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil && status().SnapshotHandle != ""
+	})
+	return *status()
 }
 
 // TestPlannedFailoverWithSnapshotInfo walks section 5: snapshot on the primary, its handle from

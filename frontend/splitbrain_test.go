@@ -60,14 +60,14 @@ func TestSplitBrain(t *testing.T) {
 		other string
 	}{{secondary, "datavserver:" + srcVol}, {primary, "drvserver:" + dstVol}} {
 		var cond tridentv1.TridentMirrorRelationshipCondition
-		for deadline := time.Now().Add(20 * time.Second); cond.SplitBrain == nil; time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("split brain not reported on the %s site: %+v", c.site.svm, cond)
-			}
+		if !eventually(20*time.Second, func() bool {
 			obj := &tridentv1.TridentMirrorRelationship{}
 			if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: c.site.ns, Name: "csi-nas"}, obj); err == nil && len(obj.Status.Conditions) == 1 {
 				cond = obj.Status.Conditions[0]
 			}
+			return cond.SplitBrain != nil
+		}) {
+			t.Fatalf("split brain not reported on the %s site: %+v", c.site.svm, cond)
 		}
 		sb := cond.SplitBrain
 		if cond.State != "promoted" || sb.LocalBytes == 0 || sb.RemoteBytes == 0 || !strings.HasPrefix(sb.CommonSnapshot, "snapmirror.") || sb.DetectedTime == nil {

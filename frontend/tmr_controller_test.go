@@ -28,6 +28,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/mirror"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // side is one site: a namespace standing for its Kubernetes cluster, its simulated ONTAP
@@ -179,18 +180,16 @@ func (s *side) tmr(t *testing.T, name string, mutate func(*tridentv1.TridentMirr
 func (s *side) wait(t *testing.T, name string, state tridentv1.MirrorState) tridentv1.TridentMirrorRelationshipCondition {
 	t.Helper()
 	var last tridentv1.TridentMirrorRelationshipCondition
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	if !wait.Until(30*time.Second, func() bool {
 		obj := &tridentv1.TridentMirrorRelationship{}
 		if err := cp.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: name}, obj); err == nil && len(obj.Status.Conditions) == 1 {
 			last = obj.Status.Conditions[0]
-			if last.State == state && last.ObservedGeneration == obj.Generation {
-				return last
-			}
+			return last.State == state && last.ObservedGeneration == obj.Generation
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("TMR %s/%s did not reach %s; last status %+v", s.ns, name, state, last)
 	}
-	t.Fatalf("TMR %s/%s did not reach %s; last status %+v", s.ns, name, state, last)
 	return last
 }
 
@@ -345,14 +344,7 @@ func TestInvalidPVC(t *testing.T) {
 // waitEvent waits for a Warning Event about the named object with the reason and a note
 // containing fragment.
 // eventually polls ok until it holds or timeout passes, and reports whether it held.
-func eventually(timeout time.Duration, ok func() bool) bool {
-	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-	return true
-}
+func eventually(timeout time.Duration, ok func() bool) bool { return wait.Until(timeout, ok) }
 
 // waitReleased waits until the side's TMR is gone: released, its finalizer removed.
 func (s *side) waitReleased(t *testing.T, name string) {
