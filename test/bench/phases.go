@@ -131,6 +131,17 @@ func (b *bench) failover(ctx context.Context) error {
 	if err := b.sim.setDown("primary", true); err != nil {
 		return err
 	}
+	if b.cfg.cpuProfile != "" {
+		f, err := os.Create(b.cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	err := b.transition(ctx, "failover", b.setState(ctx, tridentv1.MirrorStatePromoted), tridentv1.MirrorStatePromoted)
 	if err == nil {
 		err = b.writable(ctx)
