@@ -367,9 +367,9 @@ func (r *TMRReconciler) checkPolicy(ctx context.Context, tmr *tridentv1.TridentM
 // rel is its relationship and the source's side is read through a backend or a peer of the
 // source's SVM. On a source (a promoted TMR that is no destination), the relationship is
 // looked up on the peers, from one cached list per peer and interval. With the cache, a
-// re-check costs one list of write counters per cluster and interval (Cache.SplitBrain). Without a way to read
-// the other side it does nothing; while that side cannot be read, the last finding stands.
-// Nothing is ever resynced for it.
+// re-check costs one list of write counters per cluster and interval (Cache.SplitBrain).
+// Without a way to read the other side it does nothing; while that side cannot be read, the
+// last finding stands. Nothing is ever resynced for it.
 func (r *TMRReconciler) splitBrain(ctx context.Context, tmr *tridentv1.TridentMirrorRelationship, cond *tridentv1.TridentMirrorRelationshipCondition, loc *local, rel *ontap.Relationship) {
 	var dst, src mirror.Writes
 	if rel != nil {

@@ -126,13 +126,18 @@ func (c *Client) ListVolumes(ctx context.Context, svm, pattern string) ([]Volume
 func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, error) {
 	params := storage.NewVolumeCollectionGetParams().WithSvmName(&svm).WithName(&name).
 		WithFields(volumeFields).WithMaxRecords(c.pageSize)
-	return listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Volume, *models.CollectionLinks, error) {
+	return listAll(c.volumePages(ctx, params), infallible(volumeFromModel))
+}
+
+// volumePages fetches the pages of a volume collection.
+func (c *Client) volumePages(ctx context.Context, params *storage.VolumeCollectionGetParams) fetchPage[*models.Volume] {
+	return func(o ...func(*runtime.ClientOperation)) ([]*models.Volume, *models.CollectionLinks, error) {
 		resp, err := c.api.Storage.VolumeCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
 		if err != nil {
 			return nil, nil, err
 		}
 		return resp.Payload.Records, resp.Payload.Links, nil
-	}, infallible(volumeFromModel))
+	}
 }
 
 // WriteCounts returns, for every volume of the SVM by name, the writes clients have made to
@@ -141,21 +146,15 @@ func (c *Client) listVolumes(ctx context.Context, svm, name string) ([]Volume, e
 func (c *Client) WriteCounts(ctx context.Context, svm string) (map[string]int64, error) {
 	params := storage.NewVolumeCollectionGetParams().WithSvmName(&svm).
 		WithFields([]string{"name", "statistics.iops_raw.write"}).WithMaxRecords(c.pageSize)
-	counts := map[string]int64{}
-	_, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Volume, *models.CollectionLinks, error) {
-		resp, err := c.api.Storage.VolumeCollectionGetContext(ctx, params, nil, opts[storage.ClientOption](o)...)
-		if err != nil {
-			return nil, nil, err
-		}
-		return resp.Payload.Records, resp.Payload.Links, nil
-	}, infallible(func(v *models.Volume) struct{} {
+	vols, err := listAll(c.volumePages(ctx, params), infallible(func(v *models.Volume) *models.Volume { return v }))
+	if err != nil {
+		return nil, fmt.Errorf("write counts of the volumes of SVM %s: %w", svm, err)
+	}
+	counts := make(map[string]int64, len(vols))
+	for _, v := range vols {
 		if v.Statistics != nil && v.Statistics.IopsRaw != nil {
 			counts[v.Name] = v.Statistics.IopsRaw.Write
 		}
-		return struct{}{}
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("write counts of the volumes of SVM %s: %w", svm, err)
 	}
 	return counts, nil
 }

@@ -241,27 +241,22 @@ func (s *simProcess) setLatency(d time.Duration) {
 }
 
 func (s *simProcess) requests() map[string]map[string]int {
-	out := map[string]map[string]int{}
-	for _, c := range s.clusters {
-		body, err := s.side("GET", c.Name, "/sim/requests")
-		m := map[string]int{}
-		if err == nil {
-			json.Unmarshal(body, &m)
-		}
-		out[c.Name] = m
-	}
-	return out
+	return perCluster[map[string]int](s, "/sim/requests")
 }
 
 // work returns each cluster's jobs and transfers since the counters were reset.
-func (s *simProcess) work() map[string]sim.Work {
-	out := map[string]sim.Work{}
+func (s *simProcess) work() map[string]sim.Work { return perCluster[sim.Work](s, "/sim/work") }
+
+// perCluster reads a side API path of every cluster; a cluster that cannot be read gets the
+// zero value.
+func perCluster[T any](s *simProcess, path string) map[string]T {
+	out := map[string]T{}
 	for _, c := range s.clusters {
-		var w sim.Work
-		if body, err := s.side("GET", c.Name, "/sim/work"); err == nil {
-			json.Unmarshal(body, &w)
+		var v T
+		if body, err := s.side("GET", c.Name, path); err == nil {
+			json.Unmarshal(body, &v)
 		}
-		out[c.Name] = w
+		out[c.Name] = v
 	}
 	return out
 }
