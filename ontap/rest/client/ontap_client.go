@@ -9,7 +9,9 @@ import (
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/cluster"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/network"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/nfs"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/san"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/snapmirror"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/storage"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/svm"
@@ -59,7 +61,9 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *Ontap 
 	cli := new(Ontap)
 	cli.Transport = transport
 	cli.Cluster = cluster.New(transport, formats)
+	cli.Network = network.New(transport, formats)
 	cli.Nfs = nfs.New(transport, formats)
+	cli.San = san.New(transport, formats)
 	cli.Snapmirror = snapmirror.New(transport, formats)
 	cli.Storage = storage.New(transport, formats)
 	cli.Svm = svm.New(transport, formats)
@@ -124,7 +128,11 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type Ontap struct {
 	Cluster cluster.ClientService
 
+	Network network.ClientService
+
 	Nfs nfs.ClientService
+
+	San san.ClientService
 
 	Snapmirror snapmirror.ClientService
 
@@ -139,7 +147,9 @@ type Ontap struct {
 func (c *Ontap) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.Cluster.SetTransport(transport)
+	c.Network.SetTransport(transport)
 	c.Nfs.SetTransport(transport)
+	c.San.SetTransport(transport)
 	c.Snapmirror.SetTransport(transport)
 	c.Storage.SetTransport(transport)
 	c.Svm.SetTransport(transport)
