@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/go-openapi/runtime"
 
@@ -38,6 +39,26 @@ const (
 	CodePropagating          = "6619720"  // the relationship was updated and is propagating
 	CodeStateUnreadable      = "13303816" // the relationship's state could not be read
 	CodeStateUnreadable2     = "13304159" // the relationship's status could not be read
+
+	// SAN (shared/docs/ontap-rest.md section 11).
+	CodeLUNDuplicate       = "5374242" // a LUN exists at that path
+	CodeLUNNamespaceDup    = "5440688" // a LUN or NVMe namespace exists at that path
+	CodeLUNBeingCreated    = "5702832" // a LUN of that name is being created
+	CodeLUNNotFound        = "5374875" // the LUN does not exist
+	CodeLUNNotFound2       = "5374876" // the LUN does not exist
+	CodeLUNMapped          = "1254197" // delete: the LUN is mapped
+	CodeLUNSameSize        = "1254226" // resize: the LUN has that size already
+	CodeLUNShrink          = "5374892" // resize: a LUN cannot shrink
+	CodeLUNAttributeExists = "5374930" // the LUN has an attribute of that name
+	CodeIgroupDuplicate    = "5374023" // an igroup of that name exists
+	CodeIgroupNotFound     = "5374852" // the igroup does not exist
+	CodeIgroupNotFound2    = "5374878" // unmap: the igroup does not exist
+	CodeIgroupMapped       = "1254213" // delete: the igroup maps LUNs
+	CodeInitiatorInIgroup  = "5374035" // the initiator is in the igroup already
+	CodeAlreadyMapped      = "1254207" // the LUN is mapped to that igroup already
+	CodeLUNMissingForMap   = "1254201" // map: the LUN does not exist
+	CodeMapNotFound        = "5374922" // unmap: the LUN is not mapped to that igroup
+	CodeNoISCSIService     = "5374078" // the SVM has no iSCSI service
 )
 
 // APIError is an error that ONTAP returned: an HTTP error with ONTAP's error envelope, or a job
@@ -77,9 +98,14 @@ func (e *APIError) Error() string {
 	return s
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for HTTP 404 and ONTAP code 4.
+// notFoundCodes say that the object asked for does not exist, whatever the HTTP status (which
+// shared/docs/ontap-rest.md leaves UNCONFIRMED for the SAN codes).
+var notFoundCodes = []string{CodeNotFound, CodeLUNNotFound, CodeLUNNotFound2, CodeIgroupNotFound, CodeIgroupNotFound2, CodeLUNMissingForMap, CodeMapNotFound}
+
+// Is makes errors.Is(err, ErrNotFound) true for HTTP 404, ONTAP code 4 and the SAN codes that
+// say an object does not exist (a LUN, an igroup, a LUN map).
 func (e *APIError) Is(target error) bool {
-	return target == ErrNotFound && (e.Status == http.StatusNotFound || e.Code == CodeNotFound)
+	return target == ErrNotFound && (e.Status == http.StatusNotFound || slices.Contains(notFoundCodes, e.Code))
 }
 
 // HasCode reports whether err is an *APIError with one of the codes.
@@ -109,10 +135,18 @@ func IsBusy(err error) bool {
 	return HasCode(err, CodeAnotherTransfer, CodeModifyInProgress, CodePropagating, CodeStateUnreadable, CodeStateUnreadable2)
 }
 
-// IsAlreadyExists reports whether ONTAP refused to create a duplicate.
+// IsAlreadyExists reports whether ONTAP refused to create a duplicate: a volume, snapshot,
+// relationship, LUN, LUN attribute or igroup of that name, or an initiator already in the igroup.
 func IsAlreadyExists(err error) bool {
-	return HasCode(err, CodeDuplicate, CodeVolumeDuplicate, CodeSnapshotDuplicate, CodeRelationshipExists)
+	return HasCode(err, CodeDuplicate, CodeVolumeDuplicate, CodeSnapshotDuplicate, CodeRelationshipExists,
+		CodeLUNDuplicate, CodeLUNNamespaceDup, CodeLUNAttributeExists, CodeIgroupDuplicate, CodeInitiatorInIgroup)
 }
+
+// IsAlreadyMapped reports whether ONTAP refused to map a LUN to an igroup it is mapped to.
+func IsAlreadyMapped(err error) bool { return HasCode(err, CodeAlreadyMapped) }
+
+// IsMapped reports whether ONTAP refused to delete a LUN or an igroup because it is mapped.
+func IsMapped(err error) bool { return HasCode(err, CodeLUNMapped, CodeIgroupMapped) }
 
 // IsInRelationship reports whether a volume delete failed because the volume is still a
 // SnapMirror source or destination.

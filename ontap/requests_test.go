@@ -116,6 +116,104 @@ func TestRequests(t *testing.T) {
 			return err
 		},
 		method: "GET", path: "/api/snapmirror/relationships", query: map[string]string{"source.path": "svm1:*", "list_destinations_only": "true"},
+	}, {
+		name: "create a LUN with its filesystem attribute",
+		call: func(c *ontap.Client) error {
+			_, err := c.CreateLUN(context.Background(), ontap.LUNSpec{
+				SVM: "svm1", Path: "/vol/v/lun0", Size: 1 << 30, Attributes: map[string]string{"com.netapp.ndvp.fstype": "ext4"},
+			})
+			return err
+		},
+		method: "POST", path: "/api/storage/luns", query: map[string]string{"return_timeout": "5"},
+		body: `{"name":"/vol/v/lun0","svm":{"name":"svm1"},"os_type":"linux","space":{"size":1073741824,"guarantee":{"requested":false}},
+			"attributes":[{"name":"com.netapp.ndvp.fstype","value":"ext4"}]}`,
+	}, {
+		name: "look a LUN up by path, with its maps",
+		call: func(c *ontap.Client) error {
+			_, err := c.GetLUN(context.Background(), "svm1", "/vol/v/lun0")
+			return err
+		},
+		method: "GET", path: "/api/storage/luns",
+		query: map[string]string{"name": "/vol/v/lun0", "svm.name": "svm1", "fields": "uuid,name,svm.name,location.volume.name,space.size,serial_number," +
+			"status.state,status.read_only,lun_maps.igroup.name,lun_maps.igroup.uuid,lun_maps.logical_unit_number,attributes.name,attributes.value"},
+	}, {
+		name: "grow a LUN",
+		call: func(c *ontap.Client) error {
+			_, err := c.ResizeLUN(context.Background(), "lun-uuid", 2<<30)
+			return err
+		},
+		method: "PATCH", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "5"}, body: `{"space":{"size":2147483648}}`,
+	}, {
+		name:   "delete a LUN",
+		call:   func(c *ontap.Client) error { _, err := c.DeleteLUN(context.Background(), "lun-uuid"); return err },
+		method: "DELETE", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "5"},
+	}, {
+		name: "set a LUN attribute",
+		call: func(c *ontap.Client) error {
+			_, err := c.SetLUNAttribute(context.Background(), "lun-uuid", "com.netapp.ndvp.fstype", "xfs")
+			return err
+		},
+		method: "POST", path: "/api/storage/luns/lun-uuid/attributes", query: map[string]string{"return_timeout": "5"},
+		body: `{"name":"com.netapp.ndvp.fstype","value":"xfs"}`,
+	}, {
+		name: "create an igroup for a node",
+		call: func(c *ontap.Client) error {
+			_, err := c.CreateIgroup(context.Background(), ontap.IgroupSpec{Name: "node1-x", SVM: "svm1", Initiators: []string{"iqn.1994-05.com.redhat:node1"}})
+			return err
+		},
+		method: "POST", path: "/api/protocols/san/igroups", query: map[string]string{"return_records": "true"},
+		body: `{"name":"node1-x","svm":{"name":"svm1"},"protocol":"iscsi","os_type":"linux","initiators":[{"name":"iqn.1994-05.com.redhat:node1"}]}`,
+	}, {
+		name: "look an igroup up",
+		call: func(c *ontap.Client) error {
+			_, err := c.GetIgroup(context.Background(), "svm1", "node1-x")
+			return err
+		},
+		method: "GET", path: "/api/protocols/san/igroups",
+		query: map[string]string{"name": "node1-x", "svm.name": "svm1", "fields": "uuid,name,svm.name,protocol,os_type,initiators.name"},
+	}, {
+		name: "add an initiator",
+		call: func(c *ontap.Client) error {
+			return c.AddInitiator(context.Background(), "ig-uuid", "iqn.1994-05.com.redhat:node1")
+		},
+		method: "POST", path: "/api/protocols/san/igroups/ig-uuid/initiators", body: `{"name":"iqn.1994-05.com.redhat:node1"}`,
+	}, {
+		name:   "delete an igroup",
+		call:   func(c *ontap.Client) error { return c.DeleteIgroup(context.Background(), "ig-uuid") },
+		method: "DELETE", path: "/api/protocols/san/igroups/ig-uuid",
+	}, {
+		name: "map a LUN, the number chosen by ONTAP",
+		call: func(c *ontap.Client) error {
+			_, err := c.MapLUN(context.Background(), "svm1", "/vol/v/lun0", "node1-x")
+			return err
+		},
+		method: "POST", path: "/api/protocols/san/lun-maps", query: map[string]string{"return_records": "true"},
+		body: `{"svm":{"name":"svm1"},"lun":{"name":"/vol/v/lun0"},"igroup":{"name":"node1-x"}}`,
+	}, {
+		name: "look a LUN map up",
+		call: func(c *ontap.Client) error {
+			_, err := c.GetLUNMap(context.Background(), "svm1", "/vol/v/lun0", "node1-x")
+			return err
+		},
+		method: "GET", path: "/api/protocols/san/lun-maps",
+		query: map[string]string{"lun.name": "/vol/v/lun0", "igroup.name": "node1-x", "svm.name": "svm1",
+			"fields": "svm.name,lun.name,lun.uuid,igroup.name,igroup.uuid,logical_unit_number"},
+	}, {
+		name:   "unmap a LUN",
+		call:   func(c *ontap.Client) error { return c.UnmapLUN(context.Background(), "lun-uuid", "ig-uuid") },
+		method: "DELETE", path: "/api/protocols/san/lun-maps/lun-uuid/ig-uuid",
+	}, {
+		name:   "the iSCSI target",
+		call:   func(c *ontap.Client) error { _, err := c.GetISCSIService(context.Background(), "svm1"); return err },
+		method: "GET", path: "/api/protocols/san/iscsi/services", query: map[string]string{"svm.name": "svm1", "fields": "svm.name,enabled,target.name"},
+	}, {
+		name: "the iSCSI data LIFs that are up",
+		call: func(c *ontap.Client) error {
+			_, err := c.DataLIFs(context.Background(), "svm1", "data_iscsi")
+			return err
+		},
+		method: "GET", path: "/api/network/ip/interfaces",
+		query: map[string]string{"svm.name": "svm1", "services": "data_iscsi", "state": "up", "fields": "ip.address,state"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +226,7 @@ func TestRequests(t *testing.T) {
 				case "GET":
 					writeJSON(w, 200, `{"records":[{"uuid":"rel","source":{"path":"svm1:v1"},"destination":{"path":"svm2:v1"},"state":"snapmirrored"}],"num_records":1}`)
 				case "POST":
-					writeJSON(w, 201, `{"job":{"uuid":"j"}}`)
+					writeJSON(w, 201, `{"job":{"uuid":"j"},"num_records":1,"records":[{"uuid":"u","logical_unit_number":0}]}`)
 				default:
 					writeJSON(w, 200, `{"job":{"uuid":"j"}}`)
 				}
