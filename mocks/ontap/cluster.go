@@ -33,14 +33,18 @@ type Cluster struct {
 	schedules      []*schedule
 	exportPolicies map[int64]*exportPolicy
 	nextPolicyID   int64
-	requests       map[string]int
-	work           Work
-	faults         []*Fault
-	transferDelay  time.Duration
-	transferRate   int64
-	abortDelay     time.Duration
-	latency        time.Duration
-	disc           discovery
+	// SAN (san.go): igroups by uuid, LUN maps, and the SVMs without an iSCSI service.
+	igroups       map[string]*igroup
+	lunMaps       []*lunMap
+	noISCSI       map[string]bool
+	requests      map[string]int
+	work          Work
+	faults        []*Fault
+	transferDelay time.Duration
+	transferRate  int64
+	abortDelay    time.Duration
+	latency       time.Duration
+	disc          discovery
 	// loc is the cluster's time zone: date-times are written with its offset.
 	loc           *time.Location
 	maxVolumeSize int64
@@ -86,6 +90,8 @@ type volume struct {
 	snapshots []*snapshot
 	// writes counts the writes of clients, as ONTAP's statistics.iops_raw.write does.
 	writes int64
+	// luns are the identities of the LUNs its content holds, by the LUN's image ID (san.go).
+	luns map[string]*lun
 }
 
 type snapshot struct {
@@ -112,10 +118,11 @@ func (c *Cluster) timestamp(t time.Time) string {
 // used is the volume's logical data size in bytes.
 func (v *volume) used() int64 { return contentSize(v.files) }
 
+// contentSize is the space a volume's content takes: its files, and its LUNs (lun_content.go).
 func contentSize(files map[string]string) int64 {
 	var n int64
-	for _, c := range files {
-		n += int64(len(c))
+	for k, c := range files {
+		n += entrySize(k, c)
 	}
 	return n
 }
@@ -133,7 +140,8 @@ func newCluster(f *Fabric, spec ClusterSpec, loc *time.Location) *Cluster {
 	c := &Cluster{
 		fabric: f, name: spec.Name, uuid: f.newUUID(), loc: loc, maxVolumeSize: spec.MaxVolumeSize,
 		svms: map[string]*svm{}, aggregates: map[string]*aggregate{}, volumes: map[string]*volume{},
-		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{},
+		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{}, igroups: map[string]*igroup{},
+		noISCSI:  map[string]bool{},
 		requests: map[string]int{}, slots: make(chan struct{}, f.opts.MaxConcurrent), nextPolicyID: 1,
 	}
 	if c.maxVolumeSize == 0 {
@@ -145,6 +153,9 @@ func newCluster(f *Fabric, spec ClusterSpec, loc *time.Location) *Cluster {
 	}
 	for _, a := range spec.Aggregates {
 		c.aggregates[a] = &aggregate{name: a, uuid: f.newUUID(), size: size}
+	}
+	for _, s := range spec.ISCSIDisabled {
+		c.noISCSI[s] = true
 	}
 	for _, s := range spec.SVMs {
 		c.svms[s] = &svm{cluster: c, name: s, uuid: f.newUUID(), peers: map[string]*svm{}}
@@ -254,12 +265,16 @@ func (c *Cluster) WriteFile(svmName, volName, path, content string) error {
 	if v.typ != "rw" {
 		return fmt.Errorf("volume %s:%s is a read-only DP volume", svmName, volName)
 	}
+	if strings.ContainsRune(path, 0) {
+		return fmt.Errorf("%q is not a file name: it holds a NUL byte", path)
+	}
 	v.files[path] = content
 	v.writes++
 	return nil
 }
 
-// Files returns a copy of a volume's active file system.
+// Files returns a copy of a volume's active file system: its files, not its LUNs (LUNContent
+// and LUNChecksum read those).
 func (c *Cluster) Files(svmName, volName string) (map[string]string, error) {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()
@@ -267,7 +282,9 @@ func (c *Cluster) Files(svmName, volName string) (map[string]string, error) {
 	if v == nil {
 		return nil, fmt.Errorf("volume %s:%s: %w", svmName, volName, errNoVolume)
 	}
-	return maps.Clone(v.files), nil
+	files := maps.Clone(v.files)
+	maps.DeleteFunc(files, func(k, _ string) bool { return isLUNKey(k) })
+	return files, nil
 }
 
 // VolumeInfo is what tests read of a volume through the side API.

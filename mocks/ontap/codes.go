@@ -68,4 +68,45 @@ const (
 	codeDestinationPath       = "13303852" // destination.path lacks ':'
 	codeStateNeedsCreateDest  = "13303873" // state given without create_destination
 	codeNoCommonSnapshot      = "13303890" // resync: no common snapshot (UNCONFIRMED code)
+
+	// SAN (§11). The HTTP status of most is UNCONFIRMED: the simulator answers 404 for a
+	// missing object, 409 for a duplicate or an object in use, 400 otherwise.
+	codeLUNNotFound          = "5374875" // LUN not found (GET/PATCH/DELETE by uuid, lun-maps)
+	codeLUNDuplicate         = "5374242" // a LUN already exists at that path
+	codeLUNRequired          = "5374884" // a property required for a non-clone LUN is missing (target names it)
+	codeLUNNameChars         = "5374121" // bad characters in the LUN's base name
+	codeLUNNameInvalid       = "5374127" // invalid LUN path
+	codeLUNNameTooLong       = "5376462" // LUN name too long
+	codeLUNSizeNegative      = "5374123" // negative size
+	codeLUNSizeTooSmall      = "5374124" // below 4096 bytes
+	codeLUNSizeTooLarge      = "5374125" // above 128 TiB; also a guaranteed LUN that does not fit its volume (UNCONFIRMED)
+	codeLUNSizeInvalid       = "5374130" // not a size
+	codeLUNReadOnlyVolume    = "5374129" // documented for an LS mirror; also a DP volume here (UNCONFIRMED)
+	codeLUNInSnapshot        = "5374238" // a LUN path inside a snapshot
+	codeLUNVolumeOffline     = "5374866" // containing volume offline
+	codeLUNShrink            = "5374892" // attempt to reduce a LUN's size
+	codeLUNSameSize          = "1254226" // the new size equals the current one
+	codeLUNDeleteMapped      = "1254197" // delete of a mapped LUN without allow_delete_while_mapped
+	codeVolumeNameNotFound   = "917927"  // volume not found by name
+	codeAttributeExists      = "5374930" // a LUN attribute of that name exists
+	codeAttributeNotFound    = "5374931" // no LUN attribute of that name
+	codeIgroupDuplicate      = "5374023" // an igroup of that name exists (HTTP 409: Trident relies on it)
+	codeIgroupNameInvalid    = "5373958" // bad igroup name
+	codeInitiatorInvalid     = "5373969" // bad initiator name (the code within 5373969-5373993 is UNCONFIRMED)
+	codeInitiatorProtocol    = "5374038" // initiator of the wrong kind for the igroup's protocol (UNCONFIRMED)
+	codeInitiatorNotMember   = "5374034" // the initiator is not in the igroup
+	codeInitiatorExists      = "5374035" // the initiator is already in the igroup
+	codeInitiatorOSConflict  = "5374732" // create: an initiator is in an igroup of a conflicting os_type
+	codeInitiatorOSConflict2 = "5374734" // add initiator: same conflict
+	codeIgroupNotFound       = "5374852" // igroup not found
+	codeIgroupMapped         = "1254213" // the igroup is mapped and allow_delete_while_mapped is not set
+	codeISCSIServiceMissing  = "5374078" // the SVM has no iSCSI service
+	codeMapExists            = "1254207" // the LUN is already mapped to this igroup
+	codeMapLUNMissing        = "1254201" // map: the LUN does not exist
+	codeMapNoLUN             = "5374901" // map: no lun given
+	codeMapNoIgroup          = "5374902" // map: no igroup given
+	codeMapNoISCSILIF        = "5374573" // map: no iSCSI LIF on the LUN's node (which code in 5374573-5374584: UNCONFIRMED)
+	codeMapNoFCLIF           = "5374574" // map: no FC LIF on the LUN's node (UNCONFIRMED; FC is not simulated)
+	codeMapNotFound          = "5374922" // the LUN map does not exist
+	codeUnmapIgroupMissing   = "5374878" // unmap: the igroup does not exist
 )

@@ -123,10 +123,10 @@ func newDiscovery(f *Fabric, c *Cluster, spec ClusterSpec, number int) discovery
 			if i == 0 {
 				nfsAddr = "127.0.0.1"
 			}
-			d.lifs = append(d.lifs,
-				&lif{uuid: f.newUUID(), name: fmt.Sprintf("%s_nfs_lif%d", s.name, i+1), svm: s.name, policy: "default-data-files", address: nfsAddr, port: "e0d", services: files, node: nd},
-				&lif{uuid: f.newUUID(), name: fmt.Sprintf("%s_iscsi_lif%d", s.name, i+1), svm: s.name, policy: "default-data-blocks", address: addr(si+1, 2*i+2), port: "e0e", services: blocks, node: nd},
-			)
+			d.lifs = append(d.lifs, &lif{uuid: f.newUUID(), name: fmt.Sprintf("%s_nfs_lif%d", s.name, i+1), svm: s.name, policy: "default-data-files", address: nfsAddr, port: "e0d", services: files, node: nd})
+			if !c.noISCSI[s.name] {
+				d.lifs = append(d.lifs, &lif{uuid: f.newUUID(), name: fmt.Sprintf("%s_iscsi_lif%d", s.name, i+1), svm: s.name, policy: "default-data-blocks", address: addr(si+1, 2*i+2), port: "e0e", services: blocks, node: nd})
+			}
 		}
 	}
 	return d
@@ -241,7 +241,7 @@ func (c *Cluster) listSVMs(*request) response {
 			"name": s.name, "uuid": s.uuid, "state": "running", "subtype": "default",
 			"aggregates": aggrs, "aggregates_delegated": true, "language": "c.utf_8",
 			"ipspace": map[string]any{"name": "Default"},
-			"nfs":     enabled(true), "iscsi": enabled(true), "cifs": enabled(false), "fcp": enabled(false), "nvme": enabled(false),
+			"nfs":     enabled(true), "iscsi": enabled(!c.noISCSI[s.name]), "cifs": enabled(false), "fcp": enabled(false), "nvme": enabled(false),
 		})
 	}
 	return ok(recs)

@@ -203,6 +203,9 @@ type ClusterSpec struct {
 	// MaxVolumeSize is the largest FlexVol the cluster creates, in bytes (default 100 TiB,
 	// the common platform maximum).
 	MaxVolumeSize int64
+	// ISCSIDisabled are SVMs without an iSCSI service and without iSCSI data LIFs; every
+	// other SVM has both (one iSCSI LIF per node).
+	ISCSIDisabled []string
 }
 
 // defaultMaxVolumeSize is the common ONTAP platform maximum for a FlexVol.

@@ -15,7 +15,7 @@ import (
 
 // page filters, orders, pages and projects a collection. Records echo the fields the filters
 // name, as ONTAP's do.
-func page(r *http.Request, recs []map[string]any, filters url.Values) map[string]any {
+func page(r *http.Request, recs []map[string]any, filters url.Values, keys []string) map[string]any {
 	q := r.URL.Query()
 	var kept []map[string]any
 	for _, rec := range recs {
@@ -54,7 +54,7 @@ func page(r *http.Request, recs []map[string]any, filters url.Values) map[string
 	fields := fieldList(q, "")
 	records := make([]map[string]any, 0, end-start)
 	for _, rec := range kept[start:end] {
-		records = append(records, project(rec, fields, sortedKeys(filters)))
+		records = append(records, project(rec, fields, slices.Concat(keys, sortedKeys(filters))))
 	}
 	out["records"] = records
 	out["num_records"] = len(records)
@@ -240,7 +240,8 @@ func fieldList(q url.Values, def string) []string {
 }
 
 // expensive fields are returned only when asked for by name or with **.
-var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true, "delta": true}
+var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_space": true, "delta": true,
+	"attributes": true, "lun_maps": true, "reporting_nodes": true}
 
 // keyFields identify a record; ONTAP returns those a record has whatever fields= names.
 var keyFields = []string{"uuid", "name", "id", "index"}

@@ -36,6 +36,25 @@ type kind struct {
 	objects map[string]bool
 	// from holds the release each field came in, for those that came after 9.8.
 	from map[string][3]int
+	// keys are the fields that identify a record of the kind besides the common key fields
+	// (uuid, name, ...): returned whatever fields= names, as a lun-map's svm, igroup and lun.
+	keys []string
+	// hyphens: fields= may write "_" as "-" (logical-unit-number).
+	hyphens bool
+}
+
+// withKeys declares the kind's own key fields.
+func (k *kind) withKeys(paths ...string) *kind {
+	k.keys = paths
+	return k
+}
+
+// acceptingHyphens marks a kind whose fields= may spell "_" as "-". UNCONFIRMED: Trident asks
+// lun-maps for fields=svm,lun,igroup,logical-unit-number and reads logical_unit_number back,
+// so ONTAP seems to take the alias there.
+func (k *kind) acceptingHyphens() *kind {
+	k.hyphens = true
+	return k
 }
 
 func newKind(name string, groups ...fieldGroup) *kind {
@@ -197,6 +216,46 @@ var (
 		settable(onPost, exportRuleFields...),
 		ro("index"),
 	)
+)
+
+// The SAN kinds (§11).
+var (
+	lunKind = newKind("lun",
+		settable(onPost|onPatch, "name", "comment", "enabled", "qos_policy.name", "space.size",
+			"space.guarantee.requested", "space.scsi_thin_provisioning_support_enabled"),
+		settable(onPost, "svm.name", "svm.uuid", "os_type", "location.volume.name", "location.volume.uuid",
+			"location.logical_unit", "attributes.name", "attributes.value"),
+		ro("uuid", "serial_number", "serial_number_hex", "class", "create_time", "space.used",
+			"space.guarantee.reserved", "status.state", "status.container_state", "status.read_only", "status.mapped",
+			"location.node.name", "location.node.uuid", "lun_maps.igroup.name", "lun_maps.igroup.uuid",
+			"lun_maps.logical_unit_number"),
+	)
+	lunAttributeKind = newKind("lun attribute",
+		settable(onPost, "name"),
+		settable(onPost|onPatch, "value"),
+		ro("lun.uuid"),
+	)
+	igroupKind = newKind("igroup",
+		settable(onPost|onPatch, "name", "os_type", "comment", "delete_on_unmap"),
+		settable(onPost, "svm.name", "svm.uuid", "protocol", "initiators.name", "initiators.comment"),
+		ro("uuid", "lun_maps.lun.name", "lun_maps.lun.uuid", "lun_maps.logical_unit_number"),
+	)
+	initiatorKind = newKind("igroup initiator",
+		settable(onPost, "name", "comment", "records.name", "records.comment"),
+		ro("igroup.name", "igroup.uuid"),
+	)
+	lunMapKind = newKind("lun map",
+		settable(onPost, "svm.name", "svm.uuid", "igroup.name", "igroup.uuid", "lun.name", "lun.uuid",
+			"logical_unit_number"),
+		ro("igroup.protocol", "igroup.os_type", "lun.node.name", "lun.node.uuid", "reporting_nodes.name",
+			"reporting_nodes.uuid"),
+	).withKeys("svm", "igroup", "lun").acceptingHyphens()
+	reportingNodeKind = newKind("lun map reporting node",
+		ro("uuid", "name"),
+	)
+	iscsiServiceKind = newKind("iscsi service",
+		ro("svm.name", "svm.uuid", "enabled", "target.name", "target.alias"),
+	).withKeys("svm")
 )
 
 func prefixed(prefix string, paths []string) []string {

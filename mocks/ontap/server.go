@@ -144,6 +144,7 @@ var (
 	relationshipPatchParams = []string{"force", "validate_only", "failover", "force_failover", "failback"}
 	relationshipDeleteFlags = []string{"destination_only", "source_only", "source_info_only"}
 	restoreParams           = []string{"restore_to.snapshot.name", "restore_to.snapshot.uuid"}
+	allowDeleteWhileMapped  = []string{"allow_delete_while_mapped"}
 )
 
 // routes is the whole ONTAP surface the simulator serves.
@@ -190,6 +191,32 @@ var routes = []route{
 	newRoute("POST", "/api/support/ems/application-logs", emsKind, nil, (*Cluster).createEMSLog),
 	newRoute("GET", "/api/snapmirror/policies/{uuid}", policyKind, nil, one((*Cluster).listPolicies, "uuid")),
 	newRoute("GET", "/api/cluster/schedules/{uuid}", scheduleKind, nil, one((*Cluster).listSchedules, "uuid")),
+	// SAN (lun_handlers.go, san_handlers.go).
+	newRoute("GET", "/api/storage/luns", lunKind, nil, (*Cluster).listLUNs),
+	newRoute("POST", "/api/storage/luns", lunKind, nil, (*Cluster).createLUN),
+	newRoute("GET", "/api/storage/luns/{uuid}", lunKind, nil, (*Cluster).getLUN),
+	newRoute("PATCH", "/api/storage/luns/{uuid}", lunKind, nil, (*Cluster).modifyLUN),
+	newRoute("DELETE", "/api/storage/luns/{uuid}", lunKind, allowDeleteWhileMapped, (*Cluster).deleteLUN),
+	newRoute("GET", "/api/storage/luns/{lun.uuid}/attributes", lunAttributeKind, nil, (*Cluster).listLUNAttributes),
+	newRoute("POST", "/api/storage/luns/{lun.uuid}/attributes", lunAttributeKind, nil, (*Cluster).createLUNAttribute),
+	newRoute("GET", "/api/storage/luns/{lun.uuid}/attributes/{name}", lunAttributeKind, nil, (*Cluster).getLUNAttribute),
+	newRoute("PATCH", "/api/storage/luns/{lun.uuid}/attributes/{name}", lunAttributeKind, nil, (*Cluster).modifyLUNAttribute),
+	newRoute("DELETE", "/api/storage/luns/{lun.uuid}/attributes/{name}", lunAttributeKind, nil, (*Cluster).deleteLUNAttribute),
+	newRoute("GET", "/api/protocols/san/igroups", igroupKind, nil, (*Cluster).listIgroups),
+	newRoute("POST", "/api/protocols/san/igroups", igroupKind, nil, (*Cluster).createIgroup),
+	newRoute("GET", "/api/protocols/san/igroups/{uuid}", igroupKind, nil, (*Cluster).getIgroup),
+	newRoute("PATCH", "/api/protocols/san/igroups/{uuid}", igroupKind, nil, (*Cluster).modifyIgroup),
+	newRoute("DELETE", "/api/protocols/san/igroups/{uuid}", igroupKind, allowDeleteWhileMapped, (*Cluster).deleteIgroup),
+	newRoute("GET", "/api/protocols/san/igroups/{igroup.uuid}/initiators", initiatorKind, nil, (*Cluster).listInitiators),
+	newRoute("POST", "/api/protocols/san/igroups/{igroup.uuid}/initiators", initiatorKind, nil, (*Cluster).addInitiators),
+	newRoute("DELETE", "/api/protocols/san/igroups/{igroup.uuid}/initiators/{name}", initiatorKind, allowDeleteWhileMapped, (*Cluster).removeInitiator),
+	newRoute("GET", "/api/protocols/san/lun-maps", lunMapKind, nil, (*Cluster).listLUNMaps),
+	newRoute("POST", "/api/protocols/san/lun-maps", lunMapKind, nil, (*Cluster).createLUNMap),
+	newRoute("GET", "/api/protocols/san/lun-maps/{lun.uuid}/{igroup.uuid}", lunMapKind, nil, (*Cluster).getLUNMap),
+	newRoute("DELETE", "/api/protocols/san/lun-maps/{lun.uuid}/{igroup.uuid}", lunMapKind, nil, (*Cluster).deleteLUNMap),
+	newRoute("GET", "/api/protocols/san/lun-maps/{lun.uuid}/{igroup.uuid}/reporting-nodes", reportingNodeKind, nil, (*Cluster).listReportingNodes),
+	newRoute("GET", "/api/protocols/san/iscsi/services", iscsiServiceKind, nil, (*Cluster).listISCSIServices),
+	newRoute("GET", "/api/protocols/san/iscsi/services/{svm.uuid}", iscsiServiceKind, nil, (*Cluster).getISCSIService),
 }
 
 // operation names a request for counters and faults after the route table, with every path
@@ -260,6 +287,11 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		render(w, r, fail(unknownPath(r.Method, r.URL.Path)))
 		return
 	}
+	if rt.kind != nil && rt.kind.hyphens && strings.Contains(r.URL.Query().Get("fields"), "-") {
+		q := r.URL.Query()
+		q.Set("fields", strings.ReplaceAll(q.Get("fields"), "-", "_"))
+		r.URL.RawQuery = q.Encode()
+	}
 	req := &request{Request: r, vars: vars, query: r.URL.Query(), op: op}
 	if fault != nil && fault.FailJob {
 		req.jobFault = fault
@@ -272,6 +304,10 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		render(w, r, fail(e))
 		return
 	}
+	var keys []string
+	if rt.kind != nil {
+		keys = rt.kind.keys
+	}
 	f.mu.Lock()
 	req.now = f.clock.now()
 	f.tick()
@@ -283,7 +319,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != nil && fault.LoseAnswer {
 		hangUp(w)
 	}
-	renderWith(w, r, resp, filters)
+	renderWith(w, r, resp, filters, keys)
 }
 
 // hangUp closes the connection without an answer.
@@ -332,11 +368,12 @@ func contains(list []string, s string) bool {
 // failure, collections as {records, num_records, _links}, with fields, filters and paging
 // applied by the adapter.
 func render(w http.ResponseWriter, r *http.Request, resp response) {
-	renderWith(w, r, resp, nil)
+	renderWith(w, r, resp, nil, nil)
 }
 
-// renderWith renders, filtering a collection with filters, which its records also echo.
-func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters url.Values) {
+// renderWith renders, filtering a collection with filters, which its records also echo, as
+// they carry the kind's own key fields.
+func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters url.Values, keys []string) {
 	w.Header().Set("Content-Type", "application/hal+json")
 	if resp.err != nil {
 		status := resp.err.status
@@ -354,9 +391,9 @@ func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters u
 	}
 	body := resp.body
 	if recs, isList := body.([]map[string]any); isList {
-		body = page(r, recs, filters)
+		body = page(r, recs, filters, keys)
 	} else if rec, isRec := body.(map[string]any); isRec && r.Method == http.MethodGet {
-		body = project(rec, fieldList(r.URL.Query(), "*"), nil)
+		body = project(rec, fieldList(r.URL.Query(), "*"), keys)
 	}
 	if resp.location != "" {
 		w.Header().Set("Location", resp.location)

@@ -29,6 +29,10 @@ import (
 //	POST   /sim/clusters/{name}/down, .../up        take a cluster off the network, or back
 //	GET    /sim/ems                                 the last EMS application-log events
 //	POST   /sim/clusters/{name}/down?mode=blackhole  black-hole it: connections accepted, never answered
+//	GET    /sim/luns/{svm}/{volume}/{lun}           a LUN's uuid, serial, size, written bytes, read_only, mapped
+//	PUT    /sim/luns/{svm}/{volume}/{lun}/data?offset=N   write the body at offset N, as a host
+//	GET    /sim/luns/{svm}/{volume}/{lun}/data?offset=N&length=M   read M bytes: {"offset","length","data" (base64)}
+//	GET    /sim/luns/{svm}/{volume}/{lun}/checksum  a SHA-256 of its size and written ranges
 //
 // The route table sideRoutes serves them. Any other path, or a method its path does not
 // serve, answers 404 {"error": "no such simulator endpoint: METHOD /path"}.
@@ -97,6 +101,71 @@ var sideRoutes = []sideRoute{
 	newSideRoute("GET", "/sim/ems", (*Cluster).sideEMS),
 	newSideRoute("GET", "/sim/work", (*Cluster).sideWork),
 	newSideRoute("POST", "/sim/instant", (*Cluster).sideInstant),
+	newSideRoute("GET", "/sim/luns/{svm}/{volume}/{lun}", (*Cluster).sideLUN),
+	newSideRoute("PUT", "/sim/luns/{svm}/{volume}/{lun}/data", (*Cluster).sideWriteLUN),
+	newSideRoute("GET", "/sim/luns/{svm}/{volume}/{lun}/data", (*Cluster).sideReadLUN),
+	newSideRoute("GET", "/sim/luns/{svm}/{volume}/{lun}/checksum", (*Cluster).sideLUNChecksum),
+}
+
+func (c *Cluster) sideLUN(r *sideRequest) sideResponse {
+	info, err := c.LUN(r.vars["svm"], r.vars["volume"], r.vars["lun"])
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: info}
+}
+
+// sideInt reads an integer query parameter; absent is 0.
+func sideInt(r *sideRequest, name string) (int64, *sideResponse) {
+	text := r.URL.Query().Get(name)
+	if text == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		resp := sideError(http.StatusBadRequest, name+": "+err.Error())
+		return 0, &resp
+	}
+	return n, nil
+}
+
+func (c *Cluster) sideWriteLUN(r *sideRequest) sideResponse {
+	off, bad := sideInt(r, "offset")
+	if bad != nil {
+		return *bad
+	}
+	data, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = c.WriteLUN(r.vars["svm"], r.vars["volume"], r.vars["lun"], off, data)
+	}
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideDone
+}
+
+func (c *Cluster) sideReadLUN(r *sideRequest) sideResponse {
+	off, bad := sideInt(r, "offset")
+	if bad != nil {
+		return *bad
+	}
+	length, bad := sideInt(r, "length")
+	if bad != nil {
+		return *bad
+	}
+	data, err := c.ReadLUN(r.vars["svm"], r.vars["volume"], r.vars["lun"], off, length)
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: map[string]any{"offset": off, "length": length, "data": data}}
+}
+
+func (c *Cluster) sideLUNChecksum(r *sideRequest) sideResponse {
+	sum, err := c.LUNChecksum(r.vars["svm"], r.vars["volume"], r.vars["lun"])
+	if err != nil {
+		return sideRefused(err)
+	}
+	return sideResponse{status: http.StatusOK, body: map[string]string{"sha256": sum}}
 }
 
 func (c *Cluster) sideVolume(r *sideRequest) sideResponse {

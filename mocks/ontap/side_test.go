@@ -48,6 +48,21 @@ func TestSideRoutes(t *testing.T) {
 		}
 	}
 
+	// A LUN of 1 MiB in v, made through ONTAP's API.
+	if status, body := raw(t, f, primary)(t, "POST", "/api/storage/luns?return_timeout=10",
+		`{"svm":{"name":"svm1"},"name":"/vol/v/lun0","os_type":"linux","space":{"size":1048576,"guarantee":{"requested":false}}}`); status != 201 {
+		t.Fatalf("LUN create: %d %v", status, body)
+	}
+	lunSum := sha256.New()
+	lunSum.Write([]byte("size 1048576\n512 5\nhello"))
+	lunInfo := func() string {
+		info, err := primary.LUN("svm1", "v", "lun0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"uuid":"` + info.UUID + `","serial_number":"` + info.Serial + `","size":1048576,"written":5,"read_only":false,"mapped":false}` + "\n"
+	}
+
 	served := make([]bool, sim.NumSideRoutes) // which routes a case got an answer from
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -103,6 +118,15 @@ func TestSideRoutes(t *testing.T) {
 		{name: "no such cluster down", method: "POST", path: "/sim/clusters/tertiary/down", status: 400, want: errBody(wantOther)},
 		{name: "another cluster sideways", method: "POST", path: "/sim/clusters/secondary/sideways", status: 400, want: errBody(wantOther)},
 		{name: "EMS events, none logged", method: "GET", path: "/sim/ems", status: 200, want: "[]\n"},
+		{name: "write to a LUN", method: "PUT", path: "/sim/luns/svm1/v/lun0/data?offset=512", body: "hello", status: 204},
+		{name: "a LUN", method: "GET", path: "/sim/luns/svm1/v/lun0", status: 200, want: lunInfo()},
+		{name: "read a LUN", method: "GET", path: "/sim/luns/svm1/v/lun0/data?offset=510&length=9", status: 200, want: `{"data":"AABoZWxsbwAA","length":9,"offset":510}` + "\n"},
+		{name: "checksum of a LUN", method: "GET", path: "/sim/luns/svm1/v/lun0/checksum", status: 200, want: `{"sha256":"` + hex.EncodeToString(lunSum.Sum(nil)) + `"}` + "\n"},
+		{name: "write beyond a LUN", method: "PUT", path: "/sim/luns/svm1/v/lun0/data?offset=1048575", body: "xy", status: 409, want: errBody("write of 2 bytes at 1048575 is beyond LUN /vol/v/lun0 of 1048576 bytes")},
+		{name: "read beyond a LUN", method: "GET", path: "/sim/luns/svm1/v/lun0/data?length=1048577", status: 409, want: errBody("read of 1048577 bytes at 0 is beyond LUN /vol/v/lun0 of 1048576 bytes")},
+		{name: "write at an offset that is not a number", method: "PUT", path: "/sim/luns/svm1/v/lun0/data?offset=end", body: "x", status: 400, want: errBody(`offset: strconv.ParseInt: parsing "end": invalid syntax`)},
+		{name: "no such LUN", method: "GET", path: "/sim/luns/svm1/v/lun9", status: 409, want: errBody("LUN /vol/v/lun9 in SVM svm1: no such LUN")},
+		{name: "a LUN of no volume", method: "GET", path: "/sim/luns/svm1/nope/lun0/checksum", status: 409, want: errBody("volume svm1:nope: no such volume")},
 		{name: "unknown path", method: "GET", path: "/sim/nothing", status: 404, want: notFound("GET", "/sim/nothing")},
 		{name: "the root", method: "GET", path: "/sim/", status: 404, want: notFound("GET", "/sim/")},
 		{name: "a volume's unknown sub-path", method: "GET", path: "/sim/volumes/svm1/v/snapshots", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/snapshots")},

@@ -364,17 +364,17 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 }
 
 // delta is how many bytes differ from one version of a file system to the next: the size of
-// every file added or changed, and of every file removed.
+// every file added or changed, and of every file removed; for a LUN, its written bytes.
 func delta(prev, next map[string]string) int64 {
 	var n int64
 	for k, v := range next {
 		if old, ok := prev[k]; !ok || old != v {
-			n += int64(len(v))
+			n += entryData(k, v)
 		}
 	}
 	for k, v := range prev {
 		if _, ok := next[k]; !ok {
-			n += int64(len(v))
+			n += entryData(k, v)
 		}
 	}
 	return n

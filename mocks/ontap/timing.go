@@ -19,6 +19,10 @@ type JobDurations struct {
 	RelationshipCreate time.Duration
 	RelationshipModify time.Duration
 	RelationshipDelete time.Duration
+	// LUNCreate, LUNModify (a resize, a rename, online/offline...), LUNDelete.
+	LUNCreate time.Duration
+	LUNModify time.Duration
+	LUNDelete time.Duration
 }
 
 // byKey is every duration by its key in a topology's jobDurations.
@@ -27,7 +31,8 @@ func (d *JobDurations) byKey() map[string]*time.Duration {
 		"queued": &d.Queued, "volumeCreate": &d.VolumeCreate, "volumeModify": &d.VolumeModify,
 		"volumeDelete": &d.VolumeDelete, "snapshotCreate": &d.SnapshotCreate, "snapshotDelete": &d.SnapshotDelete,
 		"relationshipCreate": &d.RelationshipCreate, "relationshipModify": &d.RelationshipModify,
-		"relationshipDelete": &d.RelationshipDelete,
+		"relationshipDelete": &d.RelationshipDelete, "lunCreate": &d.LUNCreate, "lunModify": &d.LUNModify,
+		"lunDelete": &d.LUNDelete,
 	}
 }
 
@@ -43,6 +48,9 @@ func (d JobDurations) running(op string, all time.Duration) time.Duration {
 		"POST /snapmirror/relationships":              d.RelationshipCreate,
 		"PATCH /snapmirror/relationships/{id}":        d.RelationshipModify,
 		"DELETE /snapmirror/relationships/{id}":       d.RelationshipDelete,
+		"POST /storage/luns":                          d.LUNCreate,
+		"PATCH /storage/luns/{id}":                    d.LUNModify,
+		"DELETE /storage/luns/{id}":                   d.LUNDelete,
 	}[op]
 	if kind == 0 {
 		return all
@@ -69,6 +77,9 @@ func (d JobDurations) running(op string, all time.Duration) time.Duration {
 //   - RelationshipModify 3s: quiesce, resume, break and resync; initialize's job ends when
 //     its transfer has started.
 //   - RelationshipDelete 3s: a delete or a release, which also cleans snapshots.
+//   - LUNCreate 1s, LUNModify 1s, LUNDelete 1s: a LUN is a file of its volume's; ONTAP's
+//     specification says a LUN create is asynchronous and Trident polls its job, but gives no
+//     duration. About a second each, a metadata operation like a snapshot.
 //   - TransferSetup 5s: a SnapMirror transfer's fixed cost (a source snapshot, the session,
 //     the checkpoint), however small the delta: an update is never instant.
 //   - TransferRate 100 MiB/s: about a 1 Gb/s inter-cluster link.
@@ -81,6 +92,7 @@ func RealisticTimings() Options {
 			VolumeCreate: 4 * time.Second, VolumeModify: 2 * time.Second, VolumeDelete: 3 * time.Second,
 			SnapshotCreate: time.Second, SnapshotDelete: 2 * time.Second,
 			RelationshipCreate: 3 * time.Second, RelationshipModify: 3 * time.Second, RelationshipDelete: 3 * time.Second,
+			LUNCreate: time.Second, LUNModify: time.Second, LUNDelete: time.Second,
 		},
 		TransferSetup: 5 * time.Second,
 		TransferRate:  100 << 20,

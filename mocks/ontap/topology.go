@@ -20,6 +20,7 @@ import (
 //	  aggregates: [aggr1]
 //	  timezone: Europe/Berlin
 //	  maxVolumeSize: 109951162777600
+//	  iscsiDisabled: []      # SVMs without iSCSI; default: every SVM serves it
 //	peers:
 //	- [svm1, svm2]
 type Topology struct {
@@ -35,7 +36,8 @@ type Topology struct {
 	TransferRate  int64  `json:"transferRate"`
 	// JobDurations are durations by kind of job (Options.JobDurations), keyed queued,
 	// volumeCreate, volumeModify, volumeDelete, snapshotCreate, snapshotDelete,
-	// relationshipCreate, relationshipModify, relationshipDelete; TransferSetup and
+	// relationshipCreate, relationshipModify, relationshipDelete, lunCreate, lunModify,
+	// lunDelete; TransferSetup and
 	// AbortDelay are durations too; ClockRate is Options.ClockRate.
 	JobDurations  map[string]string `json:"jobDurations"`
 	TransferSetup string            `json:"transferSetup"`
@@ -52,6 +54,8 @@ type Topology struct {
 		Timezone string `json:"timezone"`
 		// MaxVolumeSize: the largest FlexVol in bytes; default 100 TiB.
 		MaxVolumeSize int64 `json:"maxVolumeSize"`
+		// ISCSIDisabled: SVMs without an iSCSI service or iSCSI LIFs; the others have both.
+		ISCSIDisabled []string `json:"iscsiDisabled"`
 	} `json:"clusters"`
 	// Peers are pairs of SVM names to peer for SnapMirror.
 	Peers [][]string `json:"peers"`
@@ -127,6 +131,7 @@ func (t *Topology) Start() (*Fabric, error) {
 		if _, err := f.AddCluster(ClusterSpec{
 			Name: c.Name, SVMs: c.SVMs, Aggregates: c.Aggregates, AggregateSize: c.AggregateSize,
 			Version: c.Version, Nodes: c.Nodes, Timezone: c.Timezone, MaxVolumeSize: c.MaxVolumeSize,
+			ISCSIDisabled: c.ISCSIDisabled,
 		}); err != nil {
 			f.Close()
 			return nil, err

@@ -274,7 +274,8 @@ func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) respon
 }
 
 // deleteVolume refuses, in the job, while the volume is an end of a SnapMirror relationship
-// (917858), as ONTAP does.
+// (917858), as ONTAP does. Its LUNs go with it, mapped or not, and their maps (syncSAN drops
+// them). UNCONFIRMED: that ONTAP deletes a volume holding mapped LUNs; Trident unmaps first.
 func (c *Cluster) deleteVolume(r *request) response {
 	v := c.volumes[r.vars["uuid"]]
 	if v == nil {
