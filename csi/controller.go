@@ -19,6 +19,8 @@ var controllerCapabilities = []csi.ControllerServiceCapability_RPC_Type{
 	csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
 	csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 	csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+	csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
+	csi.ControllerServiceCapability_RPC_PUBLISH_READONLY,
 }
 
 // ControllerGetCapabilities implements csi.ControllerServer.
@@ -45,6 +47,16 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 // ValidateVolumeCapabilities implements csi.ControllerServer: see validateVolumeCapabilities.
 func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
 	return rpc(ctx, req, d.validateVolumeCapabilities)
+}
+
+// ControllerPublishVolume implements csi.ControllerServer: see publishVolume.
+func (d *Driver) ControllerPublishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
+	return rpc(ctx, req, d.publishVolume)
+}
+
+// ControllerUnpublishVolume implements csi.ControllerServer: see unpublishVolume.
+func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
+	return rpc(ctx, req, d.unpublishVolume)
 }
 
 // ControllerExpandVolume implements csi.ControllerServer: see expandVolume.

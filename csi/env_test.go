@@ -58,13 +58,27 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 // tried again every few tens of milliseconds, until the test ends.
 func (e *env) driver(t *testing.T, mirrors csi.Mirrors, backends ...ontap.BackendConfig) *csi.Driver {
 	t.Helper()
+	return e.driverWith(t, csi.Config{Mirrors: mirrors}, backends...)
+}
+
+// kind returns backend b with driver kind (ontap.DriverNAS or ontap.DriverSAN).
+func (e *env) kind(b ontap.BackendConfig, kind string) ontap.BackendConfig {
+	b.Driver = kind
+	return b
+}
+
+// driverWith is driver with more of the driver's configuration: cfg's Backends are those
+// given, opened.
+func (e *env) driverWith(t *testing.T, cfg csi.Config, backends ...ontap.BackendConfig) *csi.Driver {
+	t.Helper()
 	// A cluster that is black-holed holds a validation until ConnectTimeout.
 	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second}
 	opened, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: backends}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := csi.NewDriver(csi.Config{Backends: opened, Mirrors: mirrors, Version: "test", Log: logr.Discard()})
+	cfg.Backends, cfg.Version, cfg.Log = opened, "test", logr.Discard()
+	d, err := csi.NewDriver(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
@@ -45,16 +47,13 @@ func parseParams(in map[string]string) (params, error) {
 		v := in[k]
 		switch k {
 		case ParamBackendType:
-			if v != ontap.DriverNAS {
-				if v == ontap.DriverSAN {
-					return p, refuse(errInvalid, "parameter %s: %q is not supported yet: use %q", k, v, ontap.DriverNAS)
-				}
-				return p, refuse(errInvalid, "parameter %s: %q is unknown: use %q", k, v, ontap.DriverNAS)
+			if v != ontap.DriverNAS && v != ontap.DriverSAN {
+				return p, refuse(errInvalid, "parameter %s: %q is unknown: use %q or %q", k, v, ontap.DriverNAS, ontap.DriverSAN)
 			}
 			p.backendType = v
 		case ParamFsType:
-			if v != "" && v != "nfs" {
-				return p, refuse(errInvalid, "parameter %s: %q is not served by ontap-nas: use \"nfs\"", k, v)
+			if _, ok := fsDriver[v]; !ok && v != "" {
+				return p, refuse(errInvalid, "parameter %s: %q is not served: use ext4 or xfs (ontap-san), or nfs (ontap-nas)", k, v)
 			}
 			p.fsType = v
 		case ParamReplication:
@@ -75,6 +74,121 @@ func parseParams(in map[string]string) (params, error) {
 		}
 	}
 	return p, nil
+}
+
+// fsDriver is the driver that serves each filesystem type: NFS is ontap-nas's; ext4 and xfs
+// are made on ontap-san's LUNs by the node.
+var fsDriver = map[string]string{"nfs": ontap.DriverNAS, "ext4": ontap.DriverSAN, "xfs": ontap.DriverSAN}
+
+// defaultSANFsType is the filesystem of a SAN volume whose StorageClass and capabilities name
+// none, as in Trident.
+const defaultSANFsType = "ext4"
+
+// access is what a request's parameters and capabilities ask of the backend.
+type access struct {
+	// driver is the backend driver that can serve the request; "" when either can. by says
+	// what in the request needs it.
+	driver, by string
+	// fsType is the filesystem of a SAN volume, when the request names one.
+	fsType string
+}
+
+// configured refuses (errInvalid) a request that none of the backends' drivers can serve.
+func (a access) configured(backends []*ontap.Backend) error {
+	for _, b := range backends {
+		if a.serves(b.Driver) {
+			return nil
+		}
+	}
+	return refuse(errInvalid, "%s needs an %s backend, and none is configured", a.by, a.driver)
+}
+
+// serves reports whether a backend of driver can serve the request.
+func (a access) serves(driver string) bool { return a.driver == "" || a.driver == driver }
+
+// sanFsType is the filesystem of a SAN volume made for the request.
+func (a access) sanFsType() string {
+	if a.fsType == "" {
+		return defaultSANFsType
+	}
+	return a.fsType
+}
+
+// accessOf works out which driver can serve the parameters and capabilities, and the
+// filesystem of a SAN volume, refusing (errInvalid) what no backend can serve: two demands of
+// different drivers, a filesystem no driver serves, or one filesystem written by several
+// nodes at once on a LUN.
+func accessOf(p params, caps []*csi.VolumeCapability) (access, error) {
+	var a access
+	demand := func(driver, by string) error {
+		switch {
+		case driver == "" || driver == a.driver:
+		case a.driver == "":
+			a.driver, a.by = driver, by
+		default:
+			return refuse(errInvalid, "%s needs %s, but %s needs %s: no backend serves both", a.by, a.driver, by, driver)
+		}
+		return nil
+	}
+	setFs := func(fs, by string) error {
+		if fsDriver[fs] != ontap.DriverSAN {
+			return nil
+		}
+		if a.fsType != "" && a.fsType != fs {
+			return refuse(errInvalid, "%s asks for %s, but the volume is to be %s", by, fs, a.fsType)
+		}
+		a.fsType = fs
+		return nil
+	}
+	if err := demand(p.backendType, "parameter "+ParamBackendType+"="+p.backendType); err != nil {
+		return a, err
+	}
+	if by := "parameter " + ParamFsType + "=" + p.fsType; p.fsType != "" {
+		if err := firstError(demand(fsDriver[p.fsType], by), setFs(p.fsType, by)); err != nil {
+			return a, err
+		}
+	}
+	for _, c := range caps {
+		mount := c.GetMount()
+		switch {
+		case c.GetBlock() != nil:
+			if err := demand(ontap.DriverSAN, "block access"); err != nil {
+				return a, err
+			}
+		case mount == nil:
+			return a, refuse(errInvalid, "volume_capabilities: give a mount or block access type")
+		case mount.GetFsType() != "":
+			fs, by := mount.GetFsType(), "volume_capabilities fs_type "+mount.GetFsType()
+			driver, ok := fsDriver[fs]
+			if !ok {
+				return a, refuse(errInvalid, "volume_capabilities: fs_type %q is not served: use ext4 or xfs (ontap-san), or nfs (ontap-nas)", fs)
+			}
+			if err := firstError(demand(driver, by), setFs(fs, by)); err != nil {
+				return a, err
+			}
+		}
+		if mode := c.GetAccessMode().GetMode(); mount != nil && multiWriter(mode) {
+			if err := demand(ontap.DriverNAS, "a filesystem written from several nodes ("+mode.String()+")"); err != nil {
+				return a, err
+			}
+		}
+	}
+	return a, nil
+}
+
+// multiWriter reports whether an access mode lets several nodes write.
+func multiWriter(mode csi.VolumeCapability_AccessMode_Mode) bool {
+	return mode == csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER || mode == csi.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER
+}
+
+// firstError returns the first error that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var (

@@ -44,7 +44,7 @@ func TestParameters(t *testing.T) {
 		{map[string]string{"trident.netapp.io/replication": "TRUE"}, codes.OK, ""},
 		{map[string]string{"trident.netapp.io/replication": "yes"}, codes.InvalidArgument, "trident.netapp.io/replication"},
 		{map[string]string{"trident.netapp.io/replicaton": "true"}, codes.InvalidArgument, "trident.netapp.io/replicaton is unknown"},
-		{map[string]string{"backendType": "ontap-san"}, codes.InvalidArgument, "not supported yet"},
+		{map[string]string{"backendType": "ontap-san"}, codes.InvalidArgument, "but a filesystem written from several nodes (MULTI_NODE_MULTI_WRITER) needs ontap-nas"},
 		{map[string]string{"fsType": "ext4"}, codes.InvalidArgument, "fsType"},
 		{map[string]string{"csi.storage.k8s.io/pvc/name": "p", "csi.storage.k8s.io/pvc/namespace": "n", "csi.storage.k8s.io/pv/name": pv}, codes.OK, ""},
 	} {

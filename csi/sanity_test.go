@@ -3,6 +3,8 @@ package csi_test
 import (
 	"context"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -13,15 +15,41 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
+// sanityNode is the node ID the suite's node reports: a node with an iSCSI initiator.
+const sanityNode = "sanity-node;iqn=iqn.1994-05.com.redhat:sanity-node"
+
+// sanityBackend, in the environment, makes TestSanity run the suite on a backend of that kind
+// in this process.
+const sanityBackend = "SANITY_BACKEND"
+
 // TestSanity runs csi-test's sanity suite on the Identity and Controller services, against
-// the driver wired to the simulator over a real gRPC socket. Node tests are left out: there is
-// no node plugin yet.
+// the driver wired to the simulator over a real gRPC socket, once for each kind of backend.
+// Ginkgo runs one suite per process, so each kind runs in a process of its own. Node tests are
+// left out: the node plugin is a later issue; a stand-in node reports a node ID and holds
+// nothing.
 func TestSanity(t *testing.T) {
-	e := newEnv(t, sim.Options{})
-	d := e.driver(t, nil, e.svm1)
+	if kind := os.Getenv(sanityBackend); kind != "" {
+		e := newEnv(t, sim.Options{})
+		runSanity(t, e.driverWith(t, csi.Config{Nodes: knownNodes{sanityNode}}, e.kind(e.svm1, kind)))
+		return
+	}
+	for _, kind := range []string{ontap.DriverNAS, ontap.DriverSAN} {
+		t.Run(kind, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSanity$")
+			cmd.Env = append(os.Environ(), sanityBackend+"="+kind)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sanity on %s: %v\n%s", kind, err, out)
+			}
+		})
+	}
+}
+
+func runSanity(t *testing.T, d *csi.Driver) {
 	sock := filepath.Join(t.TempDir(), "csi.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -29,8 +57,6 @@ func TestSanity(t *testing.T) {
 	}
 	srv := grpc.NewServer()
 	d.Register(srv)
-	// The suite's cleanup unpublishes every volume from a node; with no node plugin yet, a
-	// node that holds nothing answers it.
 	csispec.RegisterNodeServer(srv, noNode{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -63,4 +89,20 @@ func (noNode) NodeUnpublishVolume(context.Context, *csispec.NodeUnpublishVolumeR
 
 func (noNode) NodeGetCapabilities(context.Context, *csispec.NodeGetCapabilitiesRequest) (*csispec.NodeGetCapabilitiesResponse, error) {
 	return &csispec.NodeGetCapabilitiesResponse{}, nil
+}
+
+func (noNode) NodeGetInfo(context.Context, *csispec.NodeGetInfoRequest) (*csispec.NodeGetInfoResponse, error) {
+	return &csispec.NodeGetInfoResponse{NodeId: sanityNode}, nil
+}
+
+// knownNodes are the node IDs node plugins reported.
+type knownNodes []string
+
+func (k knownNodes) Known(_ context.Context, id string) (bool, error) {
+	for _, n := range k {
+		if n == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -34,6 +34,14 @@ type Config struct {
 	// Mirrors answers whether a PVC's volume must be a mirror destination; nil means no PVC
 	// is ever one (no Kubernetes API, as in csi-sanity).
 	Mirrors Mirrors
+	// Nodes answers whether a node ID is one a node plugin of this driver reported; nil
+	// takes every well-formed node ID for an existing node.
+	Nodes Nodes
+	// InstallationID ends the name of every igroup the driver makes (<node>-<installation>),
+	// as Trident's installation UUID ends its: letters, digits, '_', '.' and '-', at most 40.
+	// It must be the same on every replica and restart, and differ between installations
+	// that share an SVM. Default: DefaultInstallationID.
+	InstallationID string
 	// Log receives one line per call.
 	Log logr.Logger
 }
@@ -55,6 +63,15 @@ type Mirrors interface {
 	DestinationOf(ctx context.Context, namespace, pvc string) (*MirrorTarget, error)
 }
 
+// DefaultInstallationID ends igroup names when the configuration names no installation.
+const DefaultInstallationID = "snapmirror-csi"
+
+// Nodes is what the driver needs to know of the cluster's nodes; package frontend implements it.
+type Nodes interface {
+	// Known reports whether a node plugin of this driver reported id as its node ID.
+	Known(ctx context.Context, id string) (bool, error)
+}
+
 // MirrorError is a problem with the mirror relationship a PVC names; the user fixes it.
 type MirrorError struct{ Message string }
 
@@ -68,11 +85,16 @@ type Driver struct {
 	name, version string
 	backends      []*ontap.Backend
 	mirrors       Mirrors
+	nodes         Nodes
+	installation  string
 	log           logr.Logger
 
 	busy   inflight
 	peers  peerCache
 	placed sync.Map // PV name -> *ontap.Backend, where the volume was last found
+	// published remembers, for each volume and node this process published, whether it was
+	// read-only (see publishVolume).
+	published sync.Map // publication -> bool
 }
 
 // NewDriver checks cfg and builds a Driver.
@@ -84,8 +106,15 @@ func NewDriver(cfg Config) (*Driver, error) {
 	if name == "" {
 		name = DefaultDriverName
 	}
+	installation := cfg.InstallationID
+	if installation == "" {
+		installation = DefaultInstallationID
+	}
+	if !installationID.MatchString(installation) {
+		return nil, fmt.Errorf("installation ID %q: use letters, digits, '_', '.' and '-', at most 40, starting with a letter or digit", installation)
+	}
 	return &Driver{
-		name: name, version: cfg.Version, backends: cfg.Backends, mirrors: cfg.Mirrors, log: cfg.Log,
+		name: name, version: cfg.Version, backends: cfg.Backends, mirrors: cfg.Mirrors, nodes: cfg.Nodes, installation: installation, log: cfg.Log,
 		busy: inflight{keys: map[string]bool{}}, peers: peerCache{entries: map[string]peerEntry{}},
 	}, nil
 }

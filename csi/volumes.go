@@ -22,17 +22,25 @@ const (
 	dpAutosizeFactor = 16
 )
 
-// createVolume makes a FlexVol: read-write and exported over NFS, or, for a PVC annotated
-// with trident.netapp.io/mirrorRelationship, a DP destination on an SVM peered with the
-// relationship's source. It is idempotent by name.
+// createVolume makes a FlexVol: read-write and exported over NFS (ontap-nas) or holding one
+// LUN (ontap-san, see san.go), or, for a PVC annotated with
+// trident.netapp.io/mirrorRelationship, a DP destination on an SVM peered with the
+// relationship's source (its LUN comes with the mirror's baseline). It is idempotent by name.
 func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	if req.GetName() == "" {
 		return nil, refuse(errInvalid, "name is required")
 	}
-	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
-		return nil, err
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, refuse(errInvalid, "volume_capabilities are required")
 	}
 	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return nil, err
+	}
+	a, err := accessOf(p, req.GetVolumeCapabilities())
+	if err == nil {
+		err = a.configured(d.backends)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +81,7 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	// candidate that is unavailable is passed over, unless the volume was last seen, or begun,
 	// there: the backends that answer serve.
 	for _, b := range candidates {
-		resp, err := d.existing(ctx, req, b, size, mirror != nil)
+		resp, err := d.existing(ctx, req, b, size, mirror != nil, a)
 		if last, _ := d.placed.Load(req.GetName()); unavailable(err) && last != b {
 			continue
 		}
@@ -82,7 +90,7 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 	}
 
-	b, err := d.choose(ctx, candidates, p, mirror)
+	b, err := d.choose(ctx, candidates, p, a, mirror)
 	if err != nil {
 		return nil, err
 	}
@@ -91,10 +99,18 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		Name: name, SVM: b.SVM, Aggregate: b.Aggregates[0], Size: size, SnapshotPolicy: "none",
 		Comment: volumeComment(req.GetName(), p.pvcNamespace, p.pvcName),
 	}
-	if mirror != nil {
-		spec.Type, spec.AutosizeMode, spec.AutosizeMax = ontap.VolumeDP, "grow", dpAutosizeFactor*size
+	san := b.Driver == ontap.DriverSAN
+	if san {
+		reserve := int64(sanSnapshotReserve)
+		spec.Size, spec.SnapshotReserve = flexvolFor(size), &reserve
+	}
+	switch {
+	case mirror != nil:
+		spec.Type, spec.AutosizeMode, spec.AutosizeMax = ontap.VolumeDP, "grow", dpAutosizeFactor*spec.Size
 		spec.SnapshotPolicy = ""
-	} else {
+	case san:
+		spec.Type = ontap.VolumeRW // no junction path: hosts reach its LUN over iSCSI
+	default:
 		spec.Type, spec.JunctionPath, spec.ExportPolicy = ontap.VolumeRW, "/"+name, b.ExportPolicy
 	}
 	if source != nil {
@@ -111,19 +127,25 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	if ontap.IsAlreadyExists(err) {
 		// Another replica created it since the look: answer as to a repeated call.
-		if resp, err := d.existing(ctx, req, b, size, mirror != nil); resp != nil || err != nil {
+		if resp, err := d.existing(ctx, req, b, size, mirror != nil, a); resp != nil || err != nil {
 			return resp, err
 		}
 	}
 	if err != nil {
 		return nil, answered(ctx, b, err)
 	}
-	return d.createResponse(req, b, &ontap.Volume{Name: name, Size: size, Type: spec.Type}), nil
+	v := &ontap.Volume{Name: name, Size: size, Type: spec.Type}
+	if san {
+		v.Size = spec.Size
+		resp, err := d.finishSAN(ctx, req, b, v, size, a, newVolume{cloned: source != nil})
+		return resp, answered(ctx, b, err)
+	}
+	return d.createResponse(req, b, v), nil
 }
 
 // existing answers a CreateVolume from the volume of that name on backend b, if there is one
 // and it fits the request; nil, nil when there is none.
-func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool) (*csi.CreateVolumeResponse, error) {
+func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *ontap.Backend, size int64, dp bool, a access) (*csi.CreateVolumeResponse, error) {
 	f, err := d.volumeOn(ctx, b, req.GetName())
 	if f == nil || err != nil {
 		return nil, err
@@ -131,6 +153,17 @@ func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *
 	v := f.volume
 	if id, ok := idOf(*v); ok && id != req.GetName() {
 		return nil, refuse(errExists, "volume name %s maps to FlexVol %s, which belongs to volume %s: rename the volume", req.GetName(), v.Name, id)
+	}
+	if !a.serves(b.Driver) {
+		return nil, refuse(errExists, "volume %s exists on backend %s, which is %s, not %s", req.GetName(), b.Name, b.Driver, a.driver)
+	}
+	if b.Driver == ontap.DriverSAN {
+		// The LUN's size answers, once there is one; until then the FlexVol's.
+		if err := fits(v, flexvolFor(size), 0, dp); err != nil {
+			return nil, err
+		}
+		resp, err := d.finishSAN(ctx, req, b, v, size, a, newVolume{existing: true})
+		return resp, answered(ctx, b, err)
 	}
 	if err := fits(v, size, req.GetCapacityRange().GetLimitBytes(), dp); err != nil {
 		return nil, err
@@ -140,7 +173,7 @@ func (d *Driver) existing(ctx context.Context, req *csi.CreateVolumeRequest, b *
 
 // choose picks the first candidate backend that can hold the volume, or explains why none
 // can: Unavailable when one that is unavailable might.
-func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p params, mirror *MirrorTarget) (*ontap.Backend, error) {
+func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p params, a access, mirror *MirrorTarget) (*ontap.Backend, error) {
 	remoteSVM := ""
 	if mirror != nil {
 		svm, _, ok := ontap.SplitPath(mirror.RemoteVolumeHandle)
@@ -152,8 +185,8 @@ func (d *Driver) choose(ctx context.Context, candidates []*ontap.Backend, p para
 	var why []string
 	var down []error
 	for _, b := range candidates {
-		if p.backendType != "" && b.Driver != p.backendType {
-			why = append(why, fmt.Sprintf("%s is %s, not %s", b.Name, b.Driver, p.backendType))
+		if !a.serves(b.Driver) {
+			why = append(why, fmt.Sprintf("%s is %s, not %s", b.Name, b.Driver, a.driver))
 			continue
 		}
 		if err := b.Available(); err != nil {
@@ -209,32 +242,30 @@ func fits(v *ontap.Volume, size, limit int64, dp bool) error {
 	return nil
 }
 
-func checkCapabilities(caps []*csi.VolumeCapability) error {
+// checkCapabilities checks that a volume on a backend of driver serves the capabilities.
+func checkCapabilities(caps []*csi.VolumeCapability, driver string) error {
 	if len(caps) == 0 {
 		return refuse(errInvalid, "volume_capabilities are required")
 	}
-	for _, c := range caps {
-		if c.GetBlock() != nil {
-			return refuse(errInvalid, "volume_capabilities: block access needs ontap-san, which is not supported yet; use a filesystem (NFS) volume")
-		}
-		if c.GetMount() == nil {
-			return refuse(errInvalid, "volume_capabilities: give a mount access type")
-		}
-		if fs := c.GetMount().GetFsType(); fs != "" && fs != "nfs" {
-			return refuse(errInvalid, "volume_capabilities: fs_type %q is not served by ontap-nas: use nfs", fs)
-		}
+	a, err := accessOf(params{}, caps)
+	if err != nil {
+		return err
+	}
+	if !a.serves(driver) {
+		return refuse(errInvalid, "volume_capabilities need %s, and the volume is on an %s backend", a.driver, driver)
 	}
 	return nil
 }
 
-// withinMaximum keeps the backends whose largest volume (maxVolumeSize) holds size bytes; none
-// is OutOfRange, answered without asking ONTAP.
+// withinMaximum keeps the backends whose largest volume (maxVolumeSize) holds a volume of size
+// bytes (with an ontap-san backend's LUN reserves); none is OutOfRange, answered without asking
+// ONTAP.
 func withinMaximum(backends []*ontap.Backend, size int64) ([]*ontap.Backend, error) {
 	var fit []*ontap.Backend
 	largest := int64(0)
 	for _, b := range backends {
 		largest = max(largest, b.MaxVolume())
-		if size <= b.MaxVolume() {
+		if flexvolOn(b, size) <= b.MaxVolume() {
 			fit = append(fit, b)
 		}
 	}
@@ -265,7 +296,8 @@ func volumeSize(r *csi.CapacityRange) (int64, error) {
 }
 
 // deleteVolume releases every SnapMirror relationship the volume is in (deleting it on the
-// destination side, releasing it on the source side), then deletes the volume. A volume that
+// destination side, releasing it on the source side), unmaps an ontap-san volume's LUN from
+// every igroup still mapped, then deletes the volume. A volume that
 // is gone already counts as deleted.
 func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
@@ -279,11 +311,22 @@ func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		if err := release(ctx, f); err != nil {
 			return err
 		}
+		if f.backend.Driver == ontap.DriverSAN {
+			if err := d.unmapAll(ctx, f); err != nil {
+				return err
+			}
+		}
 		err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteVolume(ctx, f.volume.UUID) })
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {
 			return err
 		}
 		d.placed.Delete(id)
+		d.published.Range(func(k, _ any) bool {
+			if k.(publication).volume == id {
+				d.published.Delete(k)
+			}
+			return true
+		})
 		return nil
 	})
 	if err != nil {
@@ -325,7 +368,8 @@ func release(ctx context.Context, f *found) error {
 }
 
 // validateVolumeCapabilities confirms the capabilities of an existing volume: NFS volumes
-// serve every mount access mode.
+// serve every mount access mode; SAN volumes block access, and a filesystem (ext4, xfs)
+// mounted by one node at a time or read by several.
 func (d *Driver) validateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
 	id := req.GetVolumeId()
 	if id == "" {
@@ -338,10 +382,11 @@ func (d *Driver) validateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if !volumeID.MatchString(id) {
 		return nil, missing
 	}
-	if err := d.withVolume(ctx, "", id, missing, func(*found) error { return nil }); err != nil {
+	driver := ""
+	if err := d.withVolume(ctx, "", id, missing, func(f *found) error { driver = f.backend.Driver; return nil }); err != nil {
 		return nil, err
 	}
-	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+	if err := checkCapabilities(req.GetVolumeCapabilities(), driver); err != nil {
 		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
@@ -349,8 +394,10 @@ func (d *Driver) validateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	}}, nil
 }
 
-// expandVolume grows the FlexVol. A DP destination grows by ONTAP autosize as its source
-// does; an explicit resize sets its size as well.
+// expandVolume grows the FlexVol, and on ontap-san then its LUN, whose filesystem the node
+// grows after (node_expansion_required). A DP destination grows by ONTAP autosize as its
+// source does; an explicit resize sets its size as well (and, on ontap-san, leaves its
+// read-only LUN to the mirror, which brings the source LUN's size).
 func (d *Driver) expandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if id == "" {
@@ -363,21 +410,28 @@ func (d *Driver) expandVolume(ctx context.Context, req *csi.ControllerExpandVolu
 	if err != nil {
 		return nil, err
 	}
-	capacity := size
+	capacity, node := size, false
 	err = d.withVolume(ctx, "volume "+id, id, refuse(ontap.ErrNotFound, "volume %s does not exist", id), func(f *found) error {
+		b := f.backend
+		if b.Driver == ontap.DriverSAN {
+			node = true
+			var err error
+			capacity, err = expandSAN(ctx, f, size)
+			return err
+		}
 		if f.volume.Size >= size {
 			capacity = f.volume.Size
 			return nil
 		}
-		if _, err := withinMaximum([]*ontap.Backend{f.backend}, size); err != nil {
+		if _, err := withinMaximum([]*ontap.Backend{b}, size); err != nil {
 			return err
 		}
-		return run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.ResizeVolume(ctx, f.volume.UUID, size) })
+		return run(ctx, b, func() (*ontap.Job, error) { return b.ResizeVolume(ctx, f.volume.UUID, size) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &csi.ControllerExpandVolumeResponse{CapacityBytes: capacity}, nil
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: capacity, NodeExpansionRequired: node}, nil
 }
 
 // getCapacity sums the available space of the configured aggregates of the backends that
@@ -388,12 +442,16 @@ func (d *Driver) getCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if err != nil {
 		return nil, err
 	}
+	a, err := accessOf(p, req.GetVolumeCapabilities())
+	if err != nil {
+		return nil, err
+	}
 	var total int64
 	var down []error
 	serving := 0
 backends:
 	for _, b := range d.backends {
-		if p.backendType != "" && b.Driver != p.backendType {
+		if !a.serves(b.Driver) {
 			continue
 		}
 		if err := b.Available(); err != nil {
@@ -428,9 +486,17 @@ func (d *Driver) listVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 		if err != nil {
 			return nil, err
 		}
+		luns, err := lunSizes(ctx, b)
+		if err != nil {
+			return nil, err
+		}
 		for _, v := range vols {
 			if id, ok := idOf(v); ok {
-				entries = append(entries, &csi.ListVolumesResponse_Entry{Volume: &csi.Volume{VolumeId: id, CapacityBytes: v.Size}})
+				size := v.Size
+				if b.Driver == ontap.DriverSAN {
+					size = luns[v.Name] // 0 for a mirror destination before its baseline
+				}
+				entries = append(entries, &csi.ListVolumesResponse_Entry{Volume: &csi.Volume{VolumeId: id, CapacityBytes: size}})
 			}
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -21,6 +23,16 @@ const (
 	DriverSAN = "ontap-san"
 )
 
+// SAN protocols of an ontap-san backend (sanType, Trident's field). Only iSCSI is served.
+const (
+	SANiSCSI = "iscsi"
+	SANNVMe  = "nvme"
+	SANFCP   = "fcp"
+)
+
+// ISCSIPort is the TCP port of iSCSI portals.
+const ISCSIPort = "3260"
+
 // DefaultStoragePrefix starts every FlexVol name, as in Trident.
 const DefaultStoragePrefix = "trident_"
 
@@ -29,11 +41,17 @@ const DefaultStoragePrefix = "trident_"
 type BackendConfig struct {
 	// Name identifies the backend in volume contexts, logs and metrics.
 	Name string `json:"name"`
-	// Driver is "ontap-nas" (FlexVols exported over NFS); "ontap-san" is not supported yet.
+	// Driver is "ontap-nas" (FlexVols exported over NFS) or "ontap-san" (a FlexVol holding
+	// one LUN, over iSCSI).
 	Driver string `json:"driver"`
+	// SANType is the SAN protocol of an ontap-san backend: "iscsi", the default and the only
+	// one served today ("nvme" and "fcp" are refused).
+	SANType string `json:"sanType,omitempty"`
 	// ManagementLIF is the cluster's management address, host or host:port.
 	ManagementLIF string `json:"managementLIF"`
-	// DataLIF is the NFS server address that nodes mount; default: the management LIF's host.
+	// DataLIF is, for ontap-nas, the NFS server address that nodes mount (default: the
+	// management LIF's host); for ontap-san, the one iSCSI portal address nodes log in to
+	// (default: every data LIF of the SVM with the data_iscsi service that is up).
 	DataLIF string `json:"dataLIF,omitempty"`
 	// SVM is the data SVM the backend provisions in.
 	SVM string `json:"svm"`
@@ -192,10 +210,19 @@ func (b *BackendConfig) check() error {
 	need("svm", b.SVM, "name the data SVM to provision in")
 	switch b.Driver {
 	case DriverNAS:
+		if b.SANType != "" {
+			errs = append(errs, fmt.Errorf(`sanType %q: only ontap-san backends take it: remove it, or use driver "ontap-san"`, b.SANType))
+		}
 	case DriverSAN:
-		errs = append(errs, errors.New(`driver "ontap-san" is not supported yet: use "ontap-nas"`))
+		switch b.SANType {
+		case "", SANiSCSI:
+		case SANNVMe, SANFCP:
+			errs = append(errs, fmt.Errorf(`sanType %q is not served: only "iscsi" is, today: use sanType "iscsi" (or leave it out)`, b.SANType))
+		default:
+			errs = append(errs, fmt.Errorf(`sanType %q is unknown: use "iscsi" (or leave it out)`, b.SANType))
+		}
 	default:
-		errs = append(errs, fmt.Errorf(`driver %q is unknown: use "ontap-nas"`, b.Driver))
+		errs = append(errs, fmt.Errorf(`driver %q is unknown: use "ontap-nas" or "ontap-san"`, b.Driver))
 	}
 	if len(b.Aggregates) == 0 {
 		errs = append(errs, errors.New("aggregates is empty: list the aggregates to place volumes on"))
@@ -239,6 +266,50 @@ type Backend struct {
 	*Client
 	// conn is the backend's connection state; nil (a Backend made by hand) is connected.
 	conn *connection
+	// iscsi is where the nodes of an ontap-san backend log in, found by validate.
+	iscsi atomic.Pointer[ISCSITarget]
+}
+
+// ISCSITarget is where the nodes of an ontap-san backend log in: the SVM's iSCSI target and
+// its portals.
+type ISCSITarget struct {
+	// IQN is the target's name (the iSCSI service's target.name).
+	IQN string
+	// Portals are the data LIFs' addresses, host:3260.
+	Portals []string
+}
+
+// ISCSI returns where the nodes of an ontap-san backend log in, as found when the backend was
+// validated against ONTAP; nil for an ontap-nas backend, or one not validated yet.
+func (b *Backend) ISCSI() *ISCSITarget { return b.iscsi.Load() }
+
+// findISCSI finds the SVM's iSCSI target and the portals of its data LIFs (or the configured
+// dataLIF), or says what the SVM lacks.
+func (b *Backend) findISCSI(ctx context.Context) error {
+	svc, err := b.GetISCSIService(ctx, b.SVM)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("driver ontap-san: SVM %s has no iSCSI service: create one on ONTAP (vserver iscsi create)", b.SVM)
+	case err != nil:
+		return fmt.Errorf("driver ontap-san: %w", err)
+	case !svc.Enabled:
+		return fmt.Errorf("driver ontap-san: the iSCSI service of SVM %s is disabled: enable it on ONTAP", b.SVM)
+	}
+	addrs := []string{b.DataLIF}
+	if b.DataLIF == "" {
+		if addrs, err = b.DataLIFs(ctx, b.SVM, "data_iscsi"); err != nil {
+			return fmt.Errorf("driver ontap-san: %w", err)
+		}
+		if len(addrs) == 0 {
+			return fmt.Errorf("driver ontap-san: SVM %s has no data LIF with the data_iscsi service that is up: create one on ONTAP, or set dataLIF", b.SVM)
+		}
+	}
+	t := ISCSITarget{IQN: svc.Target}
+	for _, a := range addrs {
+		t.Portals = append(t.Portals, net.JoinHostPort(strings.Trim(a, "[]"), ISCSIPort))
+	}
+	b.iscsi.Store(&t)
+	return nil
 }
 
 // SecretCredentials resolves a credentials Secret "namespace/name"; frontend provides it.
@@ -364,6 +435,11 @@ func (b *Backend) validate(ctx context.Context) error {
 		return fmt.Errorf("svm %q does not exist on the cluster: name an existing data SVM", b.SVM)
 	case err != nil:
 		return fmt.Errorf("svm %q: %w", b.SVM, err)
+	}
+	if b.Driver == DriverSAN {
+		if err := b.findISCSI(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, a := range b.Aggregates {
 		if len(svm.Aggregates) > 0 && slices.Contains(svm.Aggregates, a) {

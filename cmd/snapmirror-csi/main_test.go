@@ -146,10 +146,10 @@ func TestBadBackendFile(t *testing.T) {
 	defer cp.Stop()
 	t.Setenv("KUBECONFIG", cp.Kubeconfig)
 	path := filepath.Join(t.TempDir(), "backends.yaml")
-	os.WriteFile(path, []byte("backends:\n- name: b\n  driver: ontap-san\n  svm: s\n  credentials: {file: x, secret: a/b}\n"+
+	os.WriteFile(path, []byte("backends:\n- name: b\n  driver: ontap-san\n  sanType: nvme\n  svm: s\n  credentials: {file: x, secret: a/b}\n"+
 		"peers:\n- name: b\n  managementLIF: other:443\n  credentials: {secret: nonamespace}\n"), 0o600)
 	err = run(context.Background(), config{backendFile: path, metricsAddr: "0", probeAddr: "0"})
-	for _, want := range []string{`driver "ontap-san" is not supported yet`, "managementLIF is empty", "aggregates is empty", "give exactly one of file",
+	for _, want := range []string{`sanType "nvme" is not served: only "iscsi" is`, "managementLIF is empty", "aggregates is empty", "give exactly one of file",
 		"peers[0]: svm is empty", `credentials.secret "nonamespace": write it as namespace/name`, `peers[0].name: "b" is used twice`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to say %q", err, want)

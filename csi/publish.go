@@ -1,0 +1,200 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+)
+
+// publication is a volume published to a node.
+type publication struct{ volume, node string }
+
+// publishVolume makes a volume reachable from a node. For an ontap-san volume: the node's
+// igroup (igroupName), made on demand with the node's IQN (added when missing), and the LUN
+// mapped to it under the lowest free logical unit number; the publish context gives what the
+// node logs in to and looks for: protocol, lunNumber, lunSerial, targetIQN, portals. It refuses
+// to publish a mirror destination (DP, read-only until promoted) for writing, and a
+// single-node volume whose LUN is mapped to another igroup. For an ontap-nas volume there is
+// nothing to do on the controller (the NFS export rules come with the node plugin): it answers
+// with an empty context. It is idempotent; a repeated publish to the same node with the other
+// readonly flag is AlreadyExists, as far as this process saw the first (see Driver.published:
+// ONTAP records no read-only flag per map).
+func (d *Driver) publishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
+	id, nodeID, vc := req.GetVolumeId(), req.GetNodeId(), req.GetVolumeCapability()
+	switch {
+	case id == "":
+		return nil, refuse(errInvalid, "volume_id is required")
+	case nodeID == "":
+		return nil, refuse(errInvalid, "node_id is required")
+	case vc == nil:
+		return nil, refuse(errInvalid, "volume_capability is required")
+	}
+	node, err := ParseNodeID(nodeID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := accessOf(params{}, []*csi.VolumeCapability{vc})
+	if err != nil {
+		return nil, err
+	}
+	missing := refuse(ontap.ErrNotFound, "volume %s does not exist", id)
+	if !volumeID.MatchString(id) {
+		return nil, missing
+	}
+	if d.nodes != nil {
+		known, err := d.nodes.Known(ctx, nodeID)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			return nil, refuse(ontap.ErrNotFound, "node %s is unknown: no node plugin of this driver reported node ID %q", node.Name, nodeID)
+		}
+	}
+	key := publication{id, node.Name}
+	if ro, ok := d.published.Load(key); ok && ro.(bool) != req.GetReadonly() {
+		return nil, refuse(errExists, "volume %s is published to node %s with readonly=%t: unpublish it before publishing it with readonly=%t", id, node.Name, ro, req.GetReadonly())
+	}
+	var pc map[string]string
+	err = d.withVolume(ctx, "volume "+id, id, missing, func(f *found) error {
+		if !a.serves(f.backend.Driver) {
+			return refuse(errInvalid, "volume_capability needs %s, and volume %s is on an %s backend", a.driver, id, f.backend.Driver)
+		}
+		if f.backend.Driver != ontap.DriverSAN {
+			return nil
+		}
+		readonly := req.GetReadonly() || readOnlyMode(vc.GetAccessMode().GetMode())
+		var perr error
+		pc, perr = d.publishSAN(ctx, f, node, vc.GetAccessMode().GetMode(), readonly)
+		return perr
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.published.Store(key, req.GetReadonly())
+	return &csi.ControllerPublishVolumeResponse{PublishContext: pc}, nil
+}
+
+// readOnlyMode reports whether an access mode only reads.
+func readOnlyMode(m csi.VolumeCapability_AccessMode_Mode) bool {
+	return m == csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY || m == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
+}
+
+// singleNode reports whether an access mode lets one node at a time use the volume.
+func singleNode(m csi.VolumeCapability_AccessMode_Mode) bool {
+	switch m {
+	case csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY, csi.VolumeCapability_AccessMode_MULTI_NODE_SINGLE_WRITER,
+		csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER:
+		return false
+	}
+	return true
+}
+
+// publishSAN maps an ontap-san volume's LUN to the node's igroup and returns the publish context.
+func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi.VolumeCapability_AccessMode_Mode, readonly bool) (map[string]string, error) {
+	b, v := f.backend, f.volume
+	if v.Type == ontap.VolumeDP && !readonly {
+		return nil, refuse(errPrecondition, "volume %s is a SnapMirror destination (DP), read-only until promoted: promote it (TridentMirrorRelationship state promoted) before publishing it for writing, or publish it read-only", v.Name)
+	}
+	if node.IQN == "" {
+		return nil, refuse(errInvalid, "node_id %q has no iqn: ontap-san volumes need the node's iSCSI initiator name, which the node plugin reports as <node>;iqn=<IQN>", node.String())
+	}
+	path := lunPath(v.Name)
+	lun, err := b.GetLUN(ctx, b.SVM, path)
+	switch {
+	case errors.Is(err, ontap.ErrNotFound) && v.Type == ontap.VolumeDP:
+		return nil, refuse(errPrecondition, "volume %s is a mirror destination that has no LUN yet: its baseline transfer brings it", v.Name)
+	case errors.Is(err, ontap.ErrNotFound):
+		return nil, refuse(errPrecondition, "volume %s has no LUN %s: repeat the CreateVolume to complete it", v.Name, path)
+	case err != nil:
+		return nil, err
+	}
+	igroup := igroupName(node.Name, d.installation)
+	var mapped *ontap.LUNMap
+	for i, m := range lun.Maps {
+		switch {
+		case m.Igroup == igroup:
+			mapped = &lun.Maps[i]
+		case singleNode(mode):
+			return nil, refuse(errPrecondition, "volume %s is published elsewhere (its LUN is mapped to igroup %s), and its access mode %s allows one node: unpublish it there first", v.Name, m.Igroup, mode)
+		}
+	}
+	if mapped == nil {
+		if err := d.ensureIgroup(ctx, b, igroup, node); err != nil {
+			return nil, err
+		}
+		mapped, err = b.MapLUN(ctx, b.SVM, path, igroup)
+		if ontap.IsAlreadyMapped(err) {
+			mapped, err = b.GetLUNMap(ctx, b.SVM, path, igroup)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	pc := map[string]string{"protocol": ontap.SANiSCSI, "lunNumber": lunNumber(mapped.Number), "lunSerial": lun.Serial}
+	if t := b.ISCSI(); t != nil {
+		pc["targetIQN"], pc["portals"] = t.IQN, strings.Join(t.Portals, ",")
+	}
+	return pc, nil
+}
+
+// ensureIgroup makes the node's igroup, with its IQN, or adds the IQN to the igroup that exists.
+func (d *Driver) ensureIgroup(ctx context.Context, b *ontap.Backend, name string, node NodeID) error {
+	ig, err := b.GetIgroup(ctx, b.SVM, name)
+	if errors.Is(err, ontap.ErrNotFound) {
+		_, err = b.CreateIgroup(ctx, ontap.IgroupSpec{
+			Name: name, SVM: b.SVM, Protocol: ontap.SANiSCSI, OSType: "linux", Initiators: []string{node.IQN},
+			Comment: "node " + node.Name + " of snapmirror-csi installation " + d.installation,
+		})
+		if !ontap.IsAlreadyExists(err) {
+			return err
+		}
+		// Another publish to the node made it since the look.
+		ig, err = b.GetIgroup(ctx, b.SVM, name)
+	}
+	if err != nil {
+		return err
+	}
+	if slices.Contains(ig.Initiators, node.IQN) {
+		return nil
+	}
+	return b.AddInitiator(ctx, ig.UUID, node.IQN)
+}
+
+// unpublishVolume undoes publishVolume: for an ontap-san volume, the LUN is unmapped from the
+// node's igroup (from every igroup of this installation when no node is given), and an igroup
+// left without maps is deleted. A volume, LUN, map or igroup that is gone counts as
+// unpublished.
+func (d *Driver) unpublishVolume(ctx context.Context, req *csi.ControllerUnpublishVolumeRequest) (*csi.ControllerUnpublishVolumeResponse, error) {
+	id, nodeID := req.GetVolumeId(), req.GetNodeId()
+	if id == "" {
+		return nil, refuse(errInvalid, "volume_id is required")
+	}
+	match := func(igroup string) bool { return ownIgroup(igroup, d.installation) }
+	if nodeID != "" {
+		node, err := ParseNodeID(nodeID)
+		if err != nil {
+			return nil, err
+		}
+		igroup := igroupName(node.Name, d.installation)
+		match = func(ig string) bool { return ig == igroup }
+		defer d.published.Delete(publication{id, node.Name})
+	}
+	if !volumeID.MatchString(id) {
+		return &csi.ControllerUnpublishVolumeResponse{}, nil
+	}
+	err := d.withVolume(ctx, "volume "+id, id, nil, func(f *found) error {
+		if f.backend.Driver != ontap.DriverSAN {
+			return nil
+		}
+		return d.unmapWhere(ctx, f, match)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &csi.ControllerUnpublishVolumeResponse{}, nil
+}
