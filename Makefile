@@ -38,7 +38,7 @@ unit: ## Run the fast tests that need no control plane (engine, ONTAP client and
 # exceeded" and no crasher when the time runs out, a race in Go 1.26's fuzzing coordinator
 # (golang/go#75804, fixed in Go 1.27). 150000x is about 30 s per target on 2 cores.
 fuzz: ## Run each fuzz target FUZZTIME times (default 150000x); make test runs only their seeds.
-	for t in FuzzNames FuzzParameters; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),150000x) ./csi || exit 1; done
+	for t in FuzzNames FuzzParameters FuzzNodeID; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),150000x) ./csi || exit 1; done
 	for t in FuzzDuration FuzzRelationship FuzzErrors FuzzSplitPath; do go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(or $(FUZZTIME),150000x) ./ontap || exit 1; done
 
 .PHONY: build

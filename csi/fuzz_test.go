@@ -40,3 +40,24 @@ func FuzzParameters(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNodeID: a node ID the driver accepts writes back as itself or an equivalent one, and
+// the node's igroup name fits ONTAP's 96 characters and ends with the installation ID.
+func FuzzNodeID(f *testing.F) {
+	for _, s := range []string{"node1", "node1;iqn=iqn.1994-05.com.redhat:node1", "n;iqn=iqn.2020-01.x:a%3Bb;nfs=10.0.0.1,::1", "n;nfs=1.2.3.4", "a;b=c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		n, err := ParseNodeID(id)
+		if err != nil {
+			return
+		}
+		again, err := ParseNodeID(n.String())
+		if err != nil || again.String() != n.String() {
+			t.Errorf("ParseNodeID(%q) = %+v, which writes as %q and reads back as %+v, %v", id, n, n.String(), again, err)
+		}
+		if g := igroupName(n.Name, DefaultInstallationID); len(g) > maxIgroupName || !ownIgroup(g, DefaultInstallationID) {
+			t.Errorf("igroup of %q: %q", n.Name, g)
+		}
+	})
+}

@@ -18,8 +18,8 @@ import (
 //
 // nodeName is the Kubernetes node's name; iqn is the node's iSCSI initiator name, which
 // ontap-san volumes need; nfs lists the addresses the node mounts NFS from, for the export
-// rules of ontap-nas volumes. Values are percent-escaped (as URL query values are) where they
-// hold ';', ',', '=', '%' or characters outside printable ASCII. The whole is at most 256
+// rules of ontap-nas volumes. Values are percent-escaped (%XX) where they hold ';', '%' or
+// characters outside printable ASCII (an address list is split at ',' before unescaping). The whole is at most 256
 // bytes, the CSI limit. Fields come in that order, each at most once; unknown ones are
 // refused, so that a node plugin newer than the controller is noticed.
 type NodeID struct {
@@ -59,7 +59,7 @@ func escapeNodeValue(v string) string {
 	var b strings.Builder
 	for i := range len(v) {
 		c := v[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(";,=%", c) >= 0 {
+		if c <= ' ' || c >= 0x7f || c == ';' || c == '%' {
 			fmt.Fprintf(&b, "%%%02X", c)
 			continue
 		}

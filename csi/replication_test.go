@@ -46,6 +46,8 @@ func TestParameters(t *testing.T) {
 		{map[string]string{"trident.netapp.io/replicaton": "true"}, codes.InvalidArgument, "trident.netapp.io/replicaton is unknown"},
 		{map[string]string{"backendType": "ontap-san"}, codes.InvalidArgument, "but a filesystem written from several nodes (MULTI_NODE_MULTI_WRITER) needs ontap-nas"},
 		{map[string]string{"fsType": "ext4"}, codes.InvalidArgument, "fsType"},
+		{map[string]string{"fsType": "btrfs"}, codes.InvalidArgument, "parameter fsType: \"btrfs\" is not served: use ext4 or xfs (ontap-san), or nfs (ontap-nas)"},
+		{map[string]string{"backendType": "ontap-nas", "fsType": "xfs"}, codes.InvalidArgument, "parameter backendType=ontap-nas needs ontap-nas, but parameter fsType=xfs needs ontap-san"},
 		{map[string]string{"csi.storage.k8s.io/pvc/name": "p", "csi.storage.k8s.io/pvc/namespace": "n", "csi.storage.k8s.io/pv/name": pv}, codes.OK, ""},
 	} {
 		before := e.primary.VolumeNames()
@@ -150,18 +152,24 @@ func TestReplicationEligibility(t *testing.T) {
 }
 
 func TestDestinationPlacement(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) { destinationPlacement(t, kind) })
+	}
+}
+
+func destinationPlacement(t *testing.T, kind string) {
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
 	mirrors := fakeMirrors{
 		"dst":     {Relationship: "csi-nas", RemoteVolumeHandle: "svm1:trident_pvc_src"},
 		"missing": {Relationship: "nope"},
 	}
-	d := e.driver(t, mirrors, e.svm3, e.svm2)
+	d := e.driver(t, mirrors, e.kind(e.svm3, kind), e.kind(e.svm2, kind))
 	params := func(pvc string) map[string]string {
 		return map[string]string{"csi.storage.k8s.io/pvc/name": pvc, "csi.storage.k8s.io/pvc/namespace": "default"}
 	}
 	// A PVC whose TMR is missing: refused, nothing made.
-	_, err := d.CreateVolume(ctx, createReq("pvc-missing", params("missing")))
+	_, err := d.CreateVolume(ctx, volumeReq(kind, "pvc-missing", params("missing")))
 	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "TridentMirrorRelationship nope does not exist") {
 		t.Errorf("missing TMR: %v", err)
 	}
@@ -169,7 +177,7 @@ func TestDestinationPlacement(t *testing.T) {
 		t.Errorf("the refusal left %d volumes", n)
 	}
 	// The destination is DP, on svm2, the SVM peered with the source's svm1.
-	r, err := d.CreateVolume(ctx, createReq("pvc-dst", params("dst")))
+	r, err := d.CreateVolume(ctx, volumeReq(kind, "pvc-dst", params("dst")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,9 +185,12 @@ func TestDestinationPlacement(t *testing.T) {
 	if vc["svm"] != "svm2" || vc["type"] != "dp" {
 		t.Errorf("destination context %v, want svm2 and dp", vc)
 	}
+	if _, err := e.secondary.LUN("svm2", "trident_pvc_dst", "lun0"); kind == ontap.DriverSAN && err == nil {
+		t.Error("a mirror destination got a LUN of its own: the baseline brings the source's")
+	}
 	// No SVM is peered with the source: refused with the reason.
-	unpeered := e.driver(t, fakeMirrors{"dst": {Relationship: "csi-nas", RemoteVolumeHandle: "svmX:v"}}, e.svm2)
-	if _, err := unpeered.CreateVolume(ctx, createReq("pvc-x", params("dst"))); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not peered with SVM svmX") {
+	unpeered := e.driver(t, fakeMirrors{"dst": {Relationship: "csi-nas", RemoteVolumeHandle: "svmX:v"}}, e.kind(e.svm2, kind))
+	if _, err := unpeered.CreateVolume(ctx, volumeReq(kind, "pvc-x", params("dst"))); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not peered with SVM svmX") {
 		t.Errorf("no peered SVM: %v", err)
 	}
 	// Snapshots of a DP volume are refused, as ONTAP refuses them.
@@ -188,17 +199,30 @@ func TestDestinationPlacement(t *testing.T) {
 	}
 }
 
+// kinds are the kinds of backend, for the tests that hold for both.
+var kinds = []string{ontap.DriverNAS, ontap.DriverSAN}
+
+// volumeReq is a CreateVolume of a volume that backends of kind serve: an NFS one that many
+// nodes write, or a SAN one that one node writes.
+func volumeReq(kind, name string, params map[string]string) *csispec.CreateVolumeRequest {
+	if kind == ontap.DriverSAN {
+		return sanReq(name, params)
+	}
+	return createReq(name, params)
+}
+
 // mirroredPVs makes a source PV on svm1 and its destination on svm2 with an initialized
-// relationship, and returns the drivers of both sides and a client of the secondary.
-func mirroredPVs(t *testing.T, e *env) (src, dst *csi.Driver, api *ontap.Client) {
+// relationship, both on backends of kind, and returns the drivers of both sides and a client
+// of the secondary.
+func mirroredPVs(t *testing.T, e *env, kind string) (src, dst *csi.Driver, api *ontap.Client) {
 	t.Helper()
 	ctx := context.Background()
-	src = e.driver(t, nil, e.svm1)
-	dst = e.driver(t, fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: "svm1:trident_pvc_src"}}, e.svm2)
-	if _, err := src.CreateVolume(ctx, createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
+	src = e.driverWith(t, configNodes(), e.kind(e.svm1, kind))
+	dst = e.driverWith(t, csi.Config{Nodes: knownNodes{node1, node2}, Mirrors: fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: "svm1:trident_pvc_src"}}}, e.kind(e.svm2, kind))
+	if _, err := src.CreateVolume(ctx, volumeReq(kind, "pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dst.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
+	if _, err := dst.CreateVolume(ctx, volumeReq(kind, "pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
 		t.Fatal(err)
 	}
 	api = client(t, e, e.secondary)
@@ -212,22 +236,27 @@ func mirroredPVs(t *testing.T, e *env) (src, dst *csi.Driver, api *ontap.Client)
 	return src, dst, api
 }
 
-// TestDeleteReleases: deleting either end of a mirror releases the relationship first.
+// TestDeleteReleases: deleting either end of a mirror releases the relationship first, on
+// either kind of backend.
 func TestDeleteReleases(t *testing.T) {
-	e := newEnv(t, sim.Options{})
-	ctx := context.Background()
-	src, dst, api := mirroredPVs(t, e)
-	e.primary.WriteFile("svm1", "trident_pvc_src", "f", "data")
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, sim.Options{})
+			ctx := context.Background()
+			src, dst, api := mirroredPVs(t, e, kind)
+			e.primary.WriteFile("svm1", "trident_pvc_src", "f", "data")
 
-	// The source first: it is released, then deleted.
-	if _, err := src.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-src"}); err != nil {
-		t.Fatalf("delete the source: %v", err)
+			// The source first: it is released, then deleted.
+			if _, err := src.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-src"}); err != nil {
+				t.Fatalf("delete the source: %v", err)
+			}
+			if _, err := e.primary.Volume("svm1", "trident_pvc_src"); err == nil {
+				t.Error("the source survived")
+			}
+			// Then the destination: its relationship record is deleted, then the volume.
+			deleteDestination(t, e, dst, api)
+		})
 	}
-	if _, err := e.primary.Volume("svm1", "trident_pvc_src"); err == nil {
-		t.Error("the source survived")
-	}
-	// Then the destination: its relationship record is deleted, then the volume.
-	deleteDestination(t, e, dst, api)
 }
 
 // deleteDestination deletes the destination PV and checks that its relationship and volume

@@ -17,7 +17,7 @@ import (
 func TestDeleteDestinationWhileSourceDown(t *testing.T) {
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	src, dst, api := mirroredPVs(t, e)
+	src, dst, api := mirroredPVs(t, e, ontap.DriverNAS)
 	if err := e.primary.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
