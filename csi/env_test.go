@@ -59,7 +59,7 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 func (e *env) driver(t *testing.T, mirrors csi.Mirrors, backends ...ontap.BackendConfig) *csi.Driver {
 	t.Helper()
 	// A cluster that is black-holed holds a validation until ConnectTimeout.
-	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second}
+	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second, JobPoll: 10 * time.Millisecond}
 	opened, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: backends}, opts)
 	if err != nil {
 		t.Fatal(err)
