@@ -72,7 +72,7 @@ func (e *env) kind(b ontap.BackendConfig, kind string) ontap.BackendConfig {
 func (e *env) driverWith(t *testing.T, cfg csi.Config, backends ...ontap.BackendConfig) *csi.Driver {
 	t.Helper()
 	// A cluster that is black-holed holds a validation until ConnectTimeout.
-	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second}
+	opts := ontap.OpenOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ConnectTimeout: time.Second, JobPoll: 10 * time.Millisecond}
 	opened, err := ontap.OpenBackends(t.Context(), &ontap.DriverConfig{Backends: backends}, opts)
 	if err != nil {
 		t.Fatal(err)

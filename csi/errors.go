@@ -80,7 +80,8 @@ func grpcError(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case ontap.IsAlreadyExists(err):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case ontap.IsTransferInProgress(err), ontap.HasCode(err, ontap.CodeLUNBeingCreated):
+	case ontap.IsTransferInProgress(err), ontap.IsBusy(err), ontap.HasCode(err, ontap.CodeLUNBeingCreated):
+		// Another operation on the object is in progress: the same call passes once it ends.
 		return status.Error(codes.Aborted, err.Error())
 	case ontap.IsInRelationship(err), ontap.HasCode(err, ontap.CodeSnapshotOnDP, "1638543", "1638521"):
 		return status.Error(codes.FailedPrecondition, err.Error())
@@ -92,6 +93,10 @@ func grpcError(err error) error {
 			return status.Error(codes.FailedPrecondition, "ONTAP refused the backend's credentials: "+err.Error())
 		case apiErr.Code == ontap.CodeInvalidField:
 			return status.Error(codes.InvalidArgument, err.Error())
+		case apiErr.Status == 0 && apiErr.Job != "":
+			// A job that failed for a reason not recognised above: ONTAP took the request and
+			// could not carry it out, which says nothing of the request (Internal; retried).
+			return status.Error(codes.Internal, err.Error())
 		}
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}

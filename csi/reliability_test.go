@@ -15,6 +15,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // volumeOp is a CSI call the external-provisioner repeats until it succeeds.
@@ -253,13 +254,15 @@ func (op volumeOp) call(ctx context.Context, t *testing.T, e *env) error {
 // retryUntil repeats the call as the provisioner does until it succeeds.
 func retryUntil(t *testing.T, e *env, op volumeOp) {
 	t.Helper()
+	// As the provisioner does: again, after a pause, while the answer says to retry (a job of
+	// the call under the fault may still be running: ONTAP answers busy until it ends).
 	var err error
-	for range 5 {
-		if err = op.call(context.Background(), t, e); err == nil {
-			return
-		}
+	if !wait.Until(10*time.Second, func() bool {
+		err = op.call(context.Background(), t, e)
+		return err == nil || !retryable(err)
+	}) || err != nil {
+		t.Fatalf("%s does not succeed once the fault cleared: %v", op.name, err)
 	}
-	t.Fatalf("%s does not succeed once the fault cleared: %v", op.name, err)
 }
 
 // TestVolumeFaultMatrix crosses the faults with volume create and delete (plain, DP

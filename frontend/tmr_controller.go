@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
@@ -43,8 +45,9 @@ type TMRReconciler struct {
 	Recheck time.Duration
 	// Cache serves settled re-checks; nil means a GET per relationship.
 	Cache *mirror.Cache
-	// JobPoll is how soon a pass that left an ONTAP job running looks at it again; 0 means
-	// mirror.Soon.
+	// JobPoll is how soon a pass that left an ONTAP job running looks again when the job
+	// watcher has not woken it first (ontap.Client.NotifyJob, which follows every job of a
+	// cluster with one list call per interval); 0 means 30 seconds.
 	JobPoll time.Duration
 	// MaxConcurrentReconciles is how many TMRs are worked on at once; default 16.
 	MaxConcurrentReconciles int
@@ -59,6 +62,8 @@ type TMRReconciler struct {
 	// CSI only once they are listed.
 	indexer   client.FieldIndexer
 	indexOnce sync.Once
+	// jobEnded wakes the TMR whose job the job watcher saw end.
+	jobEnded chan event.GenericEvent
 }
 
 // RBAC: reads go through the manager's cache (list and watch; no get), finalizers and status
@@ -75,6 +80,7 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		workers = 16
 	}
 	r.indexer = mgr.GetFieldIndexer()
+	r.jobEnded = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		// Status writes do not wake the controller (they would make it look again at once,
 		// often through a stale cache); spec changes and deletion do, and so does the re-check
@@ -82,8 +88,21 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// So does a re-request, made with an annotation.
 		For(&tridentv1.TridentMirrorRelationship{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deleting, rerequested))).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.tmrsOfPVC)).
+		WatchesRawSource(source.Channel(r.jobEnded, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// wakeAtEnd has the TMR looked at again once the job watcher saw its job end. A wake-up
+// that finds the queue full is dropped: the pass's RequeueAfter looks again anyway.
+func (r *TMRReconciler) wakeAtEnd(b *ontap.Backend, job string, tmr *tridentv1.TridentMirrorRelationship) {
+	key := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Namespace: tmr.Namespace, Name: tmr.Name}}
+	b.NotifyJob(job, func() {
+		select {
+		case r.jobEnded <- event.GenericEvent{Object: key}:
+		default:
+		}
+	})
 }
 
 // deleting passes the update that marks an object for deletion.
@@ -232,8 +251,9 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		// A DP destination is created unmounted; nodes need the path once it holds data.
 		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicy}
 	}
-	// Jobs are followed across passes, never waited for within a request (Client.NoWait).
-	var api mirror.ONTAP = loc.backend.Client.NoWait()
+	// Jobs are followed across passes, never waited for within a request: ONTAP answers at
+	// once with the job (the client's default), and the job watcher wakes the TMR at its end.
+	var api mirror.ONTAP = loc.backend.Client
 	if r.Cache != nil && settled(tmr) {
 		api = r.Cache.Reads(loc.backend.Name, loc.backend.SVM, api)
 	}
@@ -278,8 +298,9 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		return ctrl.Result{}, res.Err
 	case res.RequeueAfter > 0:
 		r.setCondition(tmr, cond, tridentv1.ReasonTransition)
-		if res.Job != "" && r.JobPoll > 0 {
-			return ctrl.Result{RequeueAfter: r.JobPoll}, nil
+		if res.Job != "" {
+			r.wakeAtEnd(loc.backend, res.Job, tmr)
+			return ctrl.Result{RequeueAfter: cmp.Or(r.JobPoll, 30*time.Second)}, nil
 		}
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 	}

@@ -59,7 +59,7 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 		CAFile: filepath.Join(dir, "ca.pem"), Credentials: ontap.CredentialsRef{File: dir},
 		ReplicationPolicy: "MirrorAllSnapshots", ReplicationSchedule: "5min",
 	}}}
-	backends, err := ontap.OpenBackends(ctx, cfg, ontap.OpenOptions{})
+	backends, err := ontap.OpenBackends(ctx, cfg, ontap.OpenOptions{JobPoll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func (s *side) start(t *testing.T) (stop func()) {
 	vols := frontend.Volumes{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Backends: s.backends, Peers: s.peers}
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}, JobPoll: 200 * time.Millisecond},
+		&frontend.TMRReconciler{Client: mgr.GetClient(), Events: events, Volumes: vols, Recheck: time.Second, Cache: &mirror.Cache{MaxAge: time.Second}, JobPoll: 10 * time.Second},
 		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: vols, Poll: 100 * time.Millisecond},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: csi.DefaultDriverName, Trident: true},
@@ -238,7 +238,11 @@ func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down 
 		t.Fatal(err)
 	}
 	for _, st := range []ontap.RelationshipState{ontap.Paused, ontap.BrokenOff} {
-		if _, err := secondary.backend.ModifyRelationship(context.Background(), rel.UUID, ontap.RelationshipChange{State: st}); err != nil {
+		job, err := secondary.backend.ModifyRelationship(context.Background(), rel.UUID, ontap.RelationshipChange{State: st})
+		if err == nil {
+			err = secondary.backend.WaitJob(context.Background(), job)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

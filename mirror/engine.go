@@ -448,6 +448,24 @@ func failureOrBusy(err error, rel *ontap.Relationship) Result {
 // cannot be told (its cluster is not readable from here, or does not answer).
 type Gone func(ctx context.Context, path string) bool
 
+const neverFilled = "the volume holds no data and stays a read-only (DP) volume: delete its PVC"
+
+// emptyDPNote is Release's note for a volume without a relationship: "released", or, for a DP
+// volume without a snapshot (no transfer ever completed into it), that it stays empty. A read
+// that fails leaves the plain note.
+func emptyDPNote(ctx context.Context, api ONTAP, local ontap.Path, source bool) string {
+	if source {
+		return "released"
+	}
+	if v, err := api.GetVolume(ctx, local.SVM, local.Volume); err != nil || v.Type != ontap.VolumeDP {
+		return "released"
+	}
+	if snaps, err := api.FindSnapshots(ctx, local.SVM, local.Volume, ""); err != nil || len(snaps) > 0 {
+		return "released"
+	}
+	return "released; its relationship is gone and a baseline transfer never completed into it, so " + neverFilled
+}
+
 // Release is what deleting a TMR does to its volume on ONTAP, which stays read-write and keeps
 // its data. As a destination it is promoted (quiesce, abort, break) and its relationship is
 // kept, broken off, with the snapshots it shares with the source: a later TMR with
@@ -465,12 +483,15 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 	if gone == nil {
 		gone = func(context.Context, string) bool { return false }
 	}
-	note := "released"
+	// note is what the result says was done; empty until known.
+	var note string
 	// scope is how the destination's relationship goes, if it goes.
 	scope := ontap.DeleteDestinationOnly
 	rel, err := api.GetRelationship(ctx, local.String())
 	switch {
 	case errors.Is(err, ontap.ErrNotFound):
+		// An earlier pass may have deleted a relationship whose baseline never completed:
+		// then the volume is still DP, and empty (emptyDPNote, below).
 		rel = nil
 	case err != nil:
 		return Failure(fmt.Errorf("look up the relationship of %s: %w", local, err), nil)
@@ -480,7 +501,7 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 				return failureOrBusy(fmt.Errorf("abort the baseline transfer from %s: %w", rel.Source, err), rel)
 			}
 		}
-		note = fmt.Sprintf("released; the baseline transfer from %s never completed, so the volume holds no data and stays a read-only (DP) volume: delete its PVC", rel.Source)
+		note = fmt.Sprintf("released; the baseline transfer from %s never completed, so "+neverFilled, rel.Source)
 	default:
 		promoted := steps(ctx, api, &Request{Local: local, Desired: Promoted}, Observation{Relationship: rel})
 		if promoted.Err != nil || promoted.RequeueAfter > 0 {
@@ -524,6 +545,9 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 		if job != nil {
 			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
 		}
+	}
+	if note == "" {
+		note = emptyDPNote(ctx, api, local, len(dests) > 0)
 	}
 	return Complete(Promoted, note, nil)
 }

@@ -65,11 +65,14 @@ func sitesTimed(t *testing.T, opts sim.Options, timeout time.Duration) (*sim.Fab
 	return f, out[0], out[1]
 }
 
-// newClient connects to a simulated cluster with fast retries and a request timeout.
+// newClient connects to a simulated cluster with fast retries and a request timeout. ONTAP
+// may hold a request until its job ends (return_timeout 5 s), so that a pass on the instant
+// simulator does its steps in one go, and the tests pin each operation's calls; the engine's
+// following of jobs over passes is tested on the realistic clock (reliability_test.go).
 func newClient(t *testing.T, f *sim.Fabric, c *sim.Cluster, timeout time.Duration) *ontap.Client {
 	t.Helper()
 	u, p := f.Credentials()
-	api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, RequestTimeout: timeout,
+	api, err := ontap.New(ontap.Config{Address: c.Address(), CA: c.CA(), RetryBaseDelay: time.Millisecond, RequestTimeout: timeout, ReturnTimeout: 5 * time.Second,
 		Credentials: ontap.CredentialsFunc(func(context.Context) (ontap.Credentials, error) {
 			return ontap.Credentials{Username: u, Password: p}, nil
 		})})

@@ -327,6 +327,9 @@ type OpenOptions struct {
 	RetryMin, RetryMax time.Duration
 	// ConnectTimeout bounds one attempt to validate a backend; 0 means 15 seconds.
 	ConnectTimeout time.Duration
+	// JobPoll is how often the backends' job watchers look at the jobs followed; 0 means
+	// Config's default.
+	JobPoll time.Duration
 }
 
 // OpenBackends connects to the backends, all at once, and validates each against ONTAP: the
@@ -362,7 +365,7 @@ func OpenBackends(ctx context.Context, cfg *DriverConfig, opts OpenOptions) ([]*
 func openBackend(ctx context.Context, bc BackendConfig, opts OpenOptions) (*Backend, error) {
 	client, err := connect(Config{
 		Name: bc.Name, Address: bc.ManagementLIF, InsecureSkipTLSVerify: bc.InsecureSkipTLSVerify,
-		MaxConcurrentRequests: bc.MaxConcurrentRequests, Metrics: opts.Metrics, Log: opts.Log,
+		MaxConcurrentRequests: bc.MaxConcurrentRequests, JobPollInterval: opts.JobPoll, Metrics: opts.Metrics, Log: opts.Log,
 	}, bc.CAFile, bc.Credentials, opts)
 	if err != nil {
 		return nil, err

@@ -32,11 +32,15 @@ type Config struct {
 	// MaxConcurrentRequests caps the requests in flight to this cluster; 0 means 10.
 	MaxConcurrentRequests int
 	// ReturnTimeout is how long ONTAP may hold an asynchronous request to finish its job
-	// before answering 202 with the job (return_timeout); 0 means 5 seconds, at most 120.
+	// before answering 202 with the job (return_timeout), at most 120 seconds. 0, the
+	// default, asks ONTAP to answer at once: a request that waits for its job holds one of the
+	// cluster's REST slots for as long as the job runs, and at a few seconds a job, a failover
+	// of many relationships then queues on those slots. Jobs are followed by the job watcher
+	// instead (WaitJob, NotifyJob).
 	ReturnTimeout time.Duration
 	// RequestTimeout bounds a request, its retries included, so that a cluster that hangs
-	// holds a worker only that long; 0 means ReturnTimeout plus 25 seconds (30 s by default:
-	// ONTAP answers within return_timeout, and a collection page within 15 s).
+	// holds a worker only that long; 0 means ReturnTimeout plus 25 seconds (25 s by default:
+	// a collection page comes within 15 s).
 	RequestTimeout time.Duration
 	// RetryAttempts is how many times a request that failed transiently is tried in all;
 	// 0 means 4.
@@ -44,8 +48,8 @@ type Config struct {
 	// RetryBaseDelay is the first backoff delay, doubled at each retry up to 5 seconds;
 	// 0 means 200 milliseconds.
 	RetryBaseDelay time.Duration
-	// JobPollInterval is the first delay between job polls in WaitJob, doubled up to 2 s;
-	// 0 means 100 milliseconds.
+	// JobPollInterval is how often the job watcher lists the jobs that callers wait for;
+	// 0 means 500 milliseconds.
 	JobPollInterval time.Duration
 	// PageSize is max_records for collection GETs; 0 lets ONTAP choose.
 	PageSize int64
@@ -58,7 +62,8 @@ type Config struct {
 // Client is the domain API of one ONTAP cluster: FlexVols, their snapshots (named by the
 // volume's UUID), SnapMirror relationships and transfers, jobs, the cluster, its SVMs and
 // peerings, SnapMirror policies and schedules, NFS export policies. Mutations return a nil
-// *Job when the operation ended within the request (return_timeout), or the running job.
+// *Job when the operation ended within the request (return_timeout), or the running job,
+// which WaitJob and NotifyJob follow with one list call per interval for all jobs together.
 // SnapMirror calls go to the destination's cluster unless a method says otherwise. Its users
 // declare the small interfaces they need of it (mirror.ONTAP, mirror.Writes). It is safe for
 // concurrent use.
@@ -66,17 +71,7 @@ type Client struct {
 	api           *client.Ontap
 	returnTimeout int64
 	pageSize      *int64
-	jobPoll       time.Duration
-}
-
-// NoWait returns a client whose asynchronous requests ask ONTAP to answer at once with the
-// job (return_timeout=0), for callers that follow jobs across passes: a request that waits
-// for its job holds one of the cluster's REST slots for as long as the job runs, and at a
-// few seconds a job, a failover of many relationships then queues on those slots.
-func (c *Client) NoWait() *Client {
-	cp := *c
-	cp.returnTimeout = 0
-	return &cp
+	jobs          *jobWatch
 }
 
 // New validates cfg and builds a Client over an http.Client that verifies TLS (unless told
@@ -118,7 +113,7 @@ func New(cfg Config) (*Client, error) {
 		next: rt, attempts: orDefault(cfg.RetryAttempts, 4), base: orDefault(cfg.RetryBaseDelay, 200*time.Millisecond),
 		max: 5 * time.Second, metrics: cfg.Metrics, cluster: name, log: cfg.Log,
 	}
-	returnTimeout := min(orDefault(cfg.ReturnTimeout, 5*time.Second), 120*time.Second)
+	returnTimeout := min(cfg.ReturnTimeout, 120*time.Second)
 	hc := &http.Client{Transport: rt, Timeout: orDefault(cfg.RequestTimeout, returnTimeout+25*time.Second)}
 
 	transport := httptransport.NewWithClient(cfg.Address, client.DefaultBasePath, []string{"https"}, hc)
@@ -127,8 +122,8 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		api:           client.New(transport, strfmt.Default),
 		returnTimeout: int64(returnTimeout / time.Second),
-		jobPoll:       orDefault(cfg.JobPollInterval, 100*time.Millisecond),
 	}
+	c.jobs = &jobWatch{c: c, interval: orDefault(cfg.JobPollInterval, 500*time.Millisecond)}
 	if cfg.PageSize > 0 {
 		c.pageSize = &cfg.PageSize
 	}

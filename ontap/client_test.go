@@ -321,25 +321,30 @@ func TestErrorShapes(t *testing.T) {
 }
 
 func TestJobs(t *testing.T) {
-	var polls atomic.Int32
+	var lists atomic.Int32
 	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/api/storage/volumes":
-			if r.URL.Query().Get("return_timeout") != "5" {
-				t.Errorf("return_timeout = %q, want 5", r.URL.Query().Get("return_timeout"))
+			if r.URL.Query().Get("return_timeout") != "0" {
+				t.Errorf("return_timeout = %q, want 0: ONTAP answers at once and the job is followed", r.URL.Query().Get("return_timeout"))
 			}
 			writeJSON(w, http.StatusAccepted, `{"job":{"uuid":"job-fails","_links":{"self":{"href":"/api/cluster/jobs/job-fails"}}}}`)
 		case r.Method == http.MethodDelete:
 			writeJSON(w, http.StatusOK, `{"job":{"uuid":"job-done"}}`)
-		case r.URL.Path == "/api/cluster/jobs/job-fails":
-			if polls.Add(1) < 3 {
-				writeJSON(w, 200, `{"uuid":"job-fails","state":"running"}`)
-				return
+		case r.URL.Path == "/api/cluster/jobs":
+			var recs []string
+			for _, uuid := range strings.Split(r.URL.Query().Get("uuid"), "|") {
+				switch {
+				case uuid == "job-fails" && lists.Add(1) < 3:
+					recs = append(recs, `{"uuid":"job-fails","state":"running"}`)
+				case uuid == "job-fails":
+					recs = append(recs, `{"uuid":"job-fails","state":"failure","message":"Volume name is a duplicate","code":917526,`+
+						`"error":{"code":"917526","message":"Duplicate volume name vol1"}}`)
+				case uuid == "job-forever":
+					recs = append(recs, `{"uuid":"job-forever","state":"running"}`)
+				}
 			}
-			writeJSON(w, 200, `{"uuid":"job-fails","state":"failure","message":"Volume name is a duplicate","code":917526,`+
-				`"error":{"code":"917526","message":"Duplicate volume name vol1"}}`)
-		case r.URL.Path == "/api/cluster/jobs/job-forever":
-			writeJSON(w, 200, `{"uuid":"job-forever","state":"running"}`)
+			writeJSON(w, 200, fmt.Sprintf(`{"records":[%s],"num_records":%d}`, strings.Join(recs, ","), len(recs)))
 		default:
 			writeJSON(w, 404, `{"error":{"message":"entry doesn't exist","code":"4"}}`)
 		}
@@ -370,6 +375,69 @@ func TestJobs(t *testing.T) {
 
 	if _, err := c.GetJob(context.Background(), "purged"); !errors.Is(err, ontap.ErrNotFound) {
 		t.Errorf("a purged job: got %v, want ErrNotFound", err)
+	}
+	if err := c.WaitJob(context.Background(), &ontap.Job{UUID: "purged", State: ontap.JobRunning}); !errors.Is(err, ontap.ErrNotFound) {
+		t.Errorf("waiting for a purged job: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestJobWatcher: however many jobs callers wait for, ONTAP is asked about them with one list
+// call per round for up to 100 of them, never a GET per job; each waiter learns its own job's
+// end, and a notified caller then reads the ended job without a call.
+func TestJobWatcher(t *testing.T) {
+	const n = 250
+	var lists, gets, widest atomic.Int32
+	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/cluster/jobs" {
+			gets.Add(1)
+			writeJSON(w, 404, `{"error":{"message":"entry doesn't exist","code":"4"}}`)
+			return
+		}
+		// The first list of each round finds every job running; later ones find them ended.
+		state := "success"
+		if lists.Add(1) <= 3 {
+			state = "running"
+		}
+		var recs []string
+		uuids := strings.Split(r.URL.Query().Get("uuid"), "|")
+		if int32(len(uuids)) > widest.Load() {
+			widest.Store(int32(len(uuids)))
+		}
+		for _, uuid := range uuids {
+			s := state
+			if uuid == "j7" && s == "success" {
+				s = "failure"
+			}
+			recs = append(recs, fmt.Sprintf(`{"uuid":%q,"state":%q,"message":"m","code":0}`, uuid, s))
+		}
+		writeJSON(w, 200, fmt.Sprintf(`{"records":[%s],"num_records":%d}`, strings.Join(recs, ","), len(recs)))
+	})
+	c := newClient(t, srv)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = c.WaitJob(context.Background(), &ontap.Job{UUID: fmt.Sprintf("j%d", i), State: ontap.JobRunning})
+		})
+	}
+	notified := make(chan struct{})
+	c.NotifyJob("j1", func() { close(notified) })
+	wg.Wait()
+	<-notified
+	for i, err := range errs {
+		if (i == 7) != (err != nil) {
+			t.Errorf("job j%d: %v", i, err)
+		}
+	}
+	if j, err := c.GetJob(context.Background(), "j1"); err != nil || j.State != ontap.JobSuccess {
+		t.Errorf("the notified job read again: %+v, %v; want its success, from what the watcher saw", j, err)
+	}
+	if got := gets.Load(); got != 0 {
+		t.Errorf("%d single-job GETs; want none", got)
+	}
+	// A round lists 100 jobs a call; the jobs end at the second look.
+	if got := lists.Load(); got > 12 || widest.Load() > 100 {
+		t.Errorf("%d list calls of up to %d jobs for %d jobs; want at most 12, of up to 100", got, widest.Load(), n)
 	}
 }
 

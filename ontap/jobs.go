@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-openapi/runtime"
 
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/client/cluster"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap/rest/models"
@@ -37,9 +43,13 @@ func (j *Job) Done() bool { return j.State == JobSuccess || j.State == JobFailur
 
 var jobFields = []string{"uuid", "state", "message", "code", "error"}
 
-// GetJob returns the job's current state. Jobs are purged some minutes after they end;
-// then GetJob returns an error matching ErrNotFound.
+// GetJob returns the job's current state: from the job watcher when it saw the job end, else
+// from ONTAP. Jobs are purged some minutes after they end; then GetJob returns an error
+// matching ErrNotFound.
 func (c *Client) GetJob(ctx context.Context, uuid string) (*Job, error) {
+	if j := c.jobs.endedJob(uuid); j != nil {
+		return j, nil
+	}
 	resp, err := c.api.Cluster.JobGetContext(ctx, cluster.NewJobGetParams().WithUUID(uuid).WithFields(jobFields), nil)
 	if err != nil {
 		return nil, fmt.Errorf("get job %s: %w", uuid, apiError(err))
@@ -47,28 +57,176 @@ func (c *Client) GetJob(ctx context.Context, uuid string) (*Job, error) {
 	return jobFromModel(resp.Payload), nil
 }
 
-// WaitJob polls the job until it ends or ctx is done. It returns nil on success, the
-// job's *APIError on failure, and ctx's error when ctx ends first. A nil job is done.
+// WaitJob waits, through the job watcher, until the job ends or ctx is done. It returns nil on
+// success, the job's *APIError on failure, the error of the watcher's look at the job (a
+// purged job matches ErrNotFound), and ctx's error when ctx ends first. A nil job is done.
 func (c *Client) WaitJob(ctx context.Context, job *Job) error {
-	delay := c.jobPoll
-	for job != nil {
-		if job.Done() {
-			if job.State == JobFailure {
-				return job.Err
+	if job == nil {
+		return nil
+	}
+	if !job.Done() {
+		ended := make(chan error, 1)
+		c.jobs.watch(job.UUID, func(j *Job, err error) {
+			if err == nil {
+				job = j
 			}
-			return nil
+			ended <- err
+		})
+		select {
+		case err := <-ended:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for job %s: %w", job.UUID, ctx.Err())
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
-			return fmt.Errorf("wait for job %s: %w", job.UUID, err)
-		}
-		delay = min(2*delay, 2*time.Second)
-		next, err := c.GetJob(ctx, job.UUID)
-		if err != nil {
-			return err
-		}
-		job = next
+	}
+	if job.State == JobFailure {
+		return job.Err
 	}
 	return nil
+}
+
+// NotifyJob calls done once the job watcher saw the job end, or failed to look at it; GetJob
+// then answers from what the watcher saw, without a call. For callers that follow jobs across
+// passes instead of waiting.
+func (c *Client) NotifyJob(uuid string, done func()) {
+	c.jobs.watch(uuid, func(*Job, error) { done() })
+}
+
+// jobWatch follows every job that a caller waits for with one list call per interval for up
+// to jobsPerList jobs (GET /cluster/jobs?uuid=a|b|...), instead of a GET per job and caller:
+// the cost of following jobs is then a few calls a second, however many relationships fail
+// over at once. It runs while there is a job to follow.
+type jobWatch struct {
+	c        *Client
+	interval time.Duration
+
+	mu      sync.Mutex
+	waiting map[string][]func(*Job, error)
+	// ended keeps what the watcher saw of ended jobs for endedFor, for GetJob.
+	ended   map[string]seenEnded
+	running bool
+}
+
+type seenEnded struct {
+	job *Job
+	at  time.Time
+}
+
+const (
+	// jobsPerList keeps a list call's URL short: 100 UUIDs of 36 characters and their
+	// separators are under 4 KB.
+	jobsPerList = 100
+	// endedFor is how long GetJob answers from what the watcher saw.
+	endedFor = time.Minute
+)
+
+// watch adds a caller's function for a job; each is called once, outside the lock.
+func (w *jobWatch) watch(uuid string, f func(*Job, error)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting, w.ended = map[string][]func(*Job, error){}, map[string]seenEnded{}
+	}
+	w.waiting[uuid] = append(w.waiting[uuid], f)
+	if !w.running {
+		w.running = true
+		go w.run()
+	}
+}
+
+func (w *jobWatch) endedJob(uuid string) *Job {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e, ok := w.ended[uuid]; ok {
+		j := *e.job
+		return &j
+	}
+	return nil
+}
+
+// run looks at the jobs every interval, all lists of a round at once, until none is left.
+func (w *jobWatch) run() {
+	for {
+		time.Sleep(w.interval)
+		w.mu.Lock()
+		for uuid, e := range w.ended {
+			if time.Since(e.at) > endedFor {
+				delete(w.ended, uuid)
+			}
+		}
+		uuids := slices.Sorted(maps.Keys(w.waiting))
+		if len(uuids) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		var wg sync.WaitGroup
+		for batch := range slices.Chunk(uuids, jobsPerList) {
+			wg.Go(func() {
+				jobs, err := w.c.listJobs(context.Background(), batch)
+				w.deliver(batch, jobs, err)
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// deliver calls the functions of the batch's jobs that ended, of those that are gone, and of
+// all of them when the list failed.
+func (w *jobWatch) deliver(batch []string, jobs map[string]*Job, listErr error) {
+	type call struct {
+		fs  []func(*Job, error)
+		job *Job
+		err error
+	}
+	var calls []call
+	w.mu.Lock()
+	for _, uuid := range batch {
+		j, found := jobs[uuid]
+		var err error
+		switch {
+		case listErr != nil:
+			err = listErr
+		case !found:
+			err = fmt.Errorf("get job %s: %w", uuid, ErrNotFound)
+		case !j.Done():
+			continue
+		default:
+			w.ended[uuid] = seenEnded{job: j, at: time.Now()}
+		}
+		calls = append(calls, call{fs: w.waiting[uuid], job: j, err: err})
+		delete(w.waiting, uuid)
+	}
+	w.mu.Unlock()
+	for _, c := range calls {
+		for _, f := range c.fs {
+			f(c.job, c.err)
+		}
+	}
+}
+
+// listJobs reads the jobs of the UUIDs given, by UUID; a purged job is absent.
+func (c *Client) listJobs(ctx context.Context, uuids []string) (map[string]*Job, error) {
+	filter := strings.Join(uuids, "|")
+	params := cluster.NewJobCollectionGetParams().WithUUID(&filter).WithFields(jobFields)
+	jobs, err := listAll(func(o ...func(*runtime.ClientOperation)) ([]*models.Job, *models.CollectionLinks, error) {
+		resp, err := c.api.Cluster.JobCollectionGetContext(ctx, params, nil, opts[cluster.ClientOption](o)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp.Payload.Records, resp.Payload.Links, nil
+	}, infallible(jobFromModel))
+	if err != nil {
+		return nil, fmt.Errorf("list %d jobs: %w", len(uuids), err)
+	}
+	out := make(map[string]*Job, len(jobs))
+	for _, j := range jobs {
+		out[j.UUID] = j
+	}
+	return out, nil
 }
 
 func jobFromModel(m *models.Job) *Job {

@@ -32,7 +32,7 @@ func TestRequests(t *testing.T) {
 			})
 			return err
 		},
-		method: "POST", path: "/api/storage/volumes", query: map[string]string{"return_timeout": "5"},
+		method: "POST", path: "/api/storage/volumes", query: map[string]string{"return_timeout": "0"},
 		body: `{"name":"trident_pvc_1","svm":{"name":"svm2"},"aggregates":[{"name":"aggr1"}],"size":1073741824,"type":"dp",
 			"space":{"snapshot":{"reserve_percent":0}},"autosize":{"mode":"grow","maximum":10737418240}}`,
 	}, {
@@ -43,7 +43,7 @@ func TestRequests(t *testing.T) {
 			})
 			return err
 		},
-		method: "POST", path: "/api/storage/volumes", query: map[string]string{"return_timeout": "5"},
+		method: "POST", path: "/api/storage/volumes", query: map[string]string{"return_timeout": "0"},
 		body: `{"name":"v","svm":{"name":"svm1"},"aggregates":[{"name":"aggr1"}],"size":20971520,
 			"nas":{"path":"/v","export_policy":{"name":"default"}},"snapshot_policy":{"name":"none"}}`,
 	}, {
@@ -53,14 +53,14 @@ func TestRequests(t *testing.T) {
 			return err
 		},
 		method: "PATCH", path: "/api/storage/volumes/vol-uuid",
-		query: map[string]string{"restore_to.snapshot.name": "snap1", "return_timeout": "5"}, body: `{}`,
+		query: map[string]string{"restore_to.snapshot.name": "snap1", "return_timeout": "0"}, body: `{}`,
 	}, {
 		name: "resize",
 		call: func(c *ontap.Client) error {
 			_, err := c.ResizeVolume(context.Background(), "vol-uuid", 2<<30)
 			return err
 		},
-		method: "PATCH", path: "/api/storage/volumes/vol-uuid", query: map[string]string{"return_timeout": "5"}, body: `{"size":2147483648}`,
+		method: "PATCH", path: "/api/storage/volumes/vol-uuid", query: map[string]string{"return_timeout": "0"}, body: `{"size":2147483648}`,
 	}, {
 		name: "create a relationship",
 		call: func(c *ontap.Client) error {
@@ -69,7 +69,7 @@ func TestRequests(t *testing.T) {
 			})
 			return err
 		},
-		method: "POST", path: "/api/snapmirror/relationships", query: map[string]string{"return_timeout": "5", "return_records": "true"},
+		method: "POST", path: "/api/snapmirror/relationships", query: map[string]string{"return_timeout": "0", "return_records": "true"},
 		body: `{"source":{"path":"svm1:v1"},"destination":{"path":"svm2:v1"},"policy":{"name":"MirrorAllSnapshots"},"transfer_schedule":{"name":"5min"}}`,
 	}, {
 		name: "break to a snapshot",
@@ -77,7 +77,7 @@ func TestRequests(t *testing.T) {
 			_, err := c.ModifyRelationship(context.Background(), "rel", ontap.RelationshipChange{State: ontap.BrokenOff, RestoreToSnapshot: "snap1"})
 			return err
 		},
-		method: "PATCH", path: "/api/snapmirror/relationships/rel", query: map[string]string{"return_timeout": "5"},
+		method: "PATCH", path: "/api/snapmirror/relationships/rel", query: map[string]string{"return_timeout": "0"},
 		body: `{"state":"broken_off","restore_to_snapshot":"snap1"}`,
 	}, {
 		name: "release on the source",
@@ -85,14 +85,14 @@ func TestRequests(t *testing.T) {
 			_, err := c.DeleteRelationship(context.Background(), "rel", ontap.ReleaseSource)
 			return err
 		},
-		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"source_only": "true", "return_timeout": "5"},
+		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"source_only": "true", "return_timeout": "0"},
 	}, {
 		name: "delete the destination's record only",
 		call: func(c *ontap.Client) error {
 			_, err := c.DeleteRelationship(context.Background(), "rel", ontap.DeleteDestinationOnly)
 			return err
 		},
-		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"destination_only": "true", "return_timeout": "5"},
+		method: "DELETE", path: "/api/snapmirror/relationships/rel", query: map[string]string{"destination_only": "true", "return_timeout": "0"},
 	}, {
 		name: "transfer a chosen snapshot",
 		call: func(c *ontap.Client) error {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -155,6 +156,28 @@ func mergeRecords(answer, extra any) any {
 		}
 	}
 	return a
+}
+
+// listJobs answers a collection GET of jobs. ONTAP keeps every job for minutes; a client that
+// follows many names them (uuid=a|b|...), and only those are rendered.
+func (c *Cluster) listJobs(r *request) response {
+	var recs []map[string]any
+	add := func(j *job) {
+		if j != nil {
+			recs = append(recs, j.record(c))
+		}
+	}
+	if want := r.query.Get("uuid"); want != "" && !strings.ContainsAny(want, "*!<>") {
+		for _, uuid := range strings.Split(want, "|") {
+			add(c.jobs[uuid])
+		}
+	} else {
+		for _, j := range c.jobs {
+			add(j)
+		}
+	}
+	slices.SortFunc(recs, func(a, b map[string]any) int { return strings.Compare(a["uuid"].(string), b["uuid"].(string)) })
+	return ok(recs)
 }
 
 func (c *Cluster) getJob(r *request) response {

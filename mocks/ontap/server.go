@@ -150,6 +150,7 @@ var (
 // routes is the whole ONTAP surface the simulator serves.
 var routes = []route{
 	newRoute("GET", "/api/cluster", clusterKind, nil, (*Cluster).getCluster),
+	newRoute("GET", "/api/cluster/jobs", jobKind, nil, (*Cluster).listJobs),
 	newRoute("GET", "/api/cluster/jobs/{uuid}", jobKind, nil, (*Cluster).getJob),
 	newRoute("GET", "/api/cluster/schedules", scheduleKind, nil, (*Cluster).listSchedules),
 	newRoute("GET", "/api/svm/svms", svmKind, nil, (*Cluster).listSVMs),

@@ -82,6 +82,10 @@ type ClientService interface {
 
 	ClusterGetContext(ctx context.Context, params *ClusterGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ClusterGetOK, error)
 
+	JobCollectionGet(params *JobCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobCollectionGetOK, error)
+
+	JobCollectionGetContext(ctx context.Context, params *JobCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobCollectionGetOK, error)
+
 	JobGet(params *JobGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobGetOK, error)
 
 	JobGetContext(ctx context.Context, params *JobGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobGetOK, error)
@@ -151,6 +155,68 @@ func (a *Client) ClusterGetContext(ctx context.Context, params *ClusterGetParams
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*ClusterGetDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// JobCollectionGet job collection get API.
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.JobCollectionGetContext] instead.
+func (a *Client) JobCollectionGet(params *JobCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobCollectionGetOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.JobCollectionGetContext(ctx, params, authInfo, opts...)
+}
+
+// JobCollectionGetContext job collection get API.
+//
+// Do not use the deprecated [JobCollectionGetParams.Context] with this method: it would be ignored.
+func (a *Client) JobCollectionGetContext(ctx context.Context, params *JobCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*JobCollectionGetOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewJobCollectionGetParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "job_collection_get",
+		Method:             "GET",
+		PathPattern:        "/cluster/jobs",
+		ProducesMediaTypes: []string{"application/hal+json", "application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &JobCollectionGetReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*JobCollectionGetOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*JobCollectionGetDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
