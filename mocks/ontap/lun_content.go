@@ -38,13 +38,15 @@ func isLUNKey(key string) bool { return strings.HasPrefix(key, lunPrefix) }
 type lunMeta struct {
 	// ID names the LUN across the copies of its volume: a destination's LUN is the same LUN
 	// as the source's (and keeps its own identity there across transfers, as ONTAP does).
-	ID        string    `json:"id"`
-	OSType    string    `json:"os_type"`
-	Size      int64     `json:"size"`
-	Guarantee bool      `json:"guarantee"`
-	Thin      bool      `json:"thin"`
-	Comment   string    `json:"comment,omitempty"`
-	Created   time.Time `json:"created"`
+	ID        string `json:"id"`
+	OSType    string `json:"os_type"`
+	Size      int64  `json:"size"`
+	Guarantee bool   `json:"guarantee"`
+	Thin      bool   `json:"thin"`
+	Comment   string `json:"comment,omitempty"`
+	// Created travels with the image: a destination's or a clone's LUN shows the source LUN's
+	// create_time (UNCONFIRMED).
+	Created time.Time `json:"created"`
 	// Attributes in the order they were added: ONTAP keeps them with the LUN.
 	Attributes []lunAttribute `json:"attributes,omitempty"`
 }

@@ -16,6 +16,12 @@ import (
 // transfer brought it, a FlexClone holds it) gets an identity of its own the first time the
 // SAN state is looked at (syncSAN); one that disappeared (its volume was deleted, a restore
 // went back before it was created) loses its identity and its maps.
+//
+// UNCONFIRMED (docs/ontap-rest.md §11.2, documented for SnapVault destinations only): that a
+// mirror destination's LUN is read-only (status.read_only follows the volume's type), online,
+// unmapped, with a serial of its own; and that it keeps its uuid, serial and maps across later
+// transfers, a break and a resync, as the identity here is keyed by the image's ID, which the
+// copies share.
 
 // lun is one copy of a LUN: its identity on this cluster.
 type lun struct {

@@ -236,6 +236,21 @@ func TestRecordsFollowTheirKind(t *testing.T) {
 	if _, err := primary.api.CreateExportPolicy(ctx, "svm1", "p", []ontap.ExportRule{{Clients: []string{"0.0.0.0/0"}}}); err != nil {
 		t.Fatal(err)
 	}
+	// SAN objects, through ONTAP's API: a LUN with an attribute, mapped to an igroup.
+	call := raw(t, f, primary)
+	for _, req := range [][2]string{
+		{"/api/storage/luns?return_timeout=10", `{"svm":{"name":"svm1"},"name":"/vol/m/lun0","os_type":"linux","space":{"size":1048576},"comment":"c","qos_policy":{"name":"q"},"attributes":[{"name":"a","value":"1"}]}`},
+		{"/api/protocols/san/igroups", `{"svm":{"name":"svm1"},"name":"g","os_type":"linux","comment":"c","initiators":[{"name":"iqn.1994-05.com.redhat:h","comment":"c"}]}`},
+		{"/api/protocols/san/lun-maps", `{"svm":{"name":"svm1"},"lun":{"name":"/vol/m/lun0"},"igroup":{"name":"g"}}`},
+	} {
+		if status, body := call(t, "POST", req[0], req[1]); status != 201 {
+			t.Fatalf("POST %s: %d %v", req[0], status, body)
+		}
+	}
+	_, luns := call(t, "GET", "/api/storage/luns", "")
+	lunUUID := luns["records"].([]any)[0].(map[string]any)["uuid"].(string)
+	_, groups := call(t, "GET", "/api/protocols/san/igroups", "")
+	igroupUUID := groups["records"].([]any)[0].(map[string]any)["uuid"].(string)
 	for _, tc := range []struct {
 		s    site
 		path string
@@ -254,6 +269,14 @@ func TestRecordsFollowTheirKind(t *testing.T) {
 		{secondary, "/api/snapmirror/relationships/" + rel.UUID + "/transfers"},
 		{primary, "/api/snapmirror/policies"},
 		{primary, "/api/protocols/nfs/export-policies"},
+		{primary, "/api/storage/luns"},
+		{primary, "/api/storage/luns/" + lunUUID},
+		{primary, "/api/storage/luns/" + lunUUID + "/attributes"},
+		{primary, "/api/protocols/san/igroups"},
+		{primary, "/api/protocols/san/igroups/" + igroupUUID + "/initiators"},
+		{primary, "/api/protocols/san/lun-maps"},
+		{primary, "/api/protocols/san/lun-maps/" + lunUUID + "/" + igroupUUID + "/reporting-nodes"},
+		{primary, "/api/protocols/san/iscsi/services"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			sep := "?"
