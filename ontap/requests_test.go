@@ -124,7 +124,7 @@ func TestRequests(t *testing.T) {
 			})
 			return err
 		},
-		method: "POST", path: "/api/storage/luns", query: map[string]string{"return_timeout": "5"},
+		method: "POST", path: "/api/storage/luns", query: map[string]string{"return_timeout": "0"},
 		body: `{"name":"/vol/v/lun0","svm":{"name":"svm1"},"os_type":"linux","space":{"size":1073741824,"guarantee":{"requested":false}},
 			"attributes":[{"name":"com.netapp.ndvp.fstype","value":"ext4"}]}`,
 	}, {
@@ -142,18 +142,18 @@ func TestRequests(t *testing.T) {
 			_, err := c.ResizeLUN(context.Background(), "lun-uuid", 2<<30)
 			return err
 		},
-		method: "PATCH", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "5"}, body: `{"space":{"size":2147483648}}`,
+		method: "PATCH", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "0"}, body: `{"space":{"size":2147483648}}`,
 	}, {
 		name:   "delete a LUN",
 		call:   func(c *ontap.Client) error { _, err := c.DeleteLUN(context.Background(), "lun-uuid"); return err },
-		method: "DELETE", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "5"},
+		method: "DELETE", path: "/api/storage/luns/lun-uuid", query: map[string]string{"return_timeout": "0"},
 	}, {
 		name: "set a LUN attribute",
 		call: func(c *ontap.Client) error {
 			_, err := c.SetLUNAttribute(context.Background(), "lun-uuid", "com.netapp.ndvp.fstype", "xfs")
 			return err
 		},
-		method: "POST", path: "/api/storage/luns/lun-uuid/attributes", query: map[string]string{"return_timeout": "5"},
+		method: "POST", path: "/api/storage/luns/lun-uuid/attributes", query: map[string]string{"return_timeout": "0"},
 		body: `{"name":"com.netapp.ndvp.fstype","value":"xfs"}`,
 	}, {
 		name: "create an igroup for a node",
