@@ -198,3 +198,36 @@ func TestCreatedObjectsAreNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestJobCollection: GET /api/cluster/jobs lists jobs, filtered by UUIDs joined with | as a
+// client that follows many jobs asks; key fields always come back; other filters are checked
+// as on every collection.
+func TestJobCollection(t *testing.T) {
+	f, primary, _ := pair(t, sim.Options{JobDuration: time.Hour})
+	call := raw(t, f, primary)
+	var jobs []string
+	for _, name := range []string{"a", "b", "c"} {
+		status, body := call(t, "POST", "/api/storage/volumes?return_timeout=0", `{"name":"`+name+`","svm":{"name":"svm1"},"aggregates":[{"name":"aggr1"}]}`)
+		if status != 202 {
+			t.Fatalf("create %s: %d %v", name, status, body)
+		}
+		jobs = append(jobs, body["job"].(map[string]any)["uuid"].(string))
+	}
+	status, body := call(t, "GET", "/api/cluster/jobs?fields=state&uuid="+jobs[2]+"|"+jobs[0], "")
+	recs, _ := body["records"].([]any)
+	if status != 200 || len(recs) != 2 || body["num_records"] != float64(2) {
+		t.Fatalf("two of three jobs: %d %v", status, body)
+	}
+	for _, r := range recs {
+		rec := r.(map[string]any)
+		if (rec["uuid"] != jobs[0] && rec["uuid"] != jobs[2]) || rec["state"] != "running" && rec["state"] != "queued" {
+			t.Errorf("record %v: want one of the jobs asked for, not ended", rec)
+		}
+	}
+	if _, body := call(t, "GET", "/api/cluster/jobs?uuid=00000000-0000-0000-0000-000000000000", ""); body["num_records"] != float64(0) {
+		t.Errorf("an unknown job: %v, want no record", body)
+	}
+	runStrict(t, call, []strictCase{
+		{"an unknown filter", "GET", "/api/cluster/jobs?colour=red", "", 400, strictErr{"262179", `Unexpected argument "colour".`, "colour"}},
+	})
+}

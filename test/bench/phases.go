@@ -26,12 +26,20 @@ import (
 func name(kind string, i int) string { return fmt.Sprintf("pvc-%s-%05d", kind, i) }
 
 // parallel runs f for 0..n-1 on 32 goroutines and returns each call's duration.
-func parallel(n int, f func(i int) error) ([]time.Duration, error) {
+func parallel(n int, f func(i int) error) ([]time.Duration, error) { return parallelBy(32, n, f) }
+
+// provisioners is how many CreateVolume calls are in flight at once: external-provisioner's
+// default --worker-threads.
+const provisioners = 100
+
+// parallelBy runs f for 0..n-1 on the given number of goroutines and returns each call's
+// duration.
+func parallelBy(goroutines, n int, f func(i int) error) ([]time.Duration, error) {
 	durs := make([]time.Duration, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range 32 {
+	for range goroutines {
 		wg.Go(func() {
 			for i := range next {
 				start := time.Now()
@@ -68,7 +76,7 @@ func (b *bench) provision(ctx context.Context) error {
 	}
 	b.sim.reset()
 	start := time.Now()
-	durs, err := parallel(2*n, func(i int) error {
+	durs, err := parallelBy(provisioners, 2*n, func(i int) error {
 		if i%2 == 0 {
 			_, err := b.srcDriver.CreateVolume(ctx, req(name("src", i/2), fmt.Sprintf("src-%05d", i/2), true))
 			return err
