@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // TestBackendDown: a driver whose backend svm2 does not answer at start serves with svm1,
@@ -75,13 +76,11 @@ func backendDown(t *testing.T, setDown func(c *sim.Cluster, down bool) error) {
 
 	setDown(e.secondary, false)
 	var dst *csispec.CreateVolumeResponse
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if dst, err = d.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("svm2 never used once its cluster answered: %v", err)
-		}
+	if !wait.Until(20*time.Second, func() bool {
+		dst, err = d.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"}))
+		return err == nil
+	}) {
+		t.Fatalf("svm2 never used once its cluster answered: %v", err)
 	}
 	if dst.GetVolume().GetVolumeContext()["backend"] != "svm2" {
 		t.Errorf("destination on %v", dst.GetVolume().GetVolumeContext())

@@ -15,6 +15,7 @@ import (
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // TestResolveUnavailable: a PVC whose backend's cluster has not answered since the start
@@ -63,16 +64,15 @@ func TestResolveUnavailable(t *testing.T) {
 		t.Fatalf("resolve with the backend down: %v, want an errUnavailable naming backend east", err)
 	}
 	c.SetDown(false)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		loc, err := v.resolve(ctx, "ns", "data")
-		if err == nil {
-			if loc.backend != backends[0] || loc.path.String() != "svm1:trident_pvc_1" {
-				t.Errorf("resolved to %s on %s", loc.path, loc.backend.Name)
-			}
-			return
+	var loc *local
+	wait.For(t, 20*time.Second, "resolve once the backend answers", func() bool {
+		loc, err = v.resolve(ctx, "ns", "data")
+		if err != nil && !errors.As(err, &unavailable) {
+			t.Fatalf("resolve once the backend answers: %v, want it resolved or still unavailable", err)
 		}
-		if !errors.As(err, &unavailable) || time.Now().After(deadline) {
-			t.Fatalf("resolve once the backend answers: %v", err)
-		}
+		return err == nil
+	})
+	if loc.backend != backends[0] || loc.path.String() != "svm1:trident_pvc_1" {
+		t.Errorf("resolved to %s on %s", loc.path, loc.backend.Name)
 	}
 }
