@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -172,6 +173,10 @@ func (r *TMRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	}
 	base := tmr.DeepCopy()
 	defer func() {
+		if equality.Semantic.DeepEqual(base.Status, tmr.Status) {
+			// A re-check that found nothing new writes nothing.
+			return
+		}
 		if err := r.Client.Status().Patch(ctx, tmr, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 			reterr = errors.Join(reterr, err)
 		}
