@@ -21,6 +21,8 @@ import (
 // volumeOp is a CSI call the external-provisioner repeats until it succeeds.
 type volumeOp struct {
 	name string
+	// kind is the backends' driver: ontap.DriverNAS or ontap.DriverSAN.
+	kind string
 	// setup makes the volumes the call starts from.
 	setup func(t *testing.T, e *env)
 	// driver starts a driver for the call (a new one each time, as after a restart).
@@ -41,16 +43,31 @@ const (
 
 var destination = fakeMirrors{"dst": {Relationship: "m", RemoteVolumeHandle: srcVol}}
 
-// mirrored creates the source and its DP destination through the driver and mirrors them,
-// with a file on the source.
-func mirrored(t *testing.T, e *env) {
+// kindReq is a CreateVolume for a backend of kind: a filesystem many nodes write on NFS, one
+// node on a LUN.
+func kindReq(kind, name string, params map[string]string) *csispec.CreateVolumeRequest {
+	if kind == ontap.DriverSAN {
+		return sanReq(name, params)
+	}
+	return createReq(name, params)
+}
+
+// mirrored creates the source and its DP destination through the driver, on backends of kind,
+// and mirrors them, with data on the source: a file, or bytes in its LUN.
+func mirrored(t *testing.T, e *env, kind string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := e.driver(t, nil, e.svm1).CreateVolume(ctx, createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
+	if _, err := e.driver(t, nil, e.kind(e.svm1, kind)).CreateVolume(ctx, kindReq(kind, "pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
 		t.Fatal(err)
 	}
-	e.primary.WriteFile("svm1", "trident_pvc_src", "orders.db", "v1")
-	if _, err := e.driver(t, destination, e.svm2).CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
+	if kind == ontap.DriverSAN {
+		if err := e.primary.WriteLUN("svm1", "trident_pvc_src", "lun0", 0, []byte("orders v1")); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		e.primary.WriteFile("svm1", "trident_pvc_src", "orders.db", "v1")
+	}
+	if _, err := e.driver(t, destination, e.kind(e.svm2, kind)).CreateVolume(ctx, kindReq(kind, "pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"})); err != nil {
 		t.Fatal(err)
 	}
 	api := client(t, e, e.secondary)
@@ -84,65 +101,59 @@ func minus(v string) func([]string) []string {
 	}
 }
 
-var volumeOps = []volumeOp{{
-	name:   "create",
-	setup:  func(*testing.T, *env) {},
-	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
-	do: func(ctx context.Context, d *csi.Driver) error {
-		_, err := d.CreateVolume(ctx, createReq("pvc-new", map[string]string{"trident.netapp.io/replication": "true"}))
-		return err
-	},
-	target:  func(e *env) *sim.Cluster { return e.primary },
-	volumes: plus("svm1:trident_pvc_new"),
-}, {
-	name: "create destination",
-	setup: func(t *testing.T, e *env) {
-		if _, err := e.driver(t, nil, e.svm1).CreateVolume(context.Background(), createReq("pvc-src", map[string]string{"trident.netapp.io/replication": "true"})); err != nil {
-			t.Fatal(err)
+// volumeOps are the volume calls of both backend kinds.
+var volumeOps = slices.Concat(volumeOpsOf(ontap.DriverNAS), volumeOpsOf(ontap.DriverSAN))
+
+// volumeOpsOf are the volume calls on backends of kind: create and delete, of a plain volume,
+// of a DP destination, and of a mirrored source and destination.
+func volumeOpsOf(kind string) []volumeOp {
+	on := func(e *env, b ontap.BackendConfig) ontap.BackendConfig { return e.kind(b, kind) }
+	create := func(name string, params map[string]string) func(ctx context.Context, d *csi.Driver) error {
+		return func(ctx context.Context, d *csi.Driver) error {
+			_, err := d.CreateVolume(ctx, kindReq(kind, name, params))
+			return err
 		}
-	},
-	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, destination, e.svm2) },
-	do: func(ctx context.Context, d *csi.Driver) error {
-		_, err := d.CreateVolume(ctx, createReq("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"}))
-		return err
-	},
-	target:  func(e *env) *sim.Cluster { return e.secondary },
-	volumes: plus(dstVol),
-}, {
-	name: "delete",
-	setup: func(t *testing.T, e *env) {
-		if _, err := e.driver(t, nil, e.svm1).CreateVolume(context.Background(), createReq("pvc-old", nil)); err != nil {
-			t.Fatal(err)
+	}
+	remove := func(id string) func(ctx context.Context, d *csi.Driver) error {
+		return func(ctx context.Context, d *csi.Driver) error {
+			_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: id})
+			return err
 		}
-	},
-	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
-	do: func(ctx context.Context, d *csi.Driver) error {
-		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-old"})
-		return err
-	},
-	target:  func(e *env) *sim.Cluster { return e.primary },
-	volumes: minus("svm1:trident_pvc_old"),
-}, {
-	name:   "delete destination",
-	setup:  mirrored,
-	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, destination, e.svm2) },
-	do: func(ctx context.Context, d *csi.Driver) error {
-		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-dst"})
-		return err
-	},
-	target:  func(e *env) *sim.Cluster { return e.secondary },
-	volumes: minus(dstVol),
-}, {
-	name:   "delete source",
-	setup:  mirrored,
-	driver: func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, e.svm1) },
-	do: func(ctx context.Context, d *csi.Driver) error {
-		_, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: "pvc-src"})
-		return err
-	},
-	target:  func(e *env) *sim.Cluster { return e.primary },
-	volumes: minus(srcVol),
-}}
+	}
+	made := func(name string, params map[string]string) func(t *testing.T, e *env) {
+		return func(t *testing.T, e *env) {
+			if err := create(name, params)(context.Background(), e.driver(t, nil, on(e, e.svm1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	plain := func(t *testing.T, e *env) *csi.Driver { return e.driver(t, nil, on(e, e.svm1)) }
+	mirror := func(t *testing.T, e *env) *csi.Driver { return e.driver(t, destination, on(e, e.svm2)) }
+	primary := func(e *env) *sim.Cluster { return e.primary }
+	secondary := func(e *env) *sim.Cluster { return e.secondary }
+	ops := []volumeOp{{
+		name: "create", setup: func(*testing.T, *env) {}, driver: plain,
+		do:     create("pvc-new", map[string]string{"trident.netapp.io/replication": "true"}),
+		target: primary, volumes: plus("svm1:trident_pvc_new"),
+	}, {
+		name: "create destination", setup: made("pvc-src", map[string]string{"trident.netapp.io/replication": "true"}), driver: mirror,
+		do:     create("pvc-dst", map[string]string{"csi.storage.k8s.io/pvc/name": "dst"}),
+		target: secondary, volumes: plus(dstVol),
+	}, {
+		name: "delete", setup: made("pvc-old", nil), driver: plain,
+		do: remove("pvc-old"), target: primary, volumes: minus("svm1:trident_pvc_old"),
+	}, {
+		name: "delete destination", setup: func(t *testing.T, e *env) { mirrored(t, e, kind) }, driver: mirror,
+		do: remove("pvc-dst"), target: secondary, volumes: minus(dstVol),
+	}, {
+		name: "delete source", setup: func(t *testing.T, e *env) { mirrored(t, e, kind) }, driver: plain,
+		do: remove("pvc-src"), target: primary, volumes: minus(srcVol),
+	}}
+	for i := range ops {
+		ops[i].name, ops[i].kind = kind+"/"+ops[i].name, kind
+	}
+	return ops
+}
 
 // state is what a volume call must leave as it was, or as it says.
 type state struct {
@@ -150,12 +161,17 @@ type state struct {
 	content            map[string]map[string]string
 }
 
+// capture reads the volumes of both clusters and their content: their files, and the
+// checksum of the bytes of their LUN, lun0, where they have one.
 func capture(e *env) state {
 	s := state{primary: e.primary.VolumeNames(), secondary: e.secondary.VolumeNames(), content: map[string]map[string]string{}}
 	for _, c := range []*sim.Cluster{e.primary, e.secondary} {
 		for _, v := range c.VolumeNames() {
 			svm, vol, _ := ontap.SplitPath(v)
 			s.content[v], _ = c.Files(svm, vol)
+			if sum, err := c.LUNChecksum(svm, vol, "lun0"); err == nil {
+				s.content[v]["LUN lun0"] = sum
+			}
 		}
 	}
 	return s
@@ -179,6 +195,19 @@ func settled(t *testing.T, e *env, op volumeOp, before state) {
 	for v, files := range before.content {
 		if got, ok := after.content[v]; ok && !maps.Equal(got, files) {
 			t.Errorf("%s: content %v, was %v", v, got, files)
+		}
+	}
+	if op.kind == ontap.DriverSAN {
+		// A read-write FlexVol that the call made holds its LUN: none is left half-made (a DP
+		// destination gets its LUN with the baseline).
+		c := op.target(e)
+		for _, v := range op.volumes(nil) {
+			svm, vol, _ := ontap.SplitPath(v)
+			if info, err := c.Volume(svm, vol); err == nil && info.Type == ontap.VolumeRW {
+				if _, err := c.LUN(svm, vol, "lun0"); err != nil {
+					t.Errorf("%s has no LUN: %v", v, err)
+				}
+			}
 		}
 	}
 	rels, err := client(t, e, e.secondary).ListRelationships(context.Background(), ontap.RelationshipFilter{})
@@ -266,11 +295,14 @@ func retryUntil(t *testing.T, e *env, op volumeOp) {
 }
 
 // TestVolumeFaultMatrix crosses the faults with volume create and delete (plain, DP
-// destination, mirrored source and destination).
+// destination, mirrored source and destination), on ontap-nas and ontap-san backends. The
+// cases run in parallel (as many at once as -parallel allows): each has its fabric, and spends
+// its time waiting for ONTAP's simulated jobs.
 func TestVolumeFaultMatrix(t *testing.T) {
 	for _, op := range volumeOps {
 		for _, ft := range volumeFaults {
 			t.Run(op.name+"/"+ft.name, func(t *testing.T) {
+				t.Parallel()
 				e := newEnv(t, realistic())
 				op.setup(t, e)
 				before := capture(e)
@@ -299,7 +331,8 @@ func TestVolumeFaultMatrix(t *testing.T) {
 
 // TestVolumeCrashAtEveryStep kills the driver after its k-th ONTAP call of each volume call
 // (that call takes effect, its answer is lost, nothing after it reaches ONTAP); a new driver
-// then repeats the call, as the provisioner does, and the volumes must be as asked.
+// then repeats the call, as the provisioner does, and the volumes must be as asked. Both
+// backend kinds; the crash points run in parallel, as the fault matrix's cases do.
 func TestVolumeCrashAtEveryStep(t *testing.T) {
 	total := 0
 	for _, op := range volumeOps {
@@ -315,6 +348,7 @@ func TestVolumeCrashAtEveryStep(t *testing.T) {
 		for k := 1; k <= calls; k++ {
 			total++
 			t.Run(fmt.Sprintf("%s/after call %d of %d", op.name, k, calls), func(t *testing.T) {
+				t.Parallel()
 				e := newEnv(t, realistic())
 				op.setup(t, e)
 				before := capture(e)

@@ -27,17 +27,15 @@ const (
 	dstVol = "trident_pvc_7f2a6b1e_0c4d_4e55_9a1b_2d3c4e5f6a7b"
 )
 
-// mirrored sets up sections 1 and 2 of the workflow: a primary PVC with a file, mirrored to an
-// established secondary PVC.
-// twoSites starts both sites, with the primary's PVC csi-nas (holding app.db) and its TMR
-// promoted; it returns the primary volume's handle.
-func twoSites(t *testing.T) (*side, *side, string) {
+// twoSites starts both sites with backends of kind, with the primary's PVC csi-nas (holding
+// app.db) and its TMR promoted; it returns the primary volume's handle.
+func twoSites(t *testing.T, kind string) (*side, *side, string) {
 	t.Helper()
-	return twoSitesWith(t, sim.Options{})
+	return twoSitesWith(t, kind, sim.Options{})
 }
 
 // twoSitesWith is twoSites on a fabric with opts' timings.
-func twoSitesWith(t *testing.T, opts sim.Options) (*side, *side, string) {
+func twoSitesWith(t *testing.T, kind string, opts sim.Options) (*side, *side, string) {
 	t.Helper()
 	f := sim.NewFabric(opts)
 	t.Cleanup(f.Close)
@@ -46,9 +44,9 @@ func twoSitesWith(t *testing.T, opts sim.Options) (*side, *side, string) {
 	if err := f.PeerSVMs("datavserver", "drvserver"); err != nil {
 		t.Fatal(err)
 	}
-	primary, secondary := startSide(t, f, pc, "datavserver"), startSide(t, f, sc, "drvserver")
+	primary, secondary := startSide(t, f, pc, "datavserver", kind), startSide(t, f, sc, "drvserver", kind)
 	primary.provision(t, srcPV, "csi-nas", nil)
-	pc.WriteFile("datavserver", srcVol, "app.db", "v1")
+	primary.mustWrite(t, srcVol, "app.db", "v1")
 	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "promoted", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas"}}}
 	})
@@ -60,17 +58,17 @@ func twoSitesWith(t *testing.T, opts sim.Options) (*side, *side, string) {
 	return primary, secondary, handle
 }
 
-// mirrored runs sections 1 and 2 of the workflow: the primary's PVC (with app.db) and its
-// promoted TMR, then the secondary's TMR and annotated PVC, established.
-func mirrored(t *testing.T) (*side, *side) {
+// mirrored runs sections 1 and 2 of the workflow with backends of kind: the primary's PVC
+// (with app.db) and its promoted TMR, then the secondary's TMR and annotated PVC, established.
+func mirrored(t *testing.T, kind string) (*side, *side) {
 	t.Helper()
-	return mirroredWith(t, sim.Options{})
+	return mirroredWith(t, kind, sim.Options{})
 }
 
 // mirroredWith is mirrored on a fabric with opts' timings.
-func mirroredWith(t *testing.T, opts sim.Options) (*side, *side) {
+func mirroredWith(t *testing.T, kind string, opts sim.Options) (*side, *side) {
 	t.Helper()
-	primary, secondary, handle := twoSitesWith(t, opts)
+	primary, secondary, handle := twoSitesWith(t, kind, opts)
 	// The secondary's TMR comes first and waits for its PVC.
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
@@ -96,8 +94,17 @@ func mirroredWith(t *testing.T, opts sim.Options) (*side, *side) {
 	if got := secondary.files(t, dstVol); got["app.db"] != "v1" {
 		t.Errorf("destination content %v", got)
 	}
-	if v, err := secondary.backend.GetVolume(context.Background(), "drvserver", dstVol); err != nil || v.JunctionPath != "/"+dstVol {
-		t.Errorf("the mirrored destination is not mounted for NFS: %+v, %v", v, err)
+	if got, want := secondary.checksum(t, dstVol), primary.checksum(t, srcVol); got != want {
+		t.Errorf("destination checksum %s, source's %s", got, want)
+	}
+	secondary.mounted(t, dstVol)
+	secondary.writable(t, dstVol, false)
+	if primary.san() {
+		// The destination's LUN came with the baseline, a LUN of its own: its serial, no maps.
+		src, dst := primary.lunInfo(t, srcVol), secondary.lunInfo(t, dstVol)
+		if dst.Serial == src.Serial || dst.UUID == src.UUID || dst.Mapped || dst.Size != src.Size {
+			t.Errorf("destination LUN %+v, source LUN %+v", dst, src)
+		}
 	}
 	return primary, secondary
 }
@@ -128,10 +135,12 @@ func (s *side) waitTAMU(t *testing.T, name string, state tridentv1.ActionState) 
 	return last
 }
 
-func TestMirrorUpdate(t *testing.T) {
-	primary, secondary := mirrored(t)
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2")
-	primary.cluster.WriteFile("datavserver", srcVol, "new.txt", "after the baseline")
+func TestMirrorUpdate(t *testing.T) { forKinds(t, mirrorUpdate) }
+
+func mirrorUpdate(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
+	primary.mustWrite(t, srcVol, "app.db", "v2")
+	primary.mustWrite(t, srcVol, "new.txt", "after the baseline")
 	secondary.cluster.ResetRequests()
 	secondary.tamu(t, "update-1", "csi-nas", "")
 	st := secondary.waitTAMU(t, "update-1", tridentv1.ActionStateSucceeded)
@@ -142,7 +151,7 @@ func TestMirrorUpdate(t *testing.T) {
 		st.LocalVolumeHandle != "drvserver:"+dstVol || st.RemoteVolumeHandle != "datavserver:"+srcVol {
 		t.Errorf("status %+v", st)
 	}
-	want, _ := primary.cluster.Files("datavserver", srcVol)
+	want := primary.files(t, srcVol)
 	if got := secondary.files(t, dstVol); !maps.Equal(got, want) {
 		t.Errorf("after the update: %v, want %v", got, want)
 	}
@@ -169,10 +178,12 @@ func TestMirrorUpdate(t *testing.T) {
 
 // TestMirrorUpdateSurvivesRestart: the controller restarts while the transfer runs; the
 // update still ends Succeeded.
-func TestMirrorUpdateSurvivesRestart(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestMirrorUpdateSurvivesRestart(t *testing.T) { forKinds(t, mirrorUpdateSurvivesRestart) }
+
+func mirrorUpdateSurvivesRestart(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	secondary.cluster.SetTransferDelay(time.Second)
-	primary.cluster.WriteFile("datavserver", srcVol, "slow.txt", "arrives after a restart")
+	primary.mustWrite(t, srcVol, "slow.txt", "arrives after a restart")
 	secondary.tamu(t, "update", "csi-nas", "")
 	secondary.waitTAMU(t, "update", tridentv1.ActionStateInProgress)
 	secondary.stop()
@@ -233,8 +244,10 @@ func waitHandle(t *testing.T, obj client.Object, status func() *tridentv1.Snapsh
 
 // TestPlannedFailoverWithSnapshotInfo walks section 5: snapshot on the primary, its handle from
 // SnapshotInfo (and TridentSnapshotInfo), promotion of the secondary to it, zero bytes lost.
-func TestPlannedFailoverWithSnapshotInfo(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestPlannedFailoverWithSnapshotInfo(t *testing.T) { forKinds(t, plannedFailoverWithSnapshotInfo) }
+
+func plannedFailoverWithSnapshotInfo(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	ctx := context.Background()
 	// A SnapshotInfo created before its VolumeSnapshot says what it waits for.
 	si := &tridentv1.SnapshotInfo{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: primary.ns}, Spec: tridentv1.SnapshotInfoSpec{SnapshotName: "csi-nas-snapshot"}}
@@ -250,11 +263,11 @@ func TestPlannedFailoverWithSnapshotInfo(t *testing.T) {
 		cp.Client.Get(ctx, client.ObjectKeyFromObject(si), si)
 	}
 
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "final state before the migration")
-	want, _ := primary.cluster.Checksum("datavserver", srcVol)
+	primary.mustWrite(t, srcVol, "app.db", "final state before the migration")
+	want := primary.checksum(t, srcVol)
 	id := primary.snapshot(t, srcPV, "csi-nas", "csi-nas-snapshot")
 	// Writes after the snapshot are not part of the migration.
-	primary.cluster.WriteFile("datavserver", srcVol, "late.txt", "after the snapshot")
+	primary.mustWrite(t, srcVol, "late.txt", "after the snapshot")
 
 	st := waitHandle(t, si, func() *tridentv1.SnapshotInfoStatus { return &si.Status })
 	if st.SnapshotHandle != id || st.SnapshotHandle != srcPV+"/snapshot-csi-nas-snapshot" || st.LastTransitionTime == nil || st.ObservedGeneration != si.Generation {
@@ -273,7 +286,7 @@ func TestPlannedFailoverWithSnapshotInfo(t *testing.T) {
 		o.Spec.VolumeMappings[0].PromotedSnapshotHandle = st.SnapshotHandle
 	})
 	secondary.wait(t, "csi-nas", "promoted")
-	got, _ := secondary.cluster.Checksum("drvserver", dstVol)
+	got := secondary.checksum(t, dstVol)
 	if got != want {
 		files := secondary.files(t, dstVol)
 		t.Errorf("planned failover: destination %v differs from the source at the snapshot", files)

@@ -35,7 +35,7 @@ func TestBadInput(t *testing.T) {
 	if err := f.PeerSVMs("datavserver", "drvserver"); err != nil {
 		t.Fatal(err)
 	}
-	primary, secondary := startSide(t, f, pc, "datavserver"), startSide(t, f, sc, "drvserver")
+	primary, secondary := startSide(t, f, pc, "datavserver", ontap.DriverNAS), startSide(t, f, sc, "drvserver", ontap.DriverNAS)
 	primary.provision(t, srcPV, "csi-nas", nil)
 	source := "datavserver:" + srcVol
 	// A volume on an SVM that is peered with nothing.

@@ -20,11 +20,13 @@ import (
 // lost, nothing after it reaches ONTAP, and the manager is stopped. A new manager then starts.
 // The TMR must end in the desired state with a true status, with the content the state
 // promises, and one relationship.
-func TestControllerCrashAtEveryStep(t *testing.T) {
+func TestControllerCrashAtEveryStep(t *testing.T) { forKinds(t, controllerCrashAtEveryStep) }
+
+func controllerCrashAtEveryStep(t *testing.T, kind string) {
 	// Establishing: the TMR and the DP PVC are made while the controller is down; it starts
 	// with the faults in place.
 	establish := func(t *testing.T, faults ...sim.Fault) (*side, *side) {
-		primary, secondary, handle := twoSites(t)
+		primary, secondary, handle := twoSites(t, kind)
 		secondary.stop()
 		secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 			o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
@@ -46,9 +48,7 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 			restart(t, secondary, k)
 			cond := secondary.wait(t, "csi-nas", "established")
 			checkMirror(t, cond, primary, secondary, ontap.Snapmirrored, primary.files(t, srcVol))
-			if v, err := secondary.backend.GetVolume(context.Background(), "drvserver", dstVol); err != nil || v.JunctionPath != "/"+dstVol {
-				t.Errorf("the destination is not mounted: %+v, %v", v, err)
-			}
+			secondary.mounted(t, dstVol)
 		})
 	}
 
@@ -64,7 +64,7 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 		state: "promoted",
 		prepare: func(t *testing.T, primary, _ *side) {
 			// Written after the last transfer: an unplanned failover does not carry it.
-			primary.cluster.WriteFile("datavserver", srcVol, "late.db", "after the last transfer")
+			primary.mustWrite(t, srcVol, "late.db", "after the last transfer")
 		},
 		want: func(map[string]string) map[string]string { return map[string]string{"app.db": "v1"} },
 		rel:  ontap.BrokenOff,
@@ -73,13 +73,13 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 		prepare: func(t *testing.T, primary, secondary *side) {
 			secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 			secondary.wait(t, "csi-nas", "promoted")
-			secondary.cluster.WriteFile("drvserver", dstVol, "dr.db", "discarded by the resync")
-			primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2")
+			secondary.mustWrite(t, dstVol, "dr.db", "discarded by the resync")
+			primary.mustWrite(t, srcVol, "app.db", "v2")
 		},
 		want: func(p map[string]string) map[string]string { return p },
 		rel:  ontap.Snapmirrored,
 	}} {
-		crashEverywhere(t, string(op.state), op.prepare,
+		crashEverywhere(t, kind, string(op.state), op.prepare,
 			func(t *testing.T, _, secondary *side) {
 				secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = op.state })
 			},
@@ -100,8 +100,8 @@ func TestControllerCrashAtEveryStep(t *testing.T) {
 // crashEverywhere runs an operation on a mirror once to count the secondary's ONTAP calls,
 // then, for every k, again with the controller killed after its k-th call and restarted;
 // done checks the outcome each time.
-func crashEverywhere(t *testing.T, name string, prepare, start, done func(t *testing.T, primary, secondary *side)) {
-	primary, secondary := mirrored(t)
+func crashEverywhere(t *testing.T, kind, name string, prepare, start, done func(t *testing.T, primary, secondary *side)) {
+	primary, secondary := mirrored(t, kind)
 	prepare(t, primary, secondary)
 	secondary.cluster.ResetRequests()
 	start(t, primary, secondary)
@@ -109,7 +109,7 @@ func crashEverywhere(t *testing.T, name string, prepare, start, done func(t *tes
 	calls := secondary.cluster.Requests()["total"]
 	for k := 1; k <= calls; k++ {
 		t.Run(fmt.Sprintf("%s/after call %d of %d", name, k, calls), func(t *testing.T) {
-			primary, secondary := mirrored(t)
+			primary, secondary := mirrored(t, kind)
 			prepare(t, primary, secondary)
 			c := secondary.cluster
 			c.ResetRequests()
@@ -155,7 +155,9 @@ func checkMirror(t *testing.T, cond tridentv1.TridentMirrorRelationshipCondition
 
 // TestActionCrashAtEveryStep does the same for the two other operations the controllers
 // drive: an on-demand update (a TAMU) and the release of a TMR that is deleted.
-func TestActionCrashAtEveryStep(t *testing.T) {
+func TestActionCrashAtEveryStep(t *testing.T) { forKinds(t, actionCrashAtEveryStep) }
+
+func actionCrashAtEveryStep(t *testing.T, kind string) {
 	ctx := context.Background()
 	for _, op := range []struct {
 		name string
@@ -166,7 +168,7 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 	}{{
 		name: "update",
 		prepare: func(t *testing.T, primary, _ *side) {
-			primary.cluster.WriteFile("datavserver", srcVol, "new.txt", "carried by the update")
+			primary.mustWrite(t, srcVol, "new.txt", "carried by the update")
 		},
 		start: func(t *testing.T, _, secondary *side) { secondary.tamu(t, "update", "csi-nas", "") },
 		done: func(t *testing.T, primary, secondary *side) {
@@ -176,7 +178,7 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 	}, {
 		name: "release",
 		prepare: func(t *testing.T, primary, _ *side) {
-			primary.cluster.WriteFile("datavserver", srcVol, "late.db", "never transferred")
+			primary.mustWrite(t, srcVol, "late.db", "never transferred")
 		},
 		start: func(t *testing.T, _, secondary *side) {
 			if err := cp.Client.Delete(ctx, &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: secondary.ns}}); err != nil {
@@ -191,9 +193,7 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 			if rels, err := secondary.backend.ListRelationships(ctx, ontap.RelationshipFilter{}); err != nil || len(rels) != 1 || rels[0].State != ontap.BrokenOff {
 				t.Errorf("relationships left: %+v, %v; want the one, broken off", rels, err)
 			}
-			if v, _ := secondary.cluster.Volume("drvserver", dstVol); v.Type != ontap.VolumeRW {
-				t.Errorf("the released destination is %s", v.Type)
-			}
+			secondary.writable(t, dstVol, true)
 			if got, want := secondary.files(t, dstVol), map[string]string{"app.db": "v1"}; !maps.Equal(got, want) {
 				t.Errorf("the released destination holds %v, want %v", got, want)
 			}
@@ -202,6 +202,6 @@ func TestActionCrashAtEveryStep(t *testing.T) {
 			}
 		},
 	}} {
-		crashEverywhere(t, op.name, op.prepare, op.start, op.done)
+		crashEverywhere(t, kind, op.name, op.prepare, op.start, op.done)
 	}
 }

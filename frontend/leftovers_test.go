@@ -53,11 +53,13 @@ func (s *side) deleteTMR(t *testing.T) {
 // secondary's two goes first, nothing is left on either cluster that nothing can use: no
 // relationship record, no snapmirror.* snapshot (which the next mirror of the primary would
 // otherwise copy to the new secondary).
-func TestNewSecondaryInBothOrders(t *testing.T) {
+func TestNewSecondaryInBothOrders(t *testing.T) { forKinds(t, newSecondaryInBothOrders) }
+
+func newSecondaryInBothOrders(t *testing.T, kind string) {
 	for _, tmrFirst := range []bool{true, false} {
 		name := map[bool]string{true: "TMR first", false: "PVC first"}[tmrFirst]
 		t.Run(name, func(t *testing.T) {
-			primary, secondary := mirrored(t)
+			primary, secondary := mirrored(t, kind)
 			deletePVC := func() {
 				// What external-provisioner does once the PVC is deleted.
 				if _, err := secondary.driver.DeleteVolume(context.Background(), &csispec.DeleteVolumeRequest{VolumeId: dstPV}); err != nil {
@@ -89,8 +91,10 @@ func TestNewSecondaryInBothOrders(t *testing.T) {
 // and the primary's TMR. With each site able to read the other (peers), neither cluster then
 // holds a relationship record or a snapmirror.* snapshot that nothing can use: the primary's
 // broken-off relationship from the deleted secondary goes with its snapshots.
-func TestNothingLeftOver(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestNothingLeftOver(t *testing.T) { forKinds(t, nothingLeftOver) }
+
+func nothingLeftOver(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	peerSites(t, primary, secondary)
 	ctx := context.Background()
 	set := func(s *side, state tridentv1.MirrorState, remote, snapshot string) {

@@ -78,8 +78,11 @@ func resyncs(f *sim.Fabric) int {
 // keeps the writes; only the user's re-request, by annotation, resyncs, and it says first
 // what it discards.
 func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
-	primary, secondary := mirrored(t)
-	sc := secondary.cluster
+	forKinds(t, settledReestablishedNeverResyncsOnItsOwn)
+}
+
+func settledReestablishedNeverResyncsOnItsOwn(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	secondary.carriedOut(t, "csi-nas", "promoted")
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "reestablished" })
@@ -90,7 +93,7 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 	}
 
 	secondary.outOfBand(t, ontap.Paused, ontap.BrokenOff)
-	if err := sc.WriteFile("drvserver", dstVol, "written-after-the-break", "keep me"); err != nil {
+	if err := secondary.write(dstVol, "written-after-the-break", "keep me"); err != nil {
 		t.Fatal(err)
 	}
 	// The re-check that would have resynced reports the drift instead.
@@ -123,7 +126,7 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 	}
 
 	// The user re-requests: the resync says what it discards, then runs, once.
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2")
+	primary.mustWrite(t, srcVol, "app.db", "v2")
 	obj = secondary.get(t, "csi-nas")
 	orig := obj.DeepCopy()
 	metav1.SetMetaDataAnnotation(&obj.ObjectMeta, tridentv1.RequestAnnotation, "the break was a mistake")
@@ -146,7 +149,11 @@ func TestSettledReestablishedNeverResyncsOnItsOwn(t *testing.T) {
 // TestSettledStatesLeaveOutOfBandChangesAlone: under each settled state, a quiesce, break or
 // resync made on ONTAP is reported as drift and left as it is.
 func TestSettledStatesLeaveOutOfBandChangesAlone(t *testing.T) {
-	_, secondary := mirrored(t)
+	forKinds(t, settledStatesLeaveOutOfBandChangesAlone)
+}
+
+func settledStatesLeaveOutOfBandChangesAlone(t *testing.T, kind string) {
+	_, secondary := mirrored(t, kind)
 	secondary.carriedOut(t, "csi-nas", "established")
 
 	secondary.outOfBand(t, ontap.Paused)
@@ -178,8 +185,10 @@ func TestSettledStatesLeaveOutOfBandChangesAlone(t *testing.T) {
 // TestUninitializedIsNotStuck: a relationship whose baseline never completed cannot be
 // promoted (clear message, with the way out), and its TMR can be deleted: the relationship
 // record goes, the finalizer goes, and the empty DP volume stays for its PVC's deletion.
-func TestUninitializedIsNotStuck(t *testing.T) {
-	_, secondary, handle := twoSites(t)
+func TestUninitializedIsNotStuck(t *testing.T) { forKinds(t, uninitializedIsNotStuck) }
+
+func uninitializedIsNotStuck(t *testing.T, kind string) {
+	_, secondary, handle := twoSites(t, kind)
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
 	})
@@ -209,8 +218,10 @@ func TestUninitializedIsNotStuck(t *testing.T) {
 // TestBusyIsNotFailed: ONTAP's "busy, try again" answers (here on the break of a promote, as
 // after an abort that takes time) keep the transition state and are retried soon, not shown
 // as failed and retried at the re-check interval.
-func TestBusyIsNotFailed(t *testing.T) {
-	_, secondary := mirrored(t)
+func TestBusyIsNotFailed(t *testing.T) { forKinds(t, busyIsNotFailed) }
+
+func busyIsNotFailed(t *testing.T, kind string) {
+	_, secondary := mirrored(t, kind)
 	secondary.cluster.InjectFault(sim.Fault{Method: "PATCH", Path: "/snapmirror/relationships/{id}", After: 1, Times: 2, Status: 409, Code: ontap.CodeAnotherTransfer, Message: "Another transfer is in progress."})
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	seen := map[tridentv1.MirrorState]bool{}
@@ -232,8 +243,10 @@ func TestBusyIsNotFailed(t *testing.T) {
 // TestReplicationPolicy: without a policy in the TMR or the backend the relationship gets
 // MirrorAllSnapshots, as the docs promise; a spec.replicationPolicy that would not carry the
 // snapshots of a planned failover is refused with the field and the fix, nothing created.
-func TestReplicationPolicy(t *testing.T) {
-	_, secondary, handle := twoSites(t)
+func TestReplicationPolicy(t *testing.T) { forKinds(t, replicationPolicy) }
+
+func replicationPolicy(t *testing.T, kind string) {
+	_, secondary, handle := twoSites(t, kind)
 	secondary.backends["drvserver"].ReplicationPolicy = ""
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", ReplicationPolicy: "MirrorLatest", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
@@ -255,8 +268,10 @@ func TestReplicationPolicy(t *testing.T) {
 // TestReestablishCycleRefused: after a failover, the primary reestablishes from the
 // secondary; a second reestablish of the secondary from the primary would leave both volumes
 // read-only. It is refused, naming the other relationship, and the secondary stays writable.
-func TestReestablishCycleRefused(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestReestablishCycleRefused(t *testing.T) { forKinds(t, reestablishCycleRefused) }
+
+func reestablishCycleRefused(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	peerSites(t, primary, secondary)
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	secondary.carriedOut(t, "csi-nas", "promoted")
@@ -281,8 +296,10 @@ func TestReestablishCycleRefused(t *testing.T) {
 
 // TestUnpeeredSourceIsNamed: a TMR whose PVC waits to be bound because no SVM of its site is
 // peered with the source's says so, with the fix, instead of only waiting.
-func TestUnpeeredSourceIsNamed(t *testing.T) {
-	_, secondary, _ := twoSites(t)
+func TestUnpeeredSourceIsNamed(t *testing.T) { forKinds(t, unpeeredSourceIsNamed) }
+
+func unpeeredSourceIsNamed(t *testing.T, kind string) {
+	_, secondary, _ := twoSites(t, kind)
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: "unpeeredsvm:trident_pvc_x"}}}
 	})
@@ -308,14 +325,16 @@ func TestUnpeeredSourceIsNamed(t *testing.T) {
 // TestStatusAfterAbortedTransfer: an unplanned failover during a transfer aborts it. The
 // status then keeps the last completed transfer and says that the volume holds it, instead of
 // dropping the transfer figures and reading healthy.
-func TestStatusAfterAbortedTransfer(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestStatusAfterAbortedTransfer(t *testing.T) { forKinds(t, statusAfterAbortedTransfer) }
+
+func statusAfterAbortedTransfer(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	before := secondary.carriedOut(t, "csi-nas", "established").Status.Conditions[0]
 	if before.LastTransferTime == nil {
 		t.Fatalf("no last transfer before the failover: %+v", before)
 	}
 	secondary.cluster.SetTransferDelay(time.Hour)
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2 in flight")
+	primary.mustWrite(t, srcVol, "app.db", "v2 in flight")
 	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)
 	if err != nil {
 		t.Fatal(err)
@@ -339,8 +358,10 @@ func TestStatusAfterAbortedTransfer(t *testing.T) {
 // TestSlowJobFailureReachesStatus: a step whose job outlives return_timeout (here a 40 s
 // baseline start that then fails) is followed through status.request.job: the TMR shows the
 // wait, then ONTAP's own message, not a step reissued unseen.
-func TestSlowJobFailureReachesStatus(t *testing.T) {
-	_, secondary, handle := twoSites(t)
+func TestSlowJobFailureReachesStatus(t *testing.T) { forKinds(t, slowJobFailureReachesStatus) }
+
+func slowJobFailureReachesStatus(t *testing.T, kind string) {
+	_, secondary, handle := twoSites(t, kind)
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec = tridentv1.TridentMirrorRelationshipSpec{State: "established", VolumeMappings: []tridentv1.VolumeMapping{{LocalPVCName: "csi-nas", RemoteVolumeHandle: handle}}}
 	})

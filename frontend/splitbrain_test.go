@@ -34,8 +34,10 @@ func peerSites(t *testing.T, primary, secondary *side) {
 // TestSplitBrain: after an unplanned failover both copies are read-write. Once both have been
 // written since their last common snapshot, the TMRs of both sites report it (status and a
 // Warning Event), each from its side, and nothing is resynced: both copies keep their data.
-func TestSplitBrain(t *testing.T) {
-	primary, secondary := mirrored(t)
+func TestSplitBrain(t *testing.T) { forKinds(t, splitBrain) }
+
+func splitBrain(t *testing.T, kind string) {
+	primary, secondary := mirrored(t, kind)
 	peerSites(t, primary, secondary)
 
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
@@ -43,7 +45,7 @@ func TestSplitBrain(t *testing.T) {
 		t.Errorf("split brain reported before any write: %+v", c.SplitBrain)
 	}
 	// Only the secondary writes: a failover, not a split brain.
-	if err := secondary.cluster.WriteFile("drvserver", dstVol, "orders-dr.db", "written at the DR site"); err != nil {
+	if err := secondary.write(dstVol, "orders-dr.db", "written at the DR site"); err != nil {
 		t.Fatal(err)
 	}
 	afterChecks(t, secondary.cluster, 4)
@@ -51,7 +53,7 @@ func TestSplitBrain(t *testing.T) {
 		t.Errorf("split brain reported with one side written: %+v", c.SplitBrain)
 	}
 	// The old primary comes back to life and its application writes too.
-	if err := primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v2 written at the old primary"); err != nil {
+	if err := primary.write(srcVol, "app.db", "v2 written at the old primary"); err != nil {
 		t.Fatal(err)
 	}
 	// Both sites report it, each from its side.
@@ -81,9 +83,14 @@ func TestSplitBrain(t *testing.T) {
 		waitEvent(t, c.site.ns, "csi-nas", tridentv1.ReasonSplitBrain, "both written")
 	}
 	// Each side counts its own writes as local: the DR site wrote one file, the old primary
-	// changed app.db.
+	// changed app.db. On ontap-san, ONTAP measures the changed blocks of the LUN; the
+	// simulator counts a changed LUN's written bytes whole.
+	drBytes := int64(len("written at the DR site"))
+	if secondary.san() {
+		drBytes = secondary.lunInfo(t, dstVol).Written
+	}
 	p, s := condition(t, primary), condition(t, secondary)
-	if p.SplitBrain.LocalBytes != s.SplitBrain.RemoteBytes || p.SplitBrain.RemoteBytes != s.SplitBrain.LocalBytes || s.SplitBrain.LocalBytes != int64(len("written at the DR site")) {
+	if p.SplitBrain.LocalBytes != s.SplitBrain.RemoteBytes || p.SplitBrain.RemoteBytes != s.SplitBrain.LocalBytes || s.SplitBrain.LocalBytes != drBytes {
 		t.Errorf("primary sees %+v, secondary %+v", p.SplitBrain, s.SplitBrain)
 	}
 	// Reported, never fixed: both copies keep their writes, the relationship stays broken.
@@ -110,13 +117,13 @@ func TestSplitBrain(t *testing.T) {
 
 	// A planned failover to a snapshot, then writes at the DR site: one side written, and the
 	// destination's restore to the snapshot is no write.
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v3, last before the migration")
+	primary.mustWrite(t, srcVol, "app.db", "v3, last before the migration")
 	handle := primary.snapshot(t, srcPV, "csi-nas", "migration")
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec.State, o.Spec.VolumeMappings[0].PromotedSnapshotHandle = "promoted", handle
 	})
 	secondary.wait(t, "csi-nas", "promoted")
-	secondary.cluster.WriteFile("drvserver", dstVol, "orders-dr.db", "the application runs at the DR site")
+	secondary.mustWrite(t, dstVol, "orders-dr.db", "the application runs at the DR site")
 	quiet(t, primary, secondary)
 
 	// Failback: the old primary mirrors the DR site, is promoted and written, and the DR site
@@ -128,7 +135,7 @@ func TestSplitBrain(t *testing.T) {
 	primary.wait(t, "csi-nas", "reestablished")
 	primary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	primary.wait(t, "csi-nas", "promoted")
-	primary.cluster.WriteFile("datavserver", srcVol, "app.db", "v4, back home")
+	primary.mustWrite(t, srcVol, "app.db", "v4, back home")
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec.State, o.Spec.VolumeMappings[0].PromotedSnapshotHandle = "reestablished", ""
 	})

@@ -252,8 +252,9 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		cond.Discarding = tmr.Status.Conditions[0].Discarding
 	}
 	mreq.Settled, mreq.Started, mreq.Job, mreq.Record = r.engineRequest(tmr, stored, loc, &cond)
-	if _, known := r.mounted.Load(loc.path); !known {
-		// A DP destination is created unmounted; nodes need the path once it holds data.
+	if _, known := r.mounted.Load(loc.path); !known && loc.kind.nfs() {
+		// A DP destination is created unmounted; NFS clients need the path once it holds
+		// data. An ontap-san FlexVol has no junction: nodes reach its LUN over iSCSI.
 		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicy}
 	}
 	// Jobs are followed across passes, never waited for within a request: ONTAP answers at

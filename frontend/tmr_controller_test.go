@@ -42,11 +42,15 @@ type side struct {
 	backend  *ontap.Backend
 	backends map[string]*ontap.Backend
 	peers    []*ontap.Peer
+	// kind is the backend's driver: ontap.DriverNAS or ontap.DriverSAN.
+	kind string
 	// stop stops the side's manager.
 	stop func()
 }
 
-func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
+// startSide starts a site whose one backend, of kind ontap.DriverNAS or ontap.DriverSAN, is
+// svm on cluster c.
+func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm, kind string) *side {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -55,7 +59,7 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	os.WriteFile(filepath.Join(dir, "password"), []byte(p), 0o600)
 	os.WriteFile(filepath.Join(dir, "ca.pem"), c.CA(), 0o600)
 	cfg := &ontap.DriverConfig{Backends: []ontap.BackendConfig{{
-		Name: svm, Driver: ontap.DriverNAS, ManagementLIF: c.Address(), SVM: svm, Aggregates: []string{"aggr1"},
+		Name: svm, Driver: kind, ManagementLIF: c.Address(), SVM: svm, Aggregates: []string{"aggr1"},
 		CAFile: filepath.Join(dir, "ca.pem"), Credentials: ontap.CredentialsRef{File: dir},
 		ReplicationPolicy: "MirrorAllSnapshots", ReplicationSchedule: "5min",
 	}}}
@@ -63,7 +67,7 @@ func startSide(t *testing.T, f *sim.Fabric, c *sim.Cluster, svm string) *side {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &side{ns: newNamespace(t), fabric: f, cluster: c, svm: svm, backend: backends[0]}
+	s := &side{ns: newNamespace(t), fabric: f, cluster: c, svm: svm, backend: backends[0], kind: kind}
 	if s.driver, err = csi.NewDriver(csi.Config{Backends: backends, Mirrors: frontend.Mirrors{Reader: cp.Client}, Log: logr.Discard()}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +111,15 @@ func (s *side) start(t *testing.T) (stop func()) {
 }
 
 // provision does what external-provisioner and kube-controller-manager do: CreateVolume
-// through the driver, then a PV and a bound PVC.
+// through the driver, then a PV and a bound PVC, of the side's kind.
 func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[string]string) *csispec.Volume {
 	t.Helper()
 	ctx := context.Background()
+	mode, csiMode := s.access()
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: pvcName, Namespace: s.ns, Annotations: annotations},
 		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: ptr.To("csi-nas"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{mode}, StorageClassName: ptr.To("csi-nas"),
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
 		},
 	}
@@ -123,7 +128,7 @@ func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[s
 	}
 	resp, err := s.driver.CreateVolume(ctx, &csispec.CreateVolumeRequest{
 		Name: pvName, CapacityRange: &csispec.CapacityRange{RequiredBytes: 1 << 30},
-		VolumeCapabilities: []*csispec.VolumeCapability{{AccessType: &csispec.VolumeCapability_Mount{Mount: &csispec.VolumeCapability_MountVolume{}}, AccessMode: &csispec.VolumeCapability_AccessMode{Mode: csispec.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER}}},
+		VolumeCapabilities: []*csispec.VolumeCapability{{AccessType: &csispec.VolumeCapability_Mount{Mount: &csispec.VolumeCapability_MountVolume{}}, AccessMode: &csispec.VolumeCapability_AccessMode{Mode: csiMode}}},
 		Parameters:         map[string]string{"trident.netapp.io/replication": "true", "csi.storage.k8s.io/pvc/name": pvcName, "csi.storage.k8s.io/pvc/namespace": s.ns},
 	})
 	if err != nil {
@@ -135,7 +140,7 @@ func (s *side) provision(t *testing.T, pvName, pvcName string, annotations map[s
 		ObjectMeta: metav1.ObjectMeta{Name: pvName + "-" + s.ns},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}, StorageClassName: "csi-nas",
+			AccessModes: []corev1.PersistentVolumeAccessMode{mode}, StorageClassName: "csi-nas",
 			ClaimRef:               &corev1.ObjectReference{Namespace: s.ns, Name: pvcName},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: csi.DefaultDriverName, VolumeHandle: pvName, VolumeAttributes: resp.GetVolume().GetVolumeContext()}},
 		},
@@ -193,20 +198,12 @@ func (s *side) wait(t *testing.T, name string, state tridentv1.MirrorState) trid
 	return last
 }
 
-func (s *side) files(t *testing.T, vol string) map[string]string {
-	t.Helper()
-	f, err := s.cluster.Files(s.svm, vol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 // TestWorkflow walks shared/docs/workflow.md sections 1 to 7 with two sites; sections 1 and 2
 // are mirrored(). It runs twice: with instant jobs and transfers and the primary's ONTAP
 // refusing connections in the outage, and with the simulator's realistic timings (on a clock
 // 200 times real time) and the primary's ONTAP black-holed: every call to it waits for a
-// timeout, and the surviving site must still promote.
+// timeout, and the surviving site must still promote. Each runs with ontap-nas and ontap-san
+// volumes.
 func TestWorkflow(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -216,7 +213,9 @@ func TestWorkflow(t *testing.T) {
 		{"instant timings, primary refusing connections", sim.Options{}, (*sim.Cluster).SetDown},
 		{"realistic timings, primary black-holed", realistic(), (*sim.Cluster).SetBlackHoled},
 	} {
-		t.Run(tc.name, func(t *testing.T) { workflow(t, tc.opts, tc.down) })
+		t.Run(tc.name, func(t *testing.T) {
+			forKinds(t, func(t *testing.T, kind string) { workflow(t, kind, tc.opts, tc.down) })
+		})
 	}
 }
 
@@ -228,9 +227,9 @@ func realistic() sim.Options {
 	return opts
 }
 
-func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down bool) error) {
-	primary, secondary := mirroredWith(t, opts)
-	pc, sc := primary.cluster, secondary.cluster
+func workflow(t *testing.T, kind string, opts sim.Options, setDown func(c *sim.Cluster, down bool) error) {
+	primary, secondary := mirroredWith(t, kind, opts)
+	pc := primary.cluster
 
 	// Drift: a break on ONTAP behind the controller's back is reported, never undone.
 	rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol)
@@ -259,7 +258,8 @@ func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down 
 	}
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "promoted" })
 	secondary.wait(t, "csi-nas", "promoted")
-	if err := sc.WriteFile("drvserver", dstVol, "during-outage", "discarded later"); err != nil {
+	secondary.writable(t, dstVol, true)
+	if err := secondary.write(dstVol, "during-outage", "discarded later"); err != nil {
 		t.Errorf("the promoted volume is read-only: %v", err)
 	}
 	if err := setDown(pc, false); err != nil {
@@ -267,28 +267,35 @@ func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down 
 	}
 
 	// 6. Restore the mirror: reestablish on the secondary; its writes since the break go.
-	pc.WriteFile("datavserver", srcVol, "app.db", "v2")
+	primary.mustWrite(t, srcVol, "app.db", "v2")
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) { o.Spec.State = "reestablished" })
 	secondary.wait(t, "csi-nas", "reestablished")
 	if got := secondary.files(t, dstVol); !maps.Equal(got, map[string]string{"app.db": "v2"}) {
 		t.Errorf("after reestablish: %v", got)
 	}
+	secondary.writable(t, dstVol, false)
+	if err := secondary.write(dstVol, "after-reestablish", "refused"); err == nil {
+		t.Error("the reestablished destination took a write")
+	}
 
 	// 5. Planned failover: snapshot on the primary, promote the secondary to it.
-	pc.WriteFile("datavserver", srcVol, "app.db", "v3-final")
+	primary.mustWrite(t, srcVol, "app.db", "v3-final")
 	snap, err := primary.driver.CreateSnapshot(context.Background(), &csispec.CreateSnapshotRequest{Name: "snapshot-migrate", SourceVolumeId: srcPV})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := primary.files(t, srcVol)
+	want, wantSum := primary.files(t, srcVol), primary.checksum(t, srcVol)
+	// Written after the snapshot: the promotion restores the destination to the snapshot.
+	primary.mustWrite(t, srcVol, "late.db", "after the snapshot")
 	secondary.tmr(t, "csi-nas", func(o *tridentv1.TridentMirrorRelationship) {
 		o.Spec.State = "promoted"
 		o.Spec.VolumeMappings[0].PromotedSnapshotHandle = snap.GetSnapshot().GetSnapshotId()
 	})
 	secondary.wait(t, "csi-nas", "promoted")
-	if got := secondary.files(t, dstVol); !maps.Equal(got, want) {
+	if got := secondary.files(t, dstVol); !maps.Equal(got, want) || secondary.checksum(t, dstVol) != wantSum {
 		t.Errorf("planned failover lost data: %v, want %v", got, want)
 	}
+	secondary.writable(t, dstVol, true)
 
 	// 7. Delete the secondary's TMR: it is released and goes; the volume stays read-write.
 	obj := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Name: "csi-nas", Namespace: secondary.ns}}
@@ -296,9 +303,7 @@ func workflow(t *testing.T, opts sim.Options, setDown func(c *sim.Cluster, down 
 		t.Fatal(err)
 	}
 	secondary.waitReleased(t, "csi-nas")
-	if info, err := sc.Volume("drvserver", dstVol); err != nil || info.Type != "rw" {
-		t.Errorf("after the TMR went: %+v, %v", info, err)
-	}
+	secondary.writable(t, dstVol, true)
 	// Its relationship stays, broken off, for a later reestablish, until its PVC goes.
 	if rel, err := secondary.backend.GetRelationship(context.Background(), "drvserver:"+dstVol); err != nil || rel.State != ontap.BrokenOff {
 		t.Errorf("the destination's relationship after its TMR went: %+v, %v", rel, err)
@@ -310,7 +315,7 @@ func TestInvalidPVC(t *testing.T) {
 	f := sim.NewFabric(sim.Options{})
 	t.Cleanup(f.Close)
 	c, _ := f.AddCluster(sim.ClusterSpec{Name: "c", SVMs: []string{"svm1"}, Aggregates: []string{"aggr1"}})
-	s := startSide(t, f, c, "svm1")
+	s := startSide(t, f, c, "svm1", ontap.DriverNAS)
 	ctx := context.Background()
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "foreign-" + s.ns},
@@ -389,8 +394,10 @@ func waitEventOfType(t *testing.T, eventType, ns, name, reason, fragment string)
 // TestDeleteWhileONTAPIsDown: deleting a TMR while its cluster does not answer keeps the TMR,
 // with a failed status that says how to force the deletion, and a Warning Event; once the
 // cluster is back, the release completes and the TMR goes.
-func TestDeleteWhileONTAPIsDown(t *testing.T) {
-	_, secondary := mirrored(t)
+func TestDeleteWhileONTAPIsDown(t *testing.T) { forKinds(t, deleteWhileONTAPIsDown) }
+
+func deleteWhileONTAPIsDown(t *testing.T, kind string) {
+	_, secondary := mirrored(t, kind)
 	ctx := context.Background()
 	if err := secondary.cluster.SetDown(true); err != nil {
 		t.Fatal(err)

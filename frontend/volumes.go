@@ -30,7 +30,29 @@ type Volumes struct {
 type local struct {
 	backend *ontap.Backend
 	path    ontap.Path
+	kind    volumeKind
 }
+
+// volumeKind is what a PVC's volume is on ONTAP, the driver that made it: ontap-nas, a FlexVol
+// that nodes mount over NFS at its junction path; or ontap-san, a FlexVol holding one LUN,
+// reached over iSCSI, which has no junction path. Mirroring is the same for both (the LUN
+// travels inside its FlexVol); only what makes a volume usable on a node differs.
+type volumeKind string
+
+// sanVolume is the kind of an ontap-san volume.
+const sanVolume volumeKind = ontap.DriverSAN
+
+// kindOf reads the kind from the PV's volume context (backendType, which the CSI driver
+// writes), else from the volume's backend.
+func kindOf(attrs map[string]string, b *ontap.Backend) volumeKind {
+	if k := attrs["backendType"]; k != "" {
+		return volumeKind(k)
+	}
+	return volumeKind(b.Driver)
+}
+
+// nfs reports whether nodes mount the volume over NFS: it then needs a junction path.
+func (k volumeKind) nfs() bool { return k != sanVolume }
 
 // errWaiting is a condition the controller waits out (the PVC is not there or not bound yet).
 type errWaiting struct {
@@ -92,7 +114,7 @@ func (v Volumes) resolve(ctx context.Context, namespace, pvcName string) (*local
 	if err := b.Available(); err != nil {
 		return nil, errUnavailable{backend: b.Name, err: err}
 	}
-	return &local{backend: b, path: ontap.Path{SVM: attrs["svm"], Volume: attrs["internalName"]}}, nil
+	return &local{backend: b, path: ontap.Path{SVM: attrs["svm"], Volume: attrs["internalName"]}, kind: kindOf(attrs, b)}, nil
 }
 
 // gone reports whether the volume at "svm:volume" is known to no longer exist: its SVM is

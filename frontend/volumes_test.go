@@ -72,7 +72,28 @@ func TestResolveUnavailable(t *testing.T) {
 		}
 		return err == nil
 	})
-	if loc.backend != backends[0] || loc.path.String() != "svm1:trident_pvc_1" {
-		t.Errorf("resolved to %s on %s", loc.path, loc.backend.Name)
+	if loc.backend != backends[0] || loc.path.String() != "svm1:trident_pvc_1" || !loc.kind.nfs() {
+		t.Errorf("resolved to %s (%s) on %s", loc.path, loc.kind, loc.backend.Name)
+	}
+}
+
+// TestKindOf: a volume's kind is the backendType its PV records, else its backend's driver.
+func TestKindOf(t *testing.T) {
+	nas, san := &ontap.Backend{}, &ontap.Backend{}
+	nas.Driver, san.Driver = ontap.DriverNAS, ontap.DriverSAN
+	for _, tc := range []struct {
+		attrs map[string]string
+		b     *ontap.Backend
+		nfs   bool
+	}{
+		{map[string]string{"backendType": "ontap-san"}, san, false},
+		{map[string]string{"backendType": "ontap-nas"}, nas, true},
+		{map[string]string{"backendType": "ontap-san"}, nas, false},
+		{map[string]string{}, san, false},
+		{map[string]string{}, nas, true},
+	} {
+		if k := kindOf(tc.attrs, tc.b); k.nfs() != tc.nfs {
+			t.Errorf("kindOf(%v, backend %s) = %s, want nfs %t", tc.attrs, tc.b.Driver, k, tc.nfs)
+		}
 	}
 }
