@@ -161,5 +161,5 @@ fi
 for b in etcd kube-apiserver kube-controller-manager kubectl; do
 	[ -x "$DEST/$b" ] || fail "$DEST/$b is missing after the build"
 done
-step "ready in $((SECONDS - start))s: $("$DEST/etcd" --version | head -1); $(version "$DEST/kube-apiserver")"
+step "ready in $((SECONDS - start))s: $("$DEST/etcd" --version | sed -n 1p); $(version "$DEST/kube-apiserver")"
 echo "$DEST"
