@@ -49,7 +49,7 @@ func run() (err error) {
 		return err
 	}
 	fmt.Printf("    ready in %s\n", time.Since(begin).Round(time.Millisecond))
-	st := &e2e.State{}
+	st := e2e.NewState()
 	for _, step := range e2e.Steps {
 		fmt.Printf("\n==> %s\n", step.Title)
 		start := time.Now()
