@@ -87,6 +87,18 @@ func TestWorkflow(t *testing.T) {
 	if len(denied) > 0 {
 		t.Errorf("denied by the RBAC of deploy/: %v", denied)
 	}
+	// The sidecars ran with the ClusterRole of deploy/rbac/sidecars.yaml and were denied
+	// nothing but csi-snapshotter's probe for VolumeGroupSnapshots, which this driver does not
+	// serve: refused, it runs without them.
+	_, sidecarsDenied, err := env.APIUse(e2e.SidecarUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range sidecarsDenied {
+		if _, what, _ := strings.Cut(d, ": "); what != "list groupsnapshot.storage.k8s.io/volumegroupsnapshotcontents" {
+			t.Errorf("CSI sidecars denied by deploy/rbac/sidecars.yaml: %s", d)
+		}
+	}
 	// Grants: "verb group/resource" for the ClusterRole, "verb group/resource in namespace" for
 	// a Role; the keys of used are written the same way.
 	granted := map[string]bool{}

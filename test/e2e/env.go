@@ -185,9 +185,17 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	if err != nil {
 		return err
 	}
+	// The CSI sidecars of deploy/ run as another user, with the ClusterRole that
+	// deploy/rbac/sidecars.yaml gives them (their leader election is off here).
+	sidecarKubeconfig, err := s.CP.UserKubeconfig(SidecarUser)
+	if err != nil {
+		return err
+	}
 	for _, args := range [][]string{
 		{"create", "namespace", DriverNamespace},
 		{"apply", "-f", filepath.Join(root, "deploy", "rbac", "role.yaml")},
+		{"apply", "-f", filepath.Join(root, "deploy", "rbac", "sidecars.yaml")},
+		{"create", "clusterrolebinding", "snapmirror-csi-sidecars-user", "--clusterrole=snapmirror-csi-sidecars", "--user=" + SidecarUser},
 		{"create", "clusterrolebinding", "snapmirror-csi", "--clusterrole=snapmirror-csi", "--user=" + DriverUser},
 		{"create", "rolebinding", "snapmirror-csi", "--namespace=" + DriverNamespace, "--role=snapmirror-csi", "--user=" + DriverUser},
 		{"apply", "-f", filepath.Join(root, "deploy", "csidriver.yaml")},
@@ -235,7 +243,7 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	if s.MetricsAddr, err = freeAddress(); err != nil {
 		return err
 	}
-	kc := "--kubeconfig=" + s.CP.Kubeconfig
+	kc, sidecarKC := "--kubeconfig="+s.CP.Kubeconfig, "--kubeconfig="+sidecarKubeconfig
 	sock := filepath.Join(s.dir, "csi.sock")
 	csiAddr := "--csi-address=" + sock
 	start := func(name, path string, args ...string) error {
@@ -266,10 +274,10 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}},
 		{"snapmirror-csi", binary, []string{"--kubeconfig=" + userKubeconfig, "--leader-elect", "--leader-election-namespace=" + DriverNamespace, "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
 			"--metrics-bind-address=" + s.MetricsAddr, "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
-		{"csi-provisioner", csiBin("csi-provisioner"), []string{kc, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
-		{"csi-attacher", csiBin("csi-attacher"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
-		{"csi-resizer", csiBin("csi-resizer"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
-		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"csi-provisioner", csiBin("csi-provisioner"), []string{sidecarKC, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
+		{"csi-attacher", csiBin("csi-attacher"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
+		{"csi-resizer", csiBin("csi-resizer"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s"}},
 		{"snapshot-controller", csiBin("snapshot-controller"), []string{kc, "--leader-election=false"}},
 	} {
 		if err := start(c.name, c.path, c.args...); err != nil {
@@ -350,6 +358,10 @@ func (s *Site) Logs() string {
 
 // DriverUser is the Kubernetes user snapmirror-csi runs as.
 const DriverUser = "snapmirror-csi"
+
+// SidecarUser is the Kubernetes user the CSI sidecars of deploy/ run as: external-provisioner,
+// external-attacher, external-resizer and csi-snapshotter.
+const SidecarUser = "snapmirror-csi-sidecars"
 
 // DriverNamespace is snapmirror-csi's own namespace, as in deploy/: its leader election Lease
 // and its credentials Secret are there.
