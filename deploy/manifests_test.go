@@ -302,3 +302,72 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		}
 	}
 }
+
+// TestSidecarsAreTheTested: each CSI sidecar image is the release that
+// hack/install-test-binaries.sh builds for the end-to-end tests, the external-attacher among
+// them, and the CSIDriver asks Kubernetes to attach (ControllerPublishVolume maps ontap-san
+// LUNs), with the attacher's grants in the sidecars' ClusterRole.
+func TestSidecarsAreTheTested(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "hack", "install-test-binaries.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CSI_ATTACHER=${CSI_ATTACHER:-github.com/kubernetes-csi/external-attacher/v4@v4.13.0}
+	pinned := map[string]string{}
+	for line := range strings.Lines(string(script)) {
+		name, rest, ok := strings.Cut(line, "=${")
+		if !ok || !strings.HasPrefix(name, "CSI_") {
+			continue
+		}
+		_, version, _ := strings.Cut(strings.TrimRight(strings.TrimSpace(rest), "}"), "@")
+		pinned["csi-"+strings.ToLower(strings.TrimPrefix(name, "CSI_"))] = version
+	}
+	if len(pinned) != 4 {
+		t.Fatalf("hack/install-test-binaries.sh pins %v; want the provisioner, attacher, resizer and snapshotter", pinned)
+	}
+	images := map[string]string{}
+	var driver struct {
+		Spec struct {
+			AttachRequired *bool `json:"attachRequired"`
+		} `json:"spec"`
+	}
+	var sidecarRules []rbacv1.PolicyRule
+	for _, o := range deployObjects(t) {
+		switch {
+		case o.Kind == "Deployment":
+			var d appsv1.Deployment
+			o.decode(t, &d)
+			for _, c := range d.Spec.Template.Spec.Containers {
+				images[c.Name] = c.Image
+			}
+		case o.Kind == "CSIDriver":
+			if err := yaml.Unmarshal(o.data, &driver); err != nil {
+				t.Fatal(err)
+			}
+		case o.Kind == "ClusterRole" && o.Name == "snapmirror-csi-sidecars":
+			var r rbacv1.ClusterRole
+			o.decode(t, &r)
+			sidecarRules = r.Rules
+		}
+	}
+	for name, version := range pinned {
+		if want := "registry.k8s.io/sig-storage/" + name + ":" + version; images[name] != want {
+			t.Errorf("container %s has image %q; the tests run %s", name, images[name], want)
+		}
+	}
+	if driver.Spec.AttachRequired == nil || !*driver.Spec.AttachRequired {
+		t.Errorf("the CSIDriver must say attachRequired: true, or ontap-san volumes are never published")
+	}
+	for _, want := range []struct{ verb, group, resource string }{
+		{"patch", "storage.k8s.io", "volumeattachments"}, {"watch", "storage.k8s.io", "volumeattachments"},
+		{"patch", "storage.k8s.io", "volumeattachments/status"}, {"watch", "storage.k8s.io", "csinodes"},
+		{"patch", "", "persistentvolumes"},
+	} {
+		granted := slices.ContainsFunc(sidecarRules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Verbs, want.verb) && slices.Contains(r.APIGroups, want.group) && slices.Contains(r.Resources, want.resource)
+		})
+		if !granted {
+			t.Errorf("ClusterRole snapmirror-csi-sidecars does not grant %s %s/%s, which the attacher needs", want.verb, want.group, want.resource)
+		}
+	}
+}

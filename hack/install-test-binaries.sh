@@ -3,8 +3,8 @@
 # module proxy alone (setup-envtest's download bucket is unreachable here):
 #
 #   bin/k8s-$K8S_VERSION/{etcd,kube-apiserver,kube-controller-manager,kubectl}
-#   bin/k8s-$K8S_VERSION/csi/{csi-provisioner,csi-resizer,csi-snapshotter,snapshot-controller}
-#     (with WITH_CSI=1)
+#   bin/k8s-$K8S_VERSION/csi/{csi-provisioner,csi-attacher,csi-resizer,csi-snapshotter,
+#     snapshot-controller} (with WITH_CSI=1)
 #
 # Usage: hack/install-test-binaries.sh [DEST]; then export KUBEBUILDER_ASSETS=DEST.
 # The last line printed is DEST, so callers may capture it.
@@ -26,6 +26,8 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.8}  # the go.etcd.io/etcd version k8s.io/kuber
 CSI_PROVISIONER=${CSI_PROVISIONER:-github.com/kubernetes-csi/external-provisioner/v6@v6.3.0}
 CSI_RESIZER=${CSI_RESIZER:-github.com/kubernetes-csi/external-resizer/v2@v2.3.0}
 CSI_SNAPSHOTTER=${CSI_SNAPSHOTTER:-github.com/kubernetes-csi/external-snapshotter/v8@v8.7.0}
+# external-attacher: the proxy serves v4.12.0 and v4.13.0 (not the module path without /v4).
+CSI_ATTACHER=${CSI_ATTACHER:-github.com/kubernetes-csi/external-attacher/v4@v4.13.0}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-$root/bin/k8s-$K8S_VERSION}
@@ -126,8 +128,8 @@ else
 	mv "$tmp"/* "$DEST/" && rm -rf "$tmp"
 fi
 
-# --- CSI sidecars (WITH_CSI=1): external-provisioner, external-resizer, csi-snapshotter and
-# snapshot-controller, for the end-to-end tests and the demo -------------------------------------
+# --- CSI sidecars (WITH_CSI=1): external-provisioner, external-attacher, external-resizer,
+# csi-snapshotter and snapshot-controller, for the end-to-end tests and the demo ------------------
 if [ "${WITH_CSI:-0}" = 1 ]; then
 	mkdir -p "$DEST/csi"
 	stamp="$DEST/csi/VERSIONS"
@@ -144,10 +146,20 @@ if [ "${WITH_CSI:-0}" = 1 ]; then
 		mv "$tmp"/* "$DEST/csi/" && rm -rf "$tmp"
 		echo "$want_csi" >"$stamp"
 	fi
+	# The attacher came later: it is stamped by its own --version ("<path> <version>"), so that a
+	# bin/ built before it gains it without rebuilding the others.
+	if [[ "$(version "$DEST/csi/csi-attacher")" == *" ${CSI_ATTACHER#*@}" ]]; then
+		step "csi-attacher ${CSI_ATTACHER#*@}: present"
+	else
+		step "csi-attacher ${CSI_ATTACHER#*@}: building (about 2 minutes cold)"
+		tmp=$(mktemp -d)
+		LDFLAGS="-X main.version=${CSI_ATTACHER#*@}" wrapmod "${CSI_ATTACHER%@*}" "${CSI_ATTACHER#*@}" "$tmp/" "${CSI_ATTACHER%@*}/cmd/csi-attacher"
+		mv "$tmp"/* "$DEST/csi/" && rm -rf "$tmp"
+	fi
 fi
 
 for b in etcd kube-apiserver kube-controller-manager kubectl; do
 	[ -x "$DEST/$b" ] || fail "$DEST/$b is missing after the build"
 done
-step "ready in $((SECONDS - start))s: $("$DEST/etcd" --version | head -1); $(version "$DEST/kube-apiserver")"
+step "ready in $((SECONDS - start))s: $("$DEST/etcd" --version | sed -n 1p); $(version "$DEST/kube-apiserver")"
 echo "$DEST"

@@ -13,10 +13,13 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -34,12 +37,16 @@ import (
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=snapmirror-csi
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
+// The installation ID, when no flag gives it, is the kube-system namespace's UID.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get,resourceNames=kube-system
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 // config is what the flags say.
 type config struct {
 	backendFile, csiEndpoint, driverName string
+	installationID                       string
 	metricsAddr, probeAddr               string
 	leaderElect                          bool
 	leaderElectionNamespace              string
@@ -54,6 +61,7 @@ func main() {
 	flag.StringVar(&cfg.backendFile, "backends", "/etc/snapmirror-csi/backends.yaml", "the backend configuration file")
 	flag.StringVar(&cfg.csiEndpoint, "csi-endpoint", "unix:///csi/csi.sock", "where to serve CSI: unix:///path or tcp://host:port")
 	flag.StringVar(&cfg.driverName, "driver-name", csi.DefaultDriverName, "the CSI driver name of the StorageClasses to serve")
+	flag.StringVar(&cfg.installationID, "installation-id", "", "ends the name of each igroup made (<node>-<id>); the same on every replica and restart, and different for each installation sharing an SVM; default: the UID of namespace kube-system")
 	flag.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", `Prometheus metrics address; "0" turns metrics off`)
 	flag.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
 	flag.BoolVar(&cfg.leaderElect, "leader-elect", false, "elect one active controller among replicas (CSI is served by all)")
@@ -120,9 +128,15 @@ func run(ctx context.Context, cfg config) error {
 		byName[b.Name] = b
 	}
 
+	installation, err := installationID(ctx, mgr.GetAPIReader(), cfg.installationID)
+	if err != nil {
+		return err
+	}
 	driver, err := csi.NewDriver(csi.Config{
-		DriverName: cfg.driverName, Version: version, Backends: backends,
-		Mirrors: frontend.Mirrors{Reader: mgr.GetAPIReader()}, Log: log.WithName("csi"),
+		DriverName: cfg.driverName, Version: version, Backends: backends, InstallationID: installation,
+		Mirrors: frontend.Mirrors{Reader: mgr.GetAPIReader()},
+		Nodes:   frontend.Nodes{Cache: mgr.GetClient(), Live: mgr.GetAPIReader(), DriverName: cfg.driverName},
+		Log:     log.WithName("csi"),
 	})
 	if err != nil {
 		return err
@@ -159,11 +173,25 @@ func run(ctx context.Context, cfg config) error {
 	if err := mgr.AddReadyzCheck("backends", func(*http.Request) error { return ready(ctx, backends) }); err != nil {
 		return err
 	}
-	log.Info("Starting", "version", version, "driver", cfg.driverName, "backends", len(backends), "peers", len(peers), "csi", cfg.csiEndpoint)
+	log.Info("Starting", "version", version, "driver", cfg.driverName, "installation", installation, "backends", len(backends), "peers", len(peers), "csi", cfg.csiEndpoint)
 	if len(peers) == 0 {
 		log.Info("Split brain is not checked: the backend file lists no peers. List the other site's SVM under peers, with read-only credentials, to have it detected; each affected TMR says so in status.conditions[0].splitBrainCheck")
 	}
 	return mgr.Start(ctx)
+}
+
+// installationID is the flag's value or, when it is empty, the UID of namespace kube-system:
+// the same for every replica and restart of the installation, and different in every
+// Kubernetes cluster, so that two clusters whose nodes share names never share an igroup.
+func installationID(ctx context.Context, r client.Reader, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, ns); err != nil {
+		return "", fmt.Errorf("installation ID: read namespace %s for its UID (or give --installation-id): %w", metav1.NamespaceSystem, err)
+	}
+	return string(ns.UID), nil
 }
 
 // csiServer runs the CSI gRPC server as a manager runnable on every replica.

@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it tells the disaster-recovery story of the documented
-// workflow on two sites, each with its own Kubernetes control plane, simulated ONTAP cluster,
-// snapmirror-csi process and real CSI sidecars, and checks the data at every step. It exits
-// non-zero on failure and leaves nothing running.
+// workflow, for an ontap-nas and an ontap-san PVC side by side, on two sites, each with its
+// own Kubernetes control plane and node, simulated ONTAP cluster, snapmirror-csi process and
+// real CSI sidecars, and checks the data at every step. It exits non-zero on failure and
+// leaves nothing running.
 package main
 
 import (
@@ -28,7 +29,7 @@ func run() (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	begin := time.Now()
-	fmt.Println("==> Starting two sites: control planes, simulated ONTAP clusters (peered), snapmirror-csi, CSI sidecars")
+	fmt.Println("==> Starting two sites: control planes, a node each, simulated ONTAP clusters (peered), snapmirror-csi, CSI sidecars")
 	env, err := e2e.Start(ctx, e2e.Options{Log: func(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }})
 	defer func() {
 		if err != nil && env != nil {
@@ -49,7 +50,7 @@ func run() (err error) {
 		return err
 	}
 	fmt.Printf("    ready in %s\n", time.Since(begin).Round(time.Millisecond))
-	st := &e2e.State{}
+	st := e2e.NewState()
 	for _, step := range e2e.Steps {
 		fmt.Printf("\n==> %s\n", step.Title)
 		start := time.Now()
@@ -66,7 +67,7 @@ func run() (err error) {
 			fmt.Printf("    %s: %s\n", s.Name, strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n    "+strings.Repeat(" ", len(s.Name)+2)))
 		}
 	}
-	fmt.Println("\nAll data checks passed: what was written on the primary reached the secondary, planned failover lost nothing, reestablish discarded only the writes made since the break.")
+	fmt.Println("\nAll data checks passed, for the NFS files and the LUN's bytes: what was written on the primary reached the secondary, planned failover lost nothing, reestablish discarded only the writes made since the break; each LUN was published only where the application ran, and never for writing while it was a mirror destination.")
 	if os.Getenv("KEEP") != "" {
 		fmt.Println("\nKEEP is set: both sites stay up.")
 		for _, s := range []*e2e.Site{env.Primary, env.Secondary} {

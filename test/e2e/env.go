@@ -1,13 +1,20 @@
 // Package e2e runs the product as users run it, on two "sites": each has its own control plane
 // (etcd, kube-apiserver and kube-controller-manager, built from source), its own simulated
-// ONTAP cluster, its own snapmirror-csi process, and the real CSI sidecars on its socket
-// (external-provisioner with --extra-create-metadata, external-resizer, csi-snapshotter and
-// snapshot-controller). The end-to-end test and `make demo` both use it.
+// ONTAP cluster (an ontap-nas and an ontap-san backend on its SVM), its own snapmirror-csi
+// process, and the real CSI sidecars on its socket (external-provisioner with
+// --extra-create-metadata, external-attacher, external-resizer, csi-snapshotter and
+// snapshot-controller). There is no kubelet: each site has one Node, registered as a kubelet
+// and our node plugin would register it (a CSINode with the node ID, iSCSI initiator name
+// included), so that kube-controller-manager's attach-detach controller makes a
+// VolumeAttachment for each volume of a pod placed on it, and the external-attacher publishes
+// it. The end-to-end test and `make demo` both use it.
 package e2e
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +32,9 @@ import (
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/test/controlplane"
@@ -44,10 +54,16 @@ type Env struct {
 
 // Site is one Kubernetes cluster with its storage.
 type Site struct {
-	Name    string
-	SVM     string
-	CP      *controlplane.ControlPlane
-	Cluster *sim.Cluster
+	Name string
+	SVM  string
+	// Node is the site's one Kubernetes node, and NodeID what our node plugin would report
+	// for it: <node>;iqn=<its iSCSI initiator name>.
+	Node, NodeID string
+	// InstallationID is snapmirror-csi's on this site: the kube-system namespace's UID. It
+	// ends the node's igroup name.
+	InstallationID string
+	CP             *controlplane.ControlPlane
+	Cluster        *sim.Cluster
 	// MetricsAddr is where snapmirror-csi serves its metrics: HTTPS, to a token allowed to get
 	// /metrics (deploy/rbac/metrics_reader.yaml).
 	MetricsAddr string
@@ -56,6 +72,8 @@ type Site struct {
 	// peer is the other site's cluster, configured as a peer for split-brain detection.
 	peer    *sim.Cluster
 	peerSVM string
+	// user and password are the ONTAP administrator's, for LUNMaps.
+	user, password string
 }
 
 // Options configure Start.
@@ -130,7 +148,27 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	return env, nil
 }
 
-var sidecars = []string{"csi-provisioner", "csi-resizer", "csi-snapshotter", "snapshot-controller"}
+var sidecars = []string{"csi-provisioner", "csi-attacher", "csi-resizer", "csi-snapshotter", "snapshot-controller"}
+
+// Driver is the CSI driver name, Trident's.
+const Driver = "csi.trident.netapp.io"
+
+// registerNode creates the site's Node as a kubelet would (its attach and detach left to the
+// attach-detach controller), and its CSINode as a kubelet does when our node plugin registers,
+// with the node ID that NodeGetInfo would give.
+func (s *Site) registerNode(ctx context.Context) error {
+	s.Node = s.Name + "-worker"
+	s.NodeID = s.Node + ";iqn=iqn.2005-03.org.open-iscsi:" + s.Name + "-worker"
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.Node, Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}}}
+	if err := s.CP.Client.Create(ctx, node); err != nil {
+		return err
+	}
+	csiNode := &storagev1.CSINode{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Node, OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
+		Spec:       storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{{Name: Driver, NodeID: s.NodeID}}},
+	}
+	return s.CP.Client.Create(ctx, csiNode)
+}
 
 func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(filepath.Join(s.dir, "creds"), 0o700); err != nil {
@@ -147,19 +185,37 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	if err != nil {
 		return err
 	}
+	// The CSI sidecars of deploy/ run as another user, with the ClusterRole that
+	// deploy/rbac/sidecars.yaml gives them (their leader election is off here).
+	sidecarKubeconfig, err := s.CP.UserKubeconfig(SidecarUser)
+	if err != nil {
+		return err
+	}
 	for _, args := range [][]string{
 		{"create", "namespace", DriverNamespace},
 		{"apply", "-f", filepath.Join(root, "deploy", "rbac", "role.yaml")},
+		{"apply", "-f", filepath.Join(root, "deploy", "rbac", "sidecars.yaml")},
+		{"create", "clusterrolebinding", "snapmirror-csi-sidecars-user", "--clusterrole=snapmirror-csi-sidecars", "--user=" + SidecarUser},
 		{"create", "clusterrolebinding", "snapmirror-csi", "--clusterrole=snapmirror-csi", "--user=" + DriverUser},
 		{"create", "rolebinding", "snapmirror-csi", "--namespace=" + DriverNamespace, "--role=snapmirror-csi", "--user=" + DriverUser},
+		{"apply", "-f", filepath.Join(root, "deploy", "csidriver.yaml")},
 	} {
 		if _, err := s.CP.Kubectl(args...); err != nil {
 			return err
 		}
 	}
+	if err := s.registerNode(ctx); err != nil {
+		return err
+	}
+	system := &corev1.Namespace{}
+	if err := s.CP.Client.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, system); err != nil {
+		return err
+	}
+	s.InstallationID = string(system.UID)
 	// The primary reads its credentials from files (a mounted Secret), the secondary from a
 	// Secret through the API: both ways are in the logs the test searches.
 	u, p := f.Credentials()
+	s.user, s.password = u, p
 	creds := "{file: creds}"
 	if s.Name == "secondary" {
 		creds = "{secret: " + DriverNamespace + "/ontap-credentials}"
@@ -168,12 +224,16 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 			return err
 		}
 	}
+	// Both drivers serve the site's SVM, each from a backend of its own, as with Trident.
+	backend := func(name, driver string) string {
+		return fmt.Sprintf("- name: %s\n  driver: %s\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
+			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
+			name, driver, s.Cluster.Address(), s.SVM, creds)
+	}
 	files := map[string]string{
 		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()), "peer-ca.pem": string(s.peer.CA()),
-		"backends.yaml": fmt.Sprintf("backends:\n- name: %s\n  driver: ontap-nas\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
-			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n"+
-			"peers:\n- name: other-site\n  managementLIF: %s\n  svm: %s\n  caFile: peer-ca.pem\n  credentials: {file: creds}\n",
-			s.Name, s.Cluster.Address(), s.SVM, creds, s.peer.Address(), s.peerSVM),
+		"backends.yaml": "backends:\n" + backend(s.Name, "ontap-nas") + backend(s.Name+"-san", "ontap-san") +
+			fmt.Sprintf("peers:\n- name: other-site\n  managementLIF: %s\n  svm: %s\n  caFile: peer-ca.pem\n  credentials: {file: creds}\n", s.peer.Address(), s.peerSVM),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o600); err != nil {
@@ -183,7 +243,7 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 	if s.MetricsAddr, err = freeAddress(); err != nil {
 		return err
 	}
-	kc := "--kubeconfig=" + s.CP.Kubeconfig
+	kc, sidecarKC := "--kubeconfig="+s.CP.Kubeconfig, "--kubeconfig="+sidecarKubeconfig
 	sock := filepath.Join(s.dir, "csi.sock")
 	csiAddr := "--csi-address=" + sock
 	start := func(name, path string, args ...string) error {
@@ -206,21 +266,74 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 		name, path string
 		args       []string
 	}{
-		{"kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), []string{kc, "--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller",
+		// The attach-detach controller makes a VolumeAttachment for each volume of a pod on a
+		// node; the service account controller makes the namespaces' default ServiceAccount,
+		// without which no pod is admitted.
+		{"kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), []string{kc, "--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller," +
+			"persistentvolume-attach-detach-controller,serviceaccount-controller",
 			"--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false"}},
 		{"snapmirror-csi", binary, []string{"--kubeconfig=" + userKubeconfig, "--leader-elect", "--leader-election-namespace=" + DriverNamespace, "--backends=" + filepath.Join(s.dir, "backends.yaml"), "--csi-endpoint=unix://" + sock,
 			"--metrics-bind-address=" + s.MetricsAddr, "--health-probe-bind-address=0", "--recheck-interval=2s", "-v=1"}},
-		{"csi-provisioner", csiBin("csi-provisioner"), []string{kc, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
-		{"csi-resizer", csiBin("csi-resizer"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
-		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{kc, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"csi-provisioner", csiBin("csi-provisioner"), []string{sidecarKC, csiAddr, "--extra-create-metadata", "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
+		{"csi-attacher", csiBin("csi-attacher"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s", "--retry-interval-max=2s"}},
+		{"csi-resizer", csiBin("csi-resizer"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s"}},
+		{"csi-snapshotter", csiBin("csi-snapshotter"), []string{sidecarKC, csiAddr, "--leader-election=false", "--timeout=60s"}},
 		{"snapshot-controller", csiBin("snapshot-controller"), []string{kc, "--leader-election=false"}},
 	} {
 		if err := start(c.name, c.path, c.args...); err != nil {
 			return err
 		}
 	}
-	class := &snapshotv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "csi-snapclass"}, Driver: "csi.trident.netapp.io", DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete}
+	class := &snapshotv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "csi-snapclass"}, Driver: Driver, DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete}
 	return s.CP.Client.Create(ctx, class)
+}
+
+// LUNMap is a LUN's map to an igroup.
+type LUNMap struct {
+	Igroup string
+	Number int
+}
+
+// LUNMaps asks the site's ONTAP, through its REST API as an administrator would, which
+// igroups the LUN lun0 of a volume is mapped to.
+func (s *Site) LUNMaps(ctx context.Context, volume string) ([]LUNMap, error) {
+	var body struct {
+		Records []struct {
+			Igroup struct{ Name string }
+			Number int `json:"logical_unit_number"`
+		}
+	}
+	q := url.Values{"svm.name": {s.SVM}, "lun.name": {"/vol/" + volume + "/lun0"}, "fields": {"igroup.name,logical_unit_number"}}
+	if err := s.ontapGet(ctx, "/api/protocols/san/lun-maps", q, &body); err != nil {
+		return nil, err
+	}
+	maps := make([]LUNMap, len(body.Records))
+	for i, r := range body.Records {
+		maps[i] = LUNMap{Igroup: r.Igroup.Name, Number: r.Number}
+	}
+	return maps, nil
+}
+
+// ontapGet reads an ONTAP REST collection as the administrator, into out.
+func (s *Site) ontapGet(ctx context.Context, path string, q url.Values, out any) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.Cluster.CA())
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.Cluster.Address()+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(s.user, s.password)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, data)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // Logs returns the tail of each component's log, for a failure report.
@@ -245,6 +358,10 @@ func (s *Site) Logs() string {
 
 // DriverUser is the Kubernetes user snapmirror-csi runs as.
 const DriverUser = "snapmirror-csi"
+
+// SidecarUser is the Kubernetes user the CSI sidecars of deploy/ run as: external-provisioner,
+// external-attacher, external-resizer and csi-snapshotter.
+const SidecarUser = "snapmirror-csi-sidecars"
 
 // DriverNamespace is snapmirror-csi's own namespace, as in deploy/: its leader election Lease
 // and its credentials Secret are there.

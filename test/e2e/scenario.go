@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 )
 
 // exampleHandle is the volume handle the examples name; the scenario puts the real one in.
@@ -31,273 +33,478 @@ type Step struct {
 	Run func(ctx context.Context, e *Env, st *State) (string, error)
 }
 
-// State carries what steps learn for later ones.
+// State carries what steps learn for later ones: the mirrored volumes.
 type State struct {
+	Volumes []*Volume
+}
+
+// NewState is the scenario's start: an ontap-nas PVC (the examples as they are) and an
+// ontap-san one (the same YAML for a LUN), mirrored side by side.
+func NewState() *State {
+	return &State{Volumes: []*Volume{{PVC: "csi-nas"}, {PVC: "csi-san", SAN: true}}}
+}
+
+// Volume is one mirrored PVC. Its StorageClass, TMR, TAMU and SnapshotInfo share its name.
+type Volume struct {
+	PVC string
+	// SAN: an ontap-san volume, whose data is the bytes of its LUN lun0; else an ontap-nas
+	// one, whose data is its files.
+	SAN                            bool
 	PrimaryHandle, SecondaryHandle string
 	PrimaryVolume, SecondaryVolume string
 }
 
-// Steps walk shared/docs/workflow.md sections 1 to 7 with the YAML of examples/.
+// lun is the LUN the driver makes in each ontap-san FlexVol; lunOffset is where the
+// application writes in it.
+const (
+	lun       = "lun0"
+	lunOffset = 1 << 20
+)
+
+// example returns the replacements that turn an example written for csi-nas into this
+// volume's: its name, and for ontap-san the backend type, a filesystem on the LUN and one
+// writer (ReadWriteOnce).
+func (v *Volume) example(rel string, replace map[string]string) map[string]string {
+	r := map[string]string{"csi-nas": v.PVC, "tridentMirrorRelationshipName: mirror-b": "tridentMirrorRelationshipName: " + v.PVC, "name: update-mirror-b": "name: update-" + v.PVC}
+	if v.SAN {
+		r[`backendType: "ontap-nas"`], r[`fsType: "nfs"`], r["[ReadWriteMany]"] = `backendType: "ontap-san"`, `fsType: "ext4"`, "[ReadWriteOnce]"
+		if rel == "2-secondary/storageclass.yaml" {
+			// With two drivers on the SVM, the destination's class names its driver.
+			r[`trident.netapp.io/replication: "true"`] = `backendType: "ontap-san"` + "\n  " + `trident.netapp.io/replication: "true"`
+		}
+	}
+	maps.Copy(r, replace)
+	return r
+}
+
+// write is the application writing text: a file orders.db, or text at lunOffset of the LUN.
+func (v *Volume) write(s *Site, volume, text string) error {
+	if v.SAN {
+		return s.Cluster.WriteLUN(s.SVM, volume, lun, lunOffset, []byte(text))
+	}
+	return s.Cluster.WriteFile(s.SVM, volume, "orders.db", text)
+}
+
+// holds reports whether the volume holds what write wrote as text.
+func (v *Volume) holds(s *Site, volume, text string) (bool, error) {
+	if v.SAN {
+		data, err := s.Cluster.ReadLUN(s.SVM, volume, lun, lunOffset, int64(len(text)))
+		return string(data) == text, err
+	}
+	files, err := s.Cluster.Files(s.SVM, volume)
+	return files["orders.db"] == text, err
+}
+
+// checksum sums the volume's data: its files, or its LUN's size and bytes.
+func (v *Volume) checksum(s *Site, volume string) (string, error) {
+	if v.SAN {
+		return s.Cluster.LUNChecksum(s.SVM, volume, lun)
+	}
+	return s.Cluster.Checksum(s.SVM, volume)
+}
+
+// sameData checks, through the simulator, that two volumes hold the same data.
+func (v *Volume) sameData(a *Site, av string, b *Site, bv string) error {
+	if !v.SAN {
+		return sameFiles(a, av, b, bv)
+	}
+	ca, err := v.checksum(a, av)
+	if err != nil {
+		return err
+	}
+	cb, err := v.checksum(b, bv)
+	if err != nil {
+		return err
+	}
+	if ca != cb {
+		return fmt.Errorf("LUN %s:%s/%s has checksum %s, but %s:%s/%s has %s", a.SVM, av, lun, ca, b.SVM, bv, lun, cb)
+	}
+	return nil
+}
+
+// what names the volume's data for the user.
+func (v *Volume) what() string {
+	if v.SAN {
+		return "the LUN's bytes"
+	}
+	return "orders.db"
+}
+
+// forEach runs do on every volume side by side, as an administrator applies the YAML of
+// both at once, and returns what each says, one line each.
+func (st *State) forEach(do func(v *Volume) (string, error)) (string, error) {
+	said := make([]string, len(st.Volumes))
+	errs := make([]error, len(st.Volumes))
+	var wg sync.WaitGroup
+	for i, v := range st.Volumes {
+		wg.Go(func() {
+			detail, err := do(v)
+			said[i] = v.PVC + ": " + detail
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", v.PVC, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	return strings.Join(said, "\n    "), nil
+}
+
+// Steps walk shared/docs/workflow.md sections 1 to 7 with the YAML of examples/, for every
+// volume of the State. The application is a pod on each site's node: where it runs, Kubernetes
+// publishes its volumes there (a VolumeAttachment, ControllerPublishVolume); where it stops,
+// they are unpublished.
 var Steps = []Step{
-	{"1. Primary: a replicated StorageClass and a PVC; the driver creates a read-write FlexVol", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"1. Primary: replicated StorageClasses, a NAS and a SAN PVC, and the application's pod on the node", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p := e.Primary
-		if err := p.applyExample(e, "1-primary/storageclass.yaml", nil); err != nil {
-			return "", err
-		}
-		if err := p.applyExample(e, "1-primary/pvc.yaml", nil); err != nil {
-			return "", err
-		}
-		vol, err := p.boundVolume(ctx, "csi-nas")
-		if err != nil {
-			return "", err
-		}
-		st.PrimaryVolume = vol
-		if err := p.Cluster.WriteFile(p.SVM, vol, "orders.db", "order 1\n"); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("PVC csi-nas bound to FlexVol %s:%s; the application wrote orders.db", p.SVM, vol), nil
+		return st.forEach(func(v *Volume) (string, error) {
+			for _, f := range []string{"1-primary/storageclass.yaml", "1-primary/pvc.yaml"} {
+				if err := p.applyExample(e, f, v.example(f, nil)); err != nil {
+					return "", err
+				}
+			}
+			vol, err := p.boundVolume(ctx, v.PVC)
+			if err != nil {
+				return "", err
+			}
+			v.PrimaryVolume = vol
+			published, err := p.startApp(ctx, v, vol)
+			if err != nil {
+				return "", err
+			}
+			if err := v.write(p, vol, "order 1\n"); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("bound to FlexVol %s:%s; %s; the application wrote %s", p.SVM, vol, published, v.what()), nil
+		})
 	}},
-	{"1. Primary: TMR in state promoted reports the volume's handle", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"1. Primary: TMRs in state promoted report the volumes' handles", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p := e.Primary
-		if err := p.applyExample(e, "1-primary/tmr-promoted.yaml", nil); err != nil {
-			return "", err
-		}
-		cond, err := p.waitTMR(ctx, "csi-nas", "promoted")
-		if err != nil {
-			return "", err
-		}
-		st.PrimaryHandle = cond.LocalVolumeHandle
-		return "status.conditions[0].localVolumeHandle = " + cond.LocalVolumeHandle, nil
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := p.applyExample(e, "1-primary/tmr-promoted.yaml", v.example("", nil)); err != nil {
+				return "", err
+			}
+			cond, err := p.waitTMR(ctx, v.PVC, "promoted")
+			if err != nil {
+				return "", err
+			}
+			v.PrimaryHandle = cond.LocalVolumeHandle
+			return "status.conditions[0].localVolumeHandle = " + cond.LocalVolumeHandle, nil
+		})
 	}},
-	{"2. Secondary: TMR established from that handle, then the annotated PVC: a DP FlexVol, mirrored", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"2. Secondary: TMRs established from those handles, then the annotated PVCs: DP FlexVols, mirrored", func(ctx context.Context, e *Env, st *State) (string, error) {
 		s := e.Secondary
-		if err := s.applyExample(e, "2-secondary/storageclass.yaml", nil); err != nil {
-			return "", err
-		}
-		if err := s.applyExample(e, "2-secondary/tmr-established.yaml", map[string]string{exampleHandle: st.PrimaryHandle}); err != nil {
-			return "", err
-		}
-		if err := s.applyExample(e, "2-secondary/pvc.yaml", nil); err != nil {
-			return "", err
-		}
-		vol, err := s.boundVolume(ctx, "csi-nas")
-		if err != nil {
-			return "", err
-		}
-		st.SecondaryVolume = vol
-		cond, err := s.waitTMR(ctx, "csi-nas", "established")
-		if err != nil {
-			return "", err
-		}
-		st.SecondaryHandle = cond.LocalVolumeHandle
-		if err := e.sameData(e.Primary, st.PrimaryVolume, s, vol); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("established; lag %s, healthy %v; orders.db arrived on %s", cond.Lag.Duration, *cond.Healthy, cond.LocalVolumeHandle), nil
+		return st.forEach(func(v *Volume) (string, error) {
+			for _, f := range []string{"2-secondary/storageclass.yaml", "2-secondary/tmr-established.yaml", "2-secondary/pvc.yaml"} {
+				if err := s.applyExample(e, f, v.example(f, map[string]string{exampleHandle: v.PrimaryHandle})); err != nil {
+					return "", err
+				}
+			}
+			vol, err := s.boundVolume(ctx, v.PVC)
+			if err != nil {
+				return "", err
+			}
+			v.SecondaryVolume = vol
+			cond, err := s.waitTMR(ctx, v.PVC, "established")
+			if err != nil {
+				return "", err
+			}
+			v.SecondaryHandle = cond.LocalVolumeHandle
+			if err := v.sameData(e.Primary, v.PrimaryVolume, s, vol); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("established; lag %s, healthy %v; %s arrived on %s", cond.Lag.Duration, *cond.Healthy, v.what(), cond.LocalVolumeHandle), nil
+		})
+	}},
+	{"2. Secondary: the standby application's pod; a DP LUN is not published for writing", func(ctx context.Context, e *Env, st *State) (string, error) {
+		s := e.Secondary
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := s.createApp(ctx, v); err != nil {
+				return "", err
+			}
+			if !v.SAN {
+				if _, err := s.waitAttached(ctx, v, v.SecondaryVolume); err != nil {
+					return "", err
+				}
+				return "VolumeAttachment attached (NFS: nothing to map; the DP volume is read-only until promoted)", nil
+			}
+			msg, err := s.waitAttachError(ctx, v, "SnapMirror destination (DP), read-only until promoted")
+			if err != nil {
+				return "", err
+			}
+			if maps, err := s.LUNMaps(ctx, v.SecondaryVolume); err != nil || len(maps) > 0 {
+				return "", fmt.Errorf("the DP LUN is mapped: %v %v", maps, err)
+			}
+			return "VolumeAttachment not attached, status.attachError: " + msg, nil
+		})
 	}},
 	{"7. Update on demand: a TridentActionMirrorUpdate carries new writes", func(ctx context.Context, e *Env, st *State) (string, error) {
-		if err := e.Primary.Cluster.WriteFile(e.Primary.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\n"); err != nil {
-			return "", err
-		}
 		s := e.Secondary
-		if err := s.applyExample(e, "7-update/tamu.yaml", map[string]string{
-			"tridentMirrorRelationshipName: mirror-b": "tridentMirrorRelationshipName: csi-nas", `  snapshotHandle: "pvc-1234/snapshot-1234"` + "\n": ""}); err != nil {
-			return "", err
-		}
-		status, err := s.waitTAMU(ctx, "update-mirror-b")
-		if err != nil {
-			return "", err
-		}
-		if err := e.sameData(e.Primary, st.PrimaryVolume, s, st.SecondaryVolume); err != nil {
-			return "", err
-		}
-		return "Succeeded: " + status.Message, nil
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := v.write(e.Primary, v.PrimaryVolume, "order 1\norder 2\n"); err != nil {
+				return "", err
+			}
+			if err := s.applyExample(e, "7-update/tamu.yaml", v.example("", map[string]string{`  snapshotHandle: "pvc-1234/snapshot-1234"` + "\n": ""})); err != nil {
+				return "", err
+			}
+			status, err := s.waitTAMU(ctx, "update-"+v.PVC)
+			if err != nil {
+				return "", err
+			}
+			if err := v.sameData(e.Primary, v.PrimaryVolume, s, v.SecondaryVolume); err != nil {
+				return "", err
+			}
+			return "Succeeded: " + status.Message, nil
+		})
 	}},
-	{"4. Unplanned failover: the primary's ONTAP goes down; the secondary is promoted", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"4. Unplanned failover: the primary's ONTAP goes down; the secondary is promoted and its application's volumes published", func(ctx context.Context, e *Env, st *State) (string, error) {
 		if err := e.Primary.Cluster.SetDown(true); err != nil {
 			return "", err
 		}
 		s := e.Secondary
-		if err := s.applyExample(e, "4-unplanned-failover/tmr-promoted.yaml", map[string]string{exampleHandle: st.PrimaryHandle}); err != nil {
+		detail, err := st.forEach(func(v *Volume) (string, error) {
+			if err := s.applyExample(e, "4-unplanned-failover/tmr-promoted.yaml", v.example("", map[string]string{exampleHandle: v.PrimaryHandle})); err != nil {
+				return "", err
+			}
+			if _, err := s.waitTMR(ctx, v.PVC, "promoted"); err != nil {
+				return "", err
+			}
+			// The attacher retries: the promoted LUN is now published for writing.
+			published, err := s.waitAttached(ctx, v, v.SecondaryVolume)
+			if err != nil {
+				return "", err
+			}
+			if err := v.write(s, v.SecondaryVolume, "order 1\norder 2\nwritten during the outage\n"); err != nil {
+				return "", fmt.Errorf("the promoted volume is not writable: %w", err)
+			}
+			return "promoted; " + published + "; the application wrote " + v.what(), nil
+		})
+		if err != nil {
 			return "", err
-		}
-		if _, err := s.waitTMR(ctx, "csi-nas", "promoted"); err != nil {
-			return "", err
-		}
-		if err := s.Cluster.WriteFile(s.SVM, st.SecondaryVolume, "orders.db", "order 1\norder 2\nwritten during the outage\n"); err != nil {
-			return "", fmt.Errorf("the promoted volume is not writable: %w", err)
 		}
 		if err := e.Primary.Cluster.SetDown(false); err != nil {
 			return "", err
 		}
-		return "promoted with the primary unreachable; the secondary volume took writes; the primary is back", nil
+		return detail + "\n    the primary is back", nil
 	}},
 	{"Split brain: the old primary is back and written too; both sites report it and nothing is resynced", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
-		if err := p.Cluster.WriteFile(p.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
-			return "", err
-		}
-		// Both sites report it, each from its side, with a Warning Event.
-		found := map[string]*tridentv1.SplitBrain{}
-		for _, site := range []*Site{s, p} {
-			cond, err := site.waitCondition(ctx, "csi-nas", 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain != nil })
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
+				return "", err
+			}
+			// Both sites report it, each from its side, with a Warning Event.
+			found := map[string]*tridentv1.SplitBrain{}
+			for _, site := range []*Site{s, p} {
+				cond, err := site.waitCondition(ctx, v.PVC, 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain != nil })
+				if err != nil {
+					return "", err
+				}
+				found[site.Name] = cond.SplitBrain
+				if out, err := site.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain,involvedObject.name="+v.PVC, "-o", "name"); err != nil || out == "" {
+					return "", fmt.Errorf("%s: no SplitBrain event: %q, %v", site.Name, out, err)
+				}
+			}
+			if kept, err := v.holds(s, v.SecondaryVolume, "order 1\norder 2\nwritten during the outage\n"); err != nil || !kept {
+				return "", fmt.Errorf("the secondary lost its writes (%v)", err)
+			}
+			sb := found["secondary"]
+			return fmt.Sprintf("both TMRs report status.splitBrain (secondary: %d bytes here, %d there since %s) with a SplitBrain Warning Event; both copies kept",
+				sb.LocalBytes, sb.RemoteBytes, sb.CommonSnapshot), nil
+		})
+	}},
+	{"6. Restore the mirror: the secondary's application stops; reestablished there discards its writes since the break", func(ctx context.Context, e *Env, st *State) (string, error) {
+		s := e.Secondary
+		return st.forEach(func(v *Volume) (string, error) {
+			unpublished, err := s.stopApp(ctx, v, v.SecondaryVolume)
 			if err != nil {
 				return "", err
 			}
-			found[site.Name] = cond.SplitBrain
-			if out, err := site.CP.Kubectl("get", "events", "-n", "default", "--field-selector", "reason=SplitBrain", "-o", "name"); err != nil || out == "" {
-				return "", fmt.Errorf("%s: no SplitBrain event: %q, %v", site.Name, out, err)
-			}
-		}
-		sb := found["secondary"]
-		if got, _ := s.Cluster.Files(s.SVM, st.SecondaryVolume); !strings.Contains(got["orders.db"], "written during the outage") {
-			return "", fmt.Errorf("the secondary lost its writes: %v", got)
-		}
-		return fmt.Sprintf("both TMRs report status.splitBrain (secondary: %d bytes here, %d there since %s) with a SplitBrain Warning Event; both copies kept",
-			sb.LocalBytes, sb.RemoteBytes, sb.CommonSnapshot), nil
-	}},
-	{"6. Restore the mirror: reestablished on the secondary discards its writes since the break", func(ctx context.Context, e *Env, st *State) (string, error) {
-		s := e.Secondary
-		if err := s.applyExample(e, "6-reestablish/tmr-reestablished.yaml", map[string]string{exampleHandle: st.PrimaryHandle}); err != nil {
-			return "", err
-		}
-		if _, err := s.waitTMR(ctx, "csi-nas", "reestablished"); err != nil {
-			return "", err
-		}
-		if err := e.sameData(e.Primary, st.PrimaryVolume, s, st.SecondaryVolume); err != nil {
-			return "", err
-		}
-		// The copies agree again: both sites stop reporting a split brain, the old primary at
-		// its next re-check.
-		for _, site := range []*Site{s, e.Primary} {
-			if _, err := site.waitCondition(ctx, "csi-nas", 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain == nil }); err != nil {
-				return "", fmt.Errorf("split brain still reported: %w", err)
-			}
-		}
-		return "reestablished; the secondary again equals the primary; neither site reports a split brain", nil
-	}},
-	{"5. Planned failover: VolumeSnapshot, SnapshotInfo, promotion to that snapshot, nothing lost", func(ctx context.Context, e *Env, st *State) (string, error) {
-		p, s := e.Primary, e.Secondary
-		if err := p.Cluster.WriteFile(p.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\nlast order before the migration\n"); err != nil {
-			return "", err
-		}
-		want, _ := p.Cluster.Checksum(p.SVM, st.PrimaryVolume)
-		vs := &snapshotv1.VolumeSnapshot{
-			ObjectMeta: metav1.ObjectMeta{Name: "csi-nas-snapshot", Namespace: "default"},
-			Spec:       snapshotv1.VolumeSnapshotSpec{VolumeSnapshotClassName: ptr.To("csi-snapclass"), Source: snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("csi-nas")}},
-		}
-		if err := p.CP.Client.Create(ctx, vs); err != nil {
-			return "", err
-		}
-		// Both spellings: SnapshotInfo and Trident's TridentSnapshotInfo give the same handle.
-		for _, f := range []string{"snapshotinfo.yaml", "tridentsnapshotinfo.yaml"} {
-			if err := p.applyExample(e, "5-planned-failover/"+f, nil); err != nil {
+			if err := s.applyExample(e, "6-reestablish/tmr-reestablished.yaml", v.example("", map[string]string{exampleHandle: v.PrimaryHandle})); err != nil {
 				return "", err
 			}
-		}
-		var handle, tridentHandle string
-		err := poll(ctx, 60*time.Second, func() (bool, string) {
-			si, tsi := &tridentv1.SnapshotInfo{}, &tridentv1.TridentSnapshotInfo{}
-			key := client.ObjectKey{Namespace: "default", Name: "csi-nas"}
-			if err := errors.Join(p.CP.Client.Get(ctx, key, si), p.CP.Client.Get(ctx, key, tsi)); err != nil {
-				return false, err.Error()
+			if _, err := s.waitTMR(ctx, v.PVC, "reestablished"); err != nil {
+				return "", err
 			}
-			handle, tridentHandle = si.Status.SnapshotHandle, tsi.Status.SnapshotHandle
-			return handle != "" && tridentHandle != "", si.Status.Message + "; " + tsi.Status.Message
+			if err := v.sameData(e.Primary, v.PrimaryVolume, s, v.SecondaryVolume); err != nil {
+				return "", err
+			}
+			// The copies agree again: both sites stop reporting a split brain, the old primary
+			// at its next re-check.
+			for _, site := range []*Site{s, e.Primary} {
+				if _, err := site.waitCondition(ctx, v.PVC, 30*time.Second, func(c tridentv1.TridentMirrorRelationshipCondition, _ int64) bool { return c.SplitBrain == nil }); err != nil {
+					return "", fmt.Errorf("split brain still reported: %w", err)
+				}
+			}
+			return unpublished + "; reestablished; the secondary again equals the primary; neither site reports a split brain", nil
 		})
-		if err != nil {
-			return "", fmt.Errorf("SnapshotInfo: %w", err)
-		}
-		if handle != tridentHandle {
-			return "", fmt.Errorf("SnapshotInfo gives %s, TridentSnapshotInfo %s", handle, tridentHandle)
-		}
-		if err := s.applyExample(e, "5-planned-failover/tmr-promoted-to-snapshot.yaml", map[string]string{
-			exampleHandle: st.PrimaryHandle, "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1/snapshot-0cd5b1a4-6b86-4f0e-9d4e-3a2f1c9a8e77": handle}); err != nil {
-			return "", err
-		}
-		if _, err := s.waitTMR(ctx, "csi-nas", "promoted"); err != nil {
-			return "", err
-		}
-		got, _ := s.Cluster.Checksum(s.SVM, st.SecondaryVolume)
-		if got != want {
-			return "", fmt.Errorf("planned failover lost data: checksums %s and %s differ", got, want)
-		}
-		return fmt.Sprintf("snapshot handle %s; promoted to it; checksums equal (0 bytes lost)", handle), nil
+	}},
+	{"5. Planned failover: the application stops; VolumeSnapshot, SnapshotInfo, promotion to that snapshot, nothing lost; it starts at the secondary", func(ctx context.Context, e *Env, st *State) (string, error) {
+		p, s := e.Primary, e.Secondary
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nlast order before the migration\n"); err != nil {
+				return "", err
+			}
+			unpublished, err := p.stopApp(ctx, v, v.PrimaryVolume)
+			if err != nil {
+				return "", err
+			}
+			want, err := v.checksum(p, v.PrimaryVolume)
+			if err != nil {
+				return "", err
+			}
+			vs := &snapshotv1.VolumeSnapshot{
+				ObjectMeta: metav1.ObjectMeta{Name: v.PVC + "-snapshot", Namespace: "default"},
+				Spec:       snapshotv1.VolumeSnapshotSpec{VolumeSnapshotClassName: ptr.To("csi-snapclass"), Source: snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(v.PVC)}},
+			}
+			if err := p.CP.Client.Create(ctx, vs); err != nil {
+				return "", err
+			}
+			// Both spellings: SnapshotInfo and Trident's TridentSnapshotInfo give the same handle.
+			for _, f := range []string{"snapshotinfo.yaml", "tridentsnapshotinfo.yaml"} {
+				if err := p.applyExample(e, "5-planned-failover/"+f, v.example("", nil)); err != nil {
+					return "", err
+				}
+			}
+			var handle, tridentHandle string
+			err = poll(ctx, 60*time.Second, func() (bool, string) {
+				si, tsi := &tridentv1.SnapshotInfo{}, &tridentv1.TridentSnapshotInfo{}
+				key := client.ObjectKey{Namespace: "default", Name: v.PVC}
+				if err := errors.Join(p.CP.Client.Get(ctx, key, si), p.CP.Client.Get(ctx, key, tsi)); err != nil {
+					return false, err.Error()
+				}
+				handle, tridentHandle = si.Status.SnapshotHandle, tsi.Status.SnapshotHandle
+				return handle != "" && tridentHandle != "", si.Status.Message + "; " + tsi.Status.Message
+			})
+			if err != nil {
+				return "", fmt.Errorf("SnapshotInfo: %w", err)
+			}
+			if handle != tridentHandle {
+				return "", fmt.Errorf("SnapshotInfo gives %s, TridentSnapshotInfo %s", handle, tridentHandle)
+			}
+			if err := s.applyExample(e, "5-planned-failover/tmr-promoted-to-snapshot.yaml", v.example("", map[string]string{
+				exampleHandle: v.PrimaryHandle, "pvc-3bedd23c-46a8-4384-b12b-3c38b313c1e1/snapshot-0cd5b1a4-6b86-4f0e-9d4e-3a2f1c9a8e77": handle})); err != nil {
+				return "", err
+			}
+			if _, err := s.waitTMR(ctx, v.PVC, "promoted"); err != nil {
+				return "", err
+			}
+			if got, err := v.checksum(s, v.SecondaryVolume); err != nil || got != want {
+				return "", fmt.Errorf("planned failover lost data: checksums %s and %s differ (%v)", got, want, err)
+			}
+			published, err := s.startApp(ctx, v, v.SecondaryVolume)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s; snapshot handle %s; promoted to it; checksums equal (0 bytes lost); %s", unpublished, handle, published), nil
+		})
 	}},
 	{"6. Reverse direction: the old primary becomes the destination of the new one", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
-		if err := s.Cluster.WriteFile(s.SVM, st.SecondaryVolume, "orders.db", "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\n"); err != nil {
-			return "", err
-		}
-		if err := p.setTMR(ctx, "csi-nas", tridentv1.MirrorStateReestablished, st.SecondaryHandle); err != nil {
-			return "", err
-		}
-		if _, err := p.waitTMR(ctx, "csi-nas", "reestablished"); err != nil {
-			return "", err
-		}
-		if err := e.sameData(s, st.SecondaryVolume, p, st.PrimaryVolume); err != nil {
-			return "", err
-		}
-		return "the primary mirrors the secondary; order 3 arrived", nil
+		return st.forEach(func(v *Volume) (string, error) {
+			if err := v.write(s, v.SecondaryVolume, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\n"); err != nil {
+				return "", err
+			}
+			if err := p.setTMR(ctx, v.PVC, tridentv1.MirrorStateReestablished, v.SecondaryHandle); err != nil {
+				return "", err
+			}
+			if _, err := p.waitTMR(ctx, v.PVC, "reestablished"); err != nil {
+				return "", err
+			}
+			if err := v.sameData(s, v.SecondaryVolume, p, v.PrimaryVolume); err != nil {
+				return "", err
+			}
+			return "the primary mirrors the secondary; order 3 arrived", nil
+		})
 	}},
-	{"6. Failback: the primary is promoted, the secondary mirrors it again", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"6. Failback: the application moves home; the primary is promoted, the secondary mirrors it again", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
-		if err := p.setTMR(ctx, "csi-nas", tridentv1.MirrorStatePromoted, st.SecondaryHandle); err != nil {
-			return "", err
-		}
-		if _, err := p.waitTMR(ctx, "csi-nas", "promoted"); err != nil {
-			return "", err
-		}
-		if err := p.Cluster.WriteFile(p.SVM, st.PrimaryVolume, "orders.db", "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\norder 4, back home\n"); err != nil {
-			return "", err
-		}
-		if err := s.setTMR(ctx, "csi-nas", tridentv1.MirrorStateReestablished, st.PrimaryHandle); err != nil {
-			return "", err
-		}
-		if _, err := s.waitTMR(ctx, "csi-nas", "reestablished"); err != nil {
-			return "", err
-		}
-		if err := e.sameData(p, st.PrimaryVolume, s, st.SecondaryVolume); err != nil {
-			return "", err
-		}
-		return "back to the original direction; order 4 mirrored", nil
+		return st.forEach(func(v *Volume) (string, error) {
+			unpublished, err := s.stopApp(ctx, v, v.SecondaryVolume)
+			if err != nil {
+				return "", err
+			}
+			if err := p.setTMR(ctx, v.PVC, tridentv1.MirrorStatePromoted, v.SecondaryHandle); err != nil {
+				return "", err
+			}
+			if _, err := p.waitTMR(ctx, v.PVC, "promoted"); err != nil {
+				return "", err
+			}
+			published, err := p.startApp(ctx, v, v.PrimaryVolume)
+			if err != nil {
+				return "", err
+			}
+			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\norder 4, back home\n"); err != nil {
+				return "", err
+			}
+			if err := s.setTMR(ctx, v.PVC, tridentv1.MirrorStateReestablished, v.PrimaryHandle); err != nil {
+				return "", err
+			}
+			if _, err := s.waitTMR(ctx, v.PVC, "reestablished"); err != nil {
+				return "", err
+			}
+			if err := v.sameData(p, v.PrimaryVolume, s, v.SecondaryVolume); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("secondary: %s; primary: %s; back to the original direction; order 4 mirrored", unpublished, published), nil
+		})
 	}},
-	{"7. Resize: the primary PVC grows to 2Gi", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"7. Resize: the primary PVCs grow to 2Gi", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p := e.Primary
-		if _, err := p.CP.Kubectl("patch", "storageclass", "csi-nas", "-p", `{"allowVolumeExpansion":true}`); err != nil {
-			return "", err
-		}
-		if _, err := p.CP.Kubectl("patch", "pvc", "csi-nas", "-n", "default", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`); err != nil {
-			return "", err
-		}
-		err := poll(ctx, 60*time.Second, func() (bool, string) {
-			info, err := p.Cluster.Volume(p.SVM, st.PrimaryVolume)
-			return err == nil && info.Size >= 2<<30, fmt.Sprintf("FlexVol size %d", info.Size)
+		return st.forEach(func(v *Volume) (string, error) {
+			if _, err := p.CP.Kubectl("patch", "storageclass", v.PVC, "-p", `{"allowVolumeExpansion":true}`); err != nil {
+				return "", err
+			}
+			if _, err := p.CP.Kubectl("patch", "pvc", v.PVC, "-n", "default", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`); err != nil {
+				return "", err
+			}
+			what := "FlexVol " + v.PrimaryVolume
+			if v.SAN {
+				what = "LUN " + v.PrimaryVolume + "/" + lun
+			}
+			err := poll(ctx, 60*time.Second, func() (bool, string) {
+				var size int64
+				var err error
+				if v.SAN {
+					var info sim.LUNInfo
+					info, err = p.Cluster.LUN(p.SVM, v.PrimaryVolume, lun)
+					size = info.Size
+				} else {
+					var info sim.VolumeInfo
+					info, err = p.Cluster.Volume(p.SVM, v.PrimaryVolume)
+					size = info.Size
+				}
+				return err == nil && size >= 2<<30, fmt.Sprintf("%s: size %d %v", what, size, err)
+			})
+			if err != nil {
+				return "", err
+			}
+			return what + " is 2 GiB", nil
 		})
-		if err != nil {
-			return "", err
-		}
-		return "FlexVol " + st.PrimaryVolume + " is 2 GiB", nil
 	}},
-	{"7. Deletion: the secondary's TMR and PVC go; the relationship is released, the volume deleted", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"7. Deletion: the secondary's TMRs and PVCs go; the relationships are released, the volumes deleted", func(ctx context.Context, e *Env, st *State) (string, error) {
 		s := e.Secondary
-		if _, err := s.CP.Kubectl("delete", "tmr", "csi-nas", "-n", "default", "--wait=true", "--timeout=60s"); err != nil {
-			return "", err
-		}
-		if info, err := s.Cluster.Volume(s.SVM, st.SecondaryVolume); err != nil || info.Type != "rw" {
-			return "", fmt.Errorf("after the TMR went, the volume should be read-write: %+v %v", info, err)
-		}
-		if _, err := s.CP.Kubectl("delete", "pvc", "csi-nas", "-n", "default", "--wait=true", "--timeout=60s"); err != nil {
-			return "", err
-		}
-		err := poll(ctx, 60*time.Second, func() (bool, string) {
-			_, err := s.Cluster.Volume(s.SVM, st.SecondaryVolume)
-			return err != nil, "the FlexVol still exists"
+		return st.forEach(func(v *Volume) (string, error) {
+			if _, err := s.CP.Kubectl("delete", "tmr", v.PVC, "-n", "default", "--wait=true", "--timeout=60s"); err != nil {
+				return "", err
+			}
+			if info, err := s.Cluster.Volume(s.SVM, v.SecondaryVolume); err != nil || info.Type != "rw" {
+				return "", fmt.Errorf("after the TMR went, the volume should be read-write: %+v %v", info, err)
+			}
+			if _, err := s.CP.Kubectl("delete", "pvc", v.PVC, "-n", "default", "--wait=true", "--timeout=60s"); err != nil {
+				return "", err
+			}
+			err := poll(ctx, 60*time.Second, func() (bool, string) {
+				_, err := s.Cluster.Volume(s.SVM, v.SecondaryVolume)
+				return err != nil, "the FlexVol still exists"
+			})
+			if err != nil {
+				return "", err
+			}
+			return "the secondary FlexVol was promoted, released and deleted; the primary keeps its data", nil
 		})
-		if err != nil {
-			return "", err
-		}
-		return "the secondary FlexVol was promoted, released and deleted; the primary keeps its data", nil
 	}},
 }
 
@@ -320,9 +527,10 @@ func (s *Site) applyExample(e *Env, rel string, replace map[string]string) error
 	return err
 }
 
-// setTMR changes a TMR's desired state and remote handle, as kubectl edit would.
+// setTMR changes a TMR's desired state and remote handle, as kubectl edit would; the TMR and
+// its PVC share their name.
 func (s *Site) setTMR(ctx context.Context, name string, state tridentv1.MirrorState, remote string) error {
-	patch := fmt.Sprintf(`{"spec":{"state":%q,"volumeMappings":[{"localPVCName":"csi-nas","remoteVolumeHandle":%q}]}}`, state, remote)
+	patch := fmt.Sprintf(`{"spec":{"state":%q,"volumeMappings":[{"localPVCName":%q,"remoteVolumeHandle":%q}]}}`, state, name, remote)
 	_, err := s.CP.Kubectl("patch", "tmr", name, "-n", "default", "--type=merge", "-p", patch)
 	return err
 }
@@ -387,8 +595,8 @@ func (s *Site) waitTAMU(ctx context.Context, name string) (tridentv1.TridentActi
 	return st, err
 }
 
-// sameData checks, through the simulator, that two volumes hold the same files.
-func (e *Env) sameData(a *Site, av string, b *Site, bv string) error {
+// sameFiles checks, through the simulator, that two volumes hold the same files.
+func sameFiles(a *Site, av string, b *Site, bv string) error {
 	fa, err := a.Cluster.Files(a.SVM, av)
 	if err != nil {
 		return err
