@@ -314,6 +314,24 @@ func (s *Site) LUNMaps(ctx context.Context, volume string) ([]LUNMap, error) {
 	return maps, nil
 }
 
+// JunctionPath asks the site's ONTAP where a volume is mounted in its SVM's namespace (NFS);
+// "" when it is not.
+func (s *Site) JunctionPath(ctx context.Context, volume string) (string, error) {
+	var body struct {
+		Records []struct {
+			NAS struct{ Path string } `json:"nas"`
+		}
+	}
+	q := url.Values{"svm.name": {s.SVM}, "name": {volume}, "fields": {"nas.path"}}
+	if err := s.ontapGet(ctx, "/api/storage/volumes", q, &body); err != nil {
+		return "", err
+	}
+	if len(body.Records) != 1 {
+		return "", fmt.Errorf("volume %s: %d records", volume, len(body.Records))
+	}
+	return body.Records[0].NAS.Path, nil
+}
+
 // ontapGet reads an ONTAP REST collection as the administrator, into out.
 func (s *Site) ontapGet(ctx context.Context, path string, q url.Values, out any) error {
 	pool := x509.NewCertPool()

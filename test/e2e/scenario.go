@@ -237,6 +237,15 @@ var Steps = []Step{
 			if maps, err := s.LUNMaps(ctx, v.SecondaryVolume); err != nil || len(maps) > 0 {
 				return "", fmt.Errorf("the DP LUN is mapped: %v %v", maps, err)
 			}
+			// A LUN's FlexVol is reached over iSCSI: neither copy gets an NFS junction path.
+			for _, at := range []struct {
+				site   *Site
+				volume string
+			}{{e.Primary, v.PrimaryVolume}, {s, v.SecondaryVolume}} {
+				if path, err := at.site.JunctionPath(ctx, at.volume); err != nil || path != "" {
+					return "", fmt.Errorf("SAN volume %s has junction path %q (%v), want none", at.volume, path, err)
+				}
+			}
 			return "VolumeAttachment not attached, status.attachError: " + msg, nil
 		})
 	}},
