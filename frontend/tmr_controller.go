@@ -94,17 +94,23 @@ func (r *TMRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// wakeAtEnd has the TMR looked at again once the job watcher saw its job end. A wake-up
-// that finds the queue full is dropped: the pass's RequeueAfter looks again anyway.
+// wakeAtEnd has the TMR looked at again once the job watcher saw its job end. The wake-up
+// waits for room in the queue, and gives up only when the pass's RequeueAfter (the fallback)
+// would have looked again anyway.
 func (r *TMRReconciler) wakeAtEnd(b *ontap.Backend, job string, tmr *tridentv1.TridentMirrorRelationship) {
 	key := &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Namespace: tmr.Namespace, Name: tmr.Name}}
 	b.NotifyJob(job, func() {
-		select {
-		case r.jobEnded <- event.GenericEvent{Object: key}:
-		default:
-		}
+		go func() {
+			select {
+			case r.jobEnded <- event.GenericEvent{Object: key}:
+			case <-time.After(r.jobFallback()):
+			}
+		}()
 	})
 }
+
+// jobFallback is how soon a pass that left a job running looks again without a wake-up.
+func (r *TMRReconciler) jobFallback() time.Duration { return cmp.Or(r.JobPoll, 30*time.Second) }
 
 // deleting passes the update that marks an object for deletion.
 var deleting = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
@@ -306,7 +312,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		r.setCondition(tmr, cond, tridentv1.ReasonTransition)
 		if res.Job != "" {
 			r.wakeAtEnd(loc.backend, res.Job, tmr)
-			return ctrl.Result{RequeueAfter: cmp.Or(r.JobPoll, 30*time.Second)}, nil
+			return ctrl.Result{RequeueAfter: r.jobFallback()}, nil
 		}
 		return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 	}

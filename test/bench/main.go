@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
@@ -69,8 +70,13 @@ type bench struct {
 	srcDriver, dstDrv  *csi.Driver
 	peers              []*ontap.Peer
 	mirrors            *mapMirrors
-	results            []result
-	ns                 string
+	// watched reads what the manager's informers hold, for the harness's own polling: a list
+	// of every TMR from the API server 20 times a second would load it more than the driver.
+	watched client.Reader
+	// cpuAt is the CPU time each process had used when the phase began (begin).
+	cpuAt   map[string]float64
+	results []result
+	ns      string
 }
 
 func run(cfg config) (err error) {

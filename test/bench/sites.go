@@ -99,6 +99,7 @@ func (b *bench) startManager(ctx context.Context) error {
 			return err
 		}
 	}
+	b.watched = mgr.GetCache()
 	go mgr.Start(ctx)
 	// Phases are timed from the first change: the controllers must be running by then.
 	if !mgr.GetCache().WaitForCacheSync(ctx) {

@@ -29,7 +29,10 @@ type result struct {
 	Requests map[string]map[string]int `json:"requests,omitempty"`
 	// Work is the simulator's jobs and transfers for the phase, per cluster.
 	Work map[string]sim.Work `json:"work,omitempty"`
-	Note string              `json:"note,omitempty"`
+	// CPUSeconds is the CPU time each process used in the phase: this one (driver and
+	// controllers), the simulator, etcd and kube-apiserver, all on this machine.
+	CPUSeconds map[string]float64 `json:"cpu_seconds,omitempty"`
+	Note       string             `json:"note,omitempty"`
 }
 
 func printHeader() {
@@ -73,12 +76,13 @@ func (b *bench) record(phase string, n int, wall time.Duration, durs []time.Dura
 	atCap := float64(busiest) * latency / float64(b.cfg.cap)
 	perObject := workSeconds/float64(n) + float64(calls)/float64(n)*latency
 	floor := max(atCap, perObject)
+	cpu, cpuNote := b.cpuSince(wall.Seconds())
 	b.results = append(b.results, result{
 		Phase: phase, Objects: n, WallSeconds: wall.Seconds(), Calls: calls, CallsPerObject: float64(calls) / float64(n),
 		P50Seconds: durs[len(durs)/2].Seconds(), P99Seconds: durs[len(durs)*99/100].Seconds(), PeakRSSMiB: peakRSS(),
-		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Requests: counts, Work: work,
-		Note: fmt.Sprintf("floor = max(calls of the busiest cluster at the cap %.2fs, per object: jobs and transfers %.2fs + calls %.2fs)",
-			atCap, workSeconds/float64(n), float64(calls)/float64(n)*latency),
+		FloorSeconds: floor, RatioToFloor: wall.Seconds() / floor, Requests: counts, Work: work, CPUSeconds: cpu,
+		Note: fmt.Sprintf("floor = max(calls of the busiest cluster at the cap %.2fs, per object: jobs and transfers %.2fs + calls %.2fs); %s",
+			atCap, workSeconds/float64(n), float64(calls)/float64(n)*latency, cpuNote),
 	})
 }
 

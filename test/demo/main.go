@@ -73,6 +73,7 @@ func run() (err error) {
 		for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
 			fmt.Printf("  %-9s kubectl --kubeconfig %s get tmr,pvc,pv -A\n", s.Name+":", s.CP.Kubeconfig)
 			fmt.Printf("  %-9s ONTAP (simulated) at https://%s, side API under /sim/\n", "", s.Cluster.Address())
+			fmt.Printf("  %-9s its CA in %s, its credentials in %s (username, password)\n", "", s.CAFile(), s.CredentialsDir())
 		}
 		fmt.Println("Press Ctrl-C to stop them; nothing is left running afterwards.")
 		<-ctx.Done()

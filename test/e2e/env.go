@@ -314,6 +314,11 @@ func (s *Site) LUNMaps(ctx context.Context, volume string) ([]LUNMap, error) {
 	return maps, nil
 }
 
+// CAFile is where the site's ONTAP CA is (PEM), and CredentialsDir the folder holding its
+// ONTAP user name and password (files username and password), as the driver reads them.
+func (s *Site) CAFile() string         { return filepath.Join(s.dir, "ca.pem") }
+func (s *Site) CredentialsDir() string { return filepath.Join(s.dir, "creds") }
+
 // JunctionPath asks the site's ONTAP where a volume is mounted in its SVM's namespace (NFS);
 // "" when it is not.
 func (s *Site) JunctionPath(ctx context.Context, volume string) (string, error) {
