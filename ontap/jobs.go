@@ -146,7 +146,8 @@ func (w *jobWatch) endedJob(uuid string) *Job {
 	return nil
 }
 
-// run looks at the jobs every interval, all lists of a round at once, until none is left.
+// run looks at the jobs every interval, all lists of a round at once, until none is left to
+// follow and what it saw of ended ones has expired.
 func (w *jobWatch) run() {
 	for {
 		time.Sleep(w.interval)
@@ -157,7 +158,7 @@ func (w *jobWatch) run() {
 			}
 		}
 		uuids := slices.Sorted(maps.Keys(w.waiting))
-		if len(uuids) == 0 {
+		if len(uuids) == 0 && len(w.ended) == 0 {
 			w.running = false
 			w.mu.Unlock()
 			return
