@@ -13,6 +13,7 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/csi"
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/test/wait"
 )
 
 // TestControllerCrashAtEveryStep runs the real TMR controller and kills it after its k-th
@@ -126,9 +127,8 @@ func crashEverywhere(t *testing.T, kind, name string, prepare, start, done func(
 // nothing more to call), stops it, clears the faults and starts a new one.
 func restart(t *testing.T, s *side, k int) {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); s.cluster.Requests()["total"] <= k && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Not reaching it in time is an answer too: the controller had nothing more to call.
+	wait.Until(3*time.Second, func() bool { return s.cluster.Requests()["total"] > k })
 	s.stop()
 	s.cluster.ClearFaults()
 	s.stop = s.start(t)
