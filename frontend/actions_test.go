@@ -84,9 +84,12 @@ func mirroredWith(t *testing.T, kind string, opts sim.Options) (*side, *side) {
 	// A scheduled update may have started between the baseline's end and the pass that
 	// found the relationship mirrored: ONTAP shows the running transfer, not the baseline,
 	// so the last transfer's figures come with the status after the update.
-	for deadline := time.Now().Add(5 * time.Second); cond.LastTransferTime == nil && time.Now().Before(deadline); cond = condition(t, secondary) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Until(5*time.Second, func() bool {
+		if cond.LastTransferTime == nil {
+			cond = condition(t, secondary)
+		}
+		return cond.LastTransferTime != nil
+	})
 	if cond.LocalVolumeHandle != "drvserver:"+dstVol || cond.RemoteVolumeHandle != handle || cond.ReplicationPolicy != "MirrorAllSnapshots" ||
 		cond.ReplicationSchedule != "5min" || cond.Healthy == nil || !*cond.Healthy || cond.Lag == nil || cond.LastTransferTime == nil {
 		t.Errorf("established status %+v", cond)

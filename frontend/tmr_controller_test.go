@@ -407,16 +407,16 @@ func deleteWhileONTAPIsDown(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 	var cond tridentv1.TridentMirrorRelationshipCondition
-	for deadline := time.Now().Add(20 * time.Second); cond.State != "failed"; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed status while deleting: %+v", cond)
-		}
+	if !wait.Until(20*time.Second, func() bool {
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			t.Fatalf("the TMR went while ONTAP was down: %v", err)
 		}
 		if len(obj.Status.Conditions) == 1 {
 			cond = obj.Status.Conditions[0]
 		}
+		return cond.State == "failed"
+	}) {
+		t.Fatalf("no failed status while deleting: %+v", cond)
 	}
 	for _, want := range []string{"deleting: release drvserver:" + dstVol, "connection refused", `kubectl patch tmr csi-nas -n ` + secondary.ns + ` --type=merge -p '{"metadata":{"finalizers":null}}'`} {
 		if !strings.Contains(cond.Message, want) {
