@@ -23,12 +23,14 @@ type Cluster struct {
 	uuid   string
 
 	// State, guarded by fabric.mu.
-	svms           map[string]*svm
-	aggregates     map[string]*aggregate
-	volumes        map[string]*volume // by UUID
-	jobs           map[string]*job
-	running        []*job // jobs not ended yet
-	lastPurge      time.Time
+	svms       map[string]*svm
+	aggregates map[string]*aggregate
+	volumes    map[string]*volume // by UUID
+	jobs       map[string]*job
+	running    []*job // jobs not ended yet
+	lastPurge  time.Time
+	// msids numbers the volumes made here (volume.msid).
+	msids          int64
 	policies       []*policy
 	schedules      []*schedule
 	exportPolicies map[int64]*exportPolicy
@@ -85,6 +87,9 @@ type volume struct {
 	autosizeMode               string
 	autosizeMax                int64
 	created                    time.Time
+	// msid is ONTAP's master set ID of the volume; a relationship's SnapMirror snapshots are
+	// named by its destination's (snapmirrorPrefix).
+	msid int64
 	// files is the active file system; snapshots hold frozen copies.
 	files     map[string]string
 	snapshots []*snapshot

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -236,6 +237,18 @@ func (c *Cluster) svmOf(ref any) *svm {
 
 func sortedSVMs(c *Cluster) []*svm {
 	return sortedValues(c.svms, func(s *svm) string { return s.name })
+}
+
+// svmID is the SVM's number in its cluster, as in ONTAP's iSCSI target names and SnapMirror
+// snapshot names (UNCONFIRMED: the simulator numbers data SVMs from 2 in name order, the
+// admin SVM taking the lower).
+func (c *Cluster) svmID(s *svm) int { return slices.Index(sortedSVMs(c), s) + 2 }
+
+// nextMSID numbers a new volume: ONTAP's MSIDs are large numbers (2147484680 in the example
+// of shared/docs/ontap-rest.md 9.2).
+func (c *Cluster) nextMSID() int64 {
+	c.msids++
+	return 2147484648 + c.msids
 }
 
 func sortedAggregates(c *Cluster) []*aggregate {

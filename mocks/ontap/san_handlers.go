@@ -498,10 +498,8 @@ func (c *Cluster) listReportingNodes(r *request) response {
 // The iSCSI service of each SVM that has one: /protocols/san/iscsi/services[/{svm.uuid}].
 
 func (c *Cluster) iscsiServiceRecord(s *svm) map[string]any {
-	// ONTAP's target name: the cluster's uuid in hex and the SVM's id (UNCONFIRMED: the ids;
-	// the simulator numbers data SVMs from 2 in name order, the admin SVM taking the lower).
-	id := slices.Index(sortedSVMs(c), s) + 2
-	target := "iqn.1992-08.com.netapp:sn." + strings.ReplaceAll(c.uuid, "-", "") + ":vs." + strconv.Itoa(id)
+	// ONTAP's target name: the cluster's uuid in hex and the SVM's id.
+	target := "iqn.1992-08.com.netapp:sn." + strings.ReplaceAll(c.uuid, "-", "") + ":vs." + strconv.Itoa(c.svmID(s))
 	return map[string]any{
 		"svm": ref(s.name, s.uuid), "enabled": true,
 		"target": map[string]any{"name": target, "alias": s.name},

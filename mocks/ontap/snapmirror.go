@@ -32,9 +32,12 @@ type relationship struct {
 	totalBytes        int64
 	totalDuration     time.Duration
 	lastScheduleCheck time.Time
-	snapSeq           int
 	// job is the job of the last PATCH or DELETE of the relationship: another waits for it.
 	job *job
+	// snapPrefix begins the names of its SnapMirror snapshots (snapmirrorPrefix): set at
+	// creation, from its destination, so that a release still finds them once the
+	// destination is gone.
+	snapPrefix string
 }
 
 // busy refuses a PATCH or DELETE while the job of an earlier one runs.
@@ -303,9 +306,7 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 			return nil
 		}
 	} else {
-		rel.snapSeq++
-		name := fmt.Sprintf("snapmirror.%s_%d.%s", rel.uuid, rel.snapSeq, now.UTC().Format("2006-01-02_150405"))
-		newest = sc.takeSnapshot(sv, name, now)
+		newest = sc.takeSnapshot(sv, snapmirrorName(sv, rel.snapPrefix, now), now)
 		newest.owners = []string{"snapmirror"}
 	}
 	common := commonSnapshot(sv, dv)
@@ -441,13 +442,41 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 	if rel.quiesced {
 		rel.state = "paused"
 	}
-	prune(sv, rel, 1)
-	prune(dv, rel, 2)
+	prune(sv, rel.snapPrefix, 1)
+	prune(dv, rel.snapPrefix, 2)
 }
 
-// prune keeps the newest keep SnapMirror snapshots of the relationship on a volume.
-func prune(v *volume, rel *relationship, keep int) {
-	prefix := "snapmirror." + rel.uuid + "_"
+// snapmirrorPrefix begins the names of the SnapMirror snapshots of the relationship whose
+// destination is volume dv on cluster dc, as ONTAP names them:
+// snapmirror.<destination SVM's uuid>_<its id>_<destination volume's MSID>.<time>
+// (shared/docs/ontap-rest.md 9.2, whose example is
+// snapmirror.f2b20bdd-6da5-11e3-9034-123478563412_4_2147484680.2013-12-28_133001; the meaning
+// of the numbers is UNCONFIRMED, and so is whether the time is UTC, as here, or the cluster's).
+func snapmirrorPrefix(dc *Cluster, dv *volume) string {
+	s := dc.svms[dv.svm]
+	if s == nil {
+		return "snapmirror." + dv.uuid + "_0_0."
+	}
+	return fmt.Sprintf("snapmirror.%s_%d_%d.", s.uuid, dc.svmID(s), dv.msid)
+}
+
+// snapmirrorName is a new SnapMirror snapshot's name on the source volume sv: the prefix and
+// the time to the second, the next free second when a transfer of the same second took one
+// (UNCONFIRMED: what ONTAP does then).
+func snapmirrorName(sv *volume, prefix string, now time.Time) string {
+	for t := now.UTC(); ; t = t.Add(time.Second) {
+		if name := prefix + t.Format("2006-01-02_150405"); sv.snapshot(name) == nil {
+			return name
+		}
+	}
+}
+
+// prune keeps the newest keep SnapMirror snapshots of a relationship, those whose names
+// begin with its prefix, on a volume.
+func prune(v *volume, prefix string, keep int) {
+	if prefix == "" {
+		return
+	}
 	var idx []int
 	for i, s := range v.snapshots {
 		if strings.HasPrefix(s.name, prefix) {

@@ -123,6 +123,9 @@ func (c *Cluster) createRelationship(r *request) response {
 	}
 	if rel == nil {
 		rel = &relationship{uuid: f.newUUID(), src: src, dst: dst, srcCluster: srcSVM.cluster, dstCluster: c}
+		if dc, dv := f.volumeAt(dst); dv != nil {
+			rel.snapPrefix = snapmirrorPrefix(dc, dv)
+		}
 	}
 	resp := c.async(r, func() *apiErr {
 		// Another create for the destination may have started before this one ended: one
@@ -246,7 +249,7 @@ func (c *Cluster) deleteRelationship(r *request) response {
 			rel.dstRecord, rel.srcRecord = false, false
 			for _, path := range []string{rel.src, rel.dst} {
 				if _, v := f.volumeAt(path); v != nil {
-					prune(v, rel, 0)
+					prune(v, rel.snapPrefix, 0)
 				}
 			}
 		case "destination_only":
@@ -257,7 +260,7 @@ func (c *Cluster) deleteRelationship(r *request) response {
 		case "source_only":
 			rel.srcRecord = false
 			if _, v := f.volumeAt(rel.src); v != nil {
-				prune(v, rel, 0)
+				prune(v, rel.snapPrefix, 0)
 			}
 		case "source_info_only":
 			rel.srcRecord = false

@@ -231,3 +231,25 @@ func TestJobCollection(t *testing.T) {
 		{"an unknown filter", "GET", "/api/cluster/jobs?colour=red", "", 400, strictErr{"262179", `Unexpected argument "colour".`, "colour"}},
 	})
 }
+
+// TestSnapMirrorSnapshotNames: SnapMirror names its snapshots after the destination, as ONTAP
+// does: snapmirror.<destination SVM's uuid>_<its id>_<destination volume's MSID>.<time>, on the
+// source and, once transferred, on the destination.
+func TestSnapMirrorSnapshotNames(t *testing.T) {
+	f, primary, secondary := pair(t, sim.Options{})
+	mirror(t, primary, secondary, "m", ontap.RelationshipSpec{})
+	_, body := raw(t, f, secondary)(t, "GET", "/api/svm/svms?name=svm2&fields=uuid", "")
+	svmUUID := body["records"].([]any)[0].(map[string]any)["uuid"].(string)
+	want := regexp.MustCompile(`^snapmirror\.` + regexp.QuoteMeta(svmUUID) + `_[0-9]+_2147484[0-9]{3}\.[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{6}$`)
+	for _, s := range []site{primary, secondary} {
+		snaps, err := s.api.FindSnapshots(context.Background(), "", "m", "snapmirror.*")
+		if err != nil || len(snaps) == 0 {
+			t.Fatalf("%s: SnapMirror snapshots %v, %v", s.Name(), snaps, err)
+		}
+		for _, snap := range snaps {
+			if !want.MatchString(snap.Name) {
+				t.Errorf("%s: snapshot %q, want it named like snapmirror.%s_<id>_<MSID>.<time>", s.Name(), snap.Name, svmUUID)
+			}
+		}
+	}
+}

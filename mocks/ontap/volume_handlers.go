@@ -110,6 +110,7 @@ func (c *Cluster) createVolume(r *request) response {
 	v := &volume{
 		uuid: c.fabric.newUUID(), name: name, svm: s.name, aggregate: aggrName, size: minVolumeSize,
 		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, files: map[string]string{},
+		msid: c.nextMSID(),
 	}
 	if size, set := number(r.body["size"]); set {
 		v.size = size
