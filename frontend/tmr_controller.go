@@ -511,6 +511,8 @@ func (r *TMRReconciler) reconcileDelete(ctx context.Context, tmr *tridentv1.Trid
 			note = res.Message
 		}
 		r.Events.Eventf(tmr, nil, corev1.EventTypeNormal, tridentv1.ReasonReleased, "Release", "volume %s %s", loc.path.String(), note)
+		// What was learned of the volume goes with its TMR; a later one looks again.
+		r.mounted.Delete(loc.path)
 	}
 	r.Metrics.forget(tmr)
 	return ctrl.Result{}, setFinalizer(ctx, r.Client, tmr, tridentv1.MirrorRelationshipFinalizer, false)
