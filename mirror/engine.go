@@ -450,13 +450,10 @@ type Gone func(ctx context.Context, path string) bool
 
 const neverFilled = "the volume holds no data and stays a read-only (DP) volume: delete its PVC"
 
-// emptyDPNote is Release's note for a volume without a relationship: "released", or, for a DP
+// emptyDPNote is Release's note for a volume that is neither destination nor source: "released", or, for a DP
 // volume without a snapshot (no transfer ever completed into it), that it stays empty. A read
 // that fails leaves the plain note.
-func emptyDPNote(ctx context.Context, api ONTAP, local ontap.Path, source bool) string {
-	if source {
-		return "released"
-	}
+func emptyDPNote(ctx context.Context, api ONTAP, local ontap.Path) string {
 	if v, err := api.GetVolume(ctx, local.SVM, local.Volume); err != nil || v.Type != ontap.VolumeDP {
 		return "released"
 	}
@@ -546,8 +543,12 @@ func Release(ctx context.Context, api ONTAP, local ontap.Path, gone Gone) Result
 			return InProgress(Promoting, fmt.Sprintf("releasing the relationship to %s (waiting for ONTAP job %s)", d.Destination, job.UUID), nil)
 		}
 	}
-	if note == "" {
-		note = emptyDPNote(ctx, api, local, len(dests) > 0)
+	switch {
+	case note != "":
+	case len(dests) == 0:
+		note = emptyDPNote(ctx, api, local)
+	default:
+		note = "released"
 	}
 	return Complete(Promoted, note, nil)
 }

@@ -400,8 +400,10 @@ func TestJobWatcher(t *testing.T) {
 		}
 		var recs []string
 		uuids := strings.Split(r.URL.Query().Get("uuid"), "|")
-		if int32(len(uuids)) > widest.Load() {
-			widest.Store(int32(len(uuids)))
+		for n := int32(len(uuids)); ; {
+			if old := widest.Load(); n <= old || widest.CompareAndSwap(old, n) {
+				break
+			}
 		}
 		for _, uuid := range uuids {
 			s := state

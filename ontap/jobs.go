@@ -65,18 +65,18 @@ func (c *Client) WaitJob(ctx context.Context, job *Job) error {
 		return nil
 	}
 	if !job.Done() {
-		ended := make(chan error, 1)
-		c.jobs.watch(job.UUID, func(j *Job, err error) {
-			if err == nil {
-				job = j
-			}
-			ended <- err
-		})
+		type seen struct {
+			job *Job
+			err error
+		}
+		ended := make(chan seen, 1)
+		c.jobs.watch(job.UUID, func(j *Job, err error) { ended <- seen{j, err} })
 		select {
-		case err := <-ended:
-			if err != nil {
-				return err
+		case s := <-ended:
+			if s.err != nil {
+				return s.err
 			}
+			job = s.job
 		case <-ctx.Done():
 			return fmt.Errorf("wait for job %s: %w", job.UUID, ctx.Err())
 		}
