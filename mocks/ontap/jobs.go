@@ -168,7 +168,7 @@ func (c *Cluster) listJobs(r *request) response {
 		}
 	}
 	if want := r.query.Get("uuid"); want != "" && !strings.ContainsAny(want, "*!<>") {
-		for _, uuid := range strings.Split(want, "|") {
+		for _, uuid := range slices.Compact(slices.Sorted(slices.Values(strings.Split(want, "|")))) {
 			add(c.jobs[uuid])
 		}
 	} else {

@@ -89,7 +89,7 @@ func (c *Cluster) syncSAN() {
 			}
 			img, err := decodeImage(content, false)
 			if err != nil {
-				continue
+				panic(fmt.Sprintf("LUN image %s of volume %s: %v", key, v.name, err))
 			}
 			if v.luns == nil {
 				v.luns = map[string]*lun{}
@@ -180,7 +180,9 @@ func splitLUNPath(path string) (volName, name string, ok bool) {
 func (l *lun) image() *lunImage {
 	img, err := decodeImage(l.vol.files[lunKey(l.name)], true)
 	if err != nil {
-		return &lunImage{meta: l.meta}
+		// Images come only from encode: one that does not decode is the simulator's bug,
+		// and an empty image stored back would erase the LUN's bytes.
+		panic(fmt.Sprintf("LUN %s: %v", l.name, err))
 	}
 	return img
 }

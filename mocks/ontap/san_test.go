@@ -161,7 +161,7 @@ func TestPublishedModelSAN(t *testing.T) {
 		want: map[string]string{"num_records": "1", "records.0.logical_unit_number": "0", "records.0.igroup.uuid": igroupUUID, "records.0.lun.uuid": lunUUID, "records.0.svm.name": "svm1"},
 	}.run(t)
 	endpointCase{name: "map, default fields", api: src, path: mapQuery, status: 200,
-		keys: map[string][]string{"records.0": {"igroup", "lun", "svm"}},
+		keys: map[string][]string{"records.0": {"igroup", "lun", "svm"}, "records.0.igroup": {"name", "uuid"}, "records.0.lun": {"name", "uuid"}},
 	}.run(t)
 	endpointCase{name: "LUN mapped", api: src, path: "/api/storage/luns/" + lunUUID + "?fields=serial_number,status.mapped,lun_maps", status: 200,
 		want: map[string]string{"serial_number": serial, "status.mapped": "true", "lun_maps.0.igroup.name": igroupName, "lun_maps.0.logical_unit_number": "0"},

@@ -249,7 +249,7 @@ var (
 			"logical_unit_number"),
 		ro("igroup.protocol", "igroup.os_type", "lun.node.name", "lun.node.uuid", "reporting_nodes.name",
 			"reporting_nodes.uuid"),
-	).withKeys("svm", "igroup", "lun").acceptingHyphens()
+	).withKeys("svm.name", "svm.uuid", "igroup.name", "igroup.uuid", "lun.name", "lun.uuid").acceptingHyphens()
 	reportingNodeKind = newKind("lun map reporting node",
 		ro("uuid", "name"),
 	)
