@@ -80,7 +80,7 @@ func grpcError(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case ontap.IsAlreadyExists(err):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case ontap.IsTransferInProgress(err), ontap.IsBusy(err), ontap.HasCode(err, ontap.CodeLUNBeingCreated):
+	case ontap.IsTransferInProgress(err), ontap.IsBusy(err):
 		// Another operation on the object is in progress: the same call passes once it ends.
 		return status.Error(codes.Aborted, err.Error())
 	case ontap.IsInRelationship(err), ontap.HasCode(err, ontap.CodeSnapshotOnDP, "1638543", "1638521"):

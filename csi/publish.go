@@ -124,7 +124,8 @@ func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi
 		}
 	}
 	if mapped == nil {
-		if err := d.ensureIgroup(ctx, b, igroup, node); err != nil {
+		igroupUUID, err := d.ensureIgroup(ctx, b, igroup, node)
+		if err != nil {
 			return nil, err
 		}
 		mapped, err = b.MapLUN(ctx, b.SVM, path, igroup)
@@ -132,7 +133,8 @@ func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi
 			mapped, err = b.GetLUNMap(ctx, b.SVM, path, igroup)
 		}
 		if err != nil {
-			return nil, err
+			// An igroup this publish may have made, and that maps nothing, is not left behind.
+			return nil, errors.Join(err, dropIgroup(ctx, b, igroupUUID))
 		}
 	}
 	pc := map[string]string{"protocol": ontap.SANiSCSI, "lunNumber": lunNumber(mapped.Number), "lunSerial": lun.Serial}
@@ -142,27 +144,50 @@ func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi
 	return pc, nil
 }
 
-// ensureIgroup makes the node's igroup, with its IQN, or adds the IQN to the igroup that exists.
-func (d *Driver) ensureIgroup(ctx context.Context, b *ontap.Backend, name string, node NodeID) error {
+// forgetPublished forgets the volume's publications to every node.
+func (d *Driver) forgetPublished(volume string) {
+	d.published.Range(func(k, _ any) bool {
+		if k.(publication).volume == volume {
+			d.published.Delete(k)
+		}
+		return true
+	})
+}
+
+// ensureIgroup makes the node's igroup, with its IQN, or adds the IQN to the igroup that
+// exists, and returns the igroup's UUID.
+func (d *Driver) ensureIgroup(ctx context.Context, b *ontap.Backend, name string, node NodeID) (string, error) {
 	ig, err := b.GetIgroup(ctx, b.SVM, name)
 	if errors.Is(err, ontap.ErrNotFound) {
-		_, err = b.CreateIgroup(ctx, ontap.IgroupSpec{
+		ig, err = b.CreateIgroup(ctx, ontap.IgroupSpec{
 			Name: name, SVM: b.SVM, Protocol: ontap.SANiSCSI, OSType: "linux", Initiators: []string{node.IQN},
 			Comment: "node " + node.Name + " of snapmirror-csi installation " + d.installation,
 		})
 		if !ontap.IsAlreadyExists(err) {
-			return err
+			if err != nil {
+				return "", err
+			}
+			return ig.UUID, nil
 		}
 		// Another publish to the node made it since the look.
 		ig, err = b.GetIgroup(ctx, b.SVM, name)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if slices.Contains(ig.Initiators, node.IQN) {
-		return nil
+		return ig.UUID, nil
 	}
-	return b.AddInitiator(ctx, ig.UUID, node.IQN)
+	return ig.UUID, b.AddInitiator(ctx, ig.UUID, node.IQN)
+}
+
+// dropIgroup deletes an igroup of this installation unless it still maps a LUN (ONTAP
+// refuses then: the node has other volumes); one that is gone is dropped already.
+func dropIgroup(ctx context.Context, b *ontap.Backend, uuid string) error {
+	if err := b.DeleteIgroup(ctx, uuid); err != nil && !errors.Is(err, ontap.ErrNotFound) && !ontap.IsMapped(err) {
+		return err
+	}
+	return nil
 }
 
 // unpublishVolume undoes publishVolume: for an ontap-san volume, the LUN is unmapped from the
@@ -183,6 +208,9 @@ func (d *Driver) unpublishVolume(ctx context.Context, req *csi.ControllerUnpubli
 		igroup := igroupName(node.Name, d.installation)
 		match = func(ig string) bool { return ig == igroup }
 		defer d.published.Delete(publication{id, node.Name})
+	} else {
+		// From every node.
+		defer d.forgetPublished(id)
 	}
 	if !volumeID.MatchString(id) {
 		return &csi.ControllerUnpublishVolumeResponse{}, nil

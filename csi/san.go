@@ -87,7 +87,8 @@ func (d *Driver) finishSAN(ctx context.Context, req *csi.CreateVolumeRequest, b 
 			Comment: volumeComment(req.GetName(), req.GetParameters()[ParamPVCNamespace], req.GetParameters()[ParamPVCName]),
 		}
 		err := run(ctx, b, func() (*ontap.Job, error) { return b.CreateLUN(ctx, spec) })
-		if ontap.IsRefusal(err) && !ontap.IsAlreadyExists(err) {
+		// Busy: another call is making this LUN in this FlexVol, which must stay.
+		if ontap.IsRefusal(err) && !ontap.IsAlreadyExists(err) && !ontap.IsBusy(err) {
 			return nil, errors.Join(err, d.discard(ctx, b, v))
 		}
 		if err != nil && !ontap.IsAlreadyExists(err) {
@@ -246,8 +247,7 @@ func (d *Driver) unmapWhere(ctx context.Context, f *found, match func(igroup str
 		if !ownIgroup(m.Igroup, d.installation) {
 			continue
 		}
-		// ONTAP refuses to delete an igroup that still maps a LUN: the node has others.
-		if err := b.DeleteIgroup(ctx, m.IgroupUUID); err != nil && !errors.Is(err, ontap.ErrNotFound) && !ontap.IsMapped(err) {
+		if err := dropIgroup(ctx, b, m.IgroupUUID); err != nil {
 			return err
 		}
 	}

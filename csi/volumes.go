@@ -321,12 +321,7 @@ func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 			return err
 		}
 		d.placed.Delete(id)
-		d.published.Range(func(k, _ any) bool {
-			if k.(publication).volume == id {
-				d.published.Delete(k)
-			}
-			return true
-		})
+		d.forgetPublished(id)
 		return nil
 	})
 	if err != nil {

@@ -83,12 +83,7 @@ type BackendConfig struct {
 const DefaultMaxVolumeSize int64 = 100 << 40
 
 // MaxVolume is the largest volume the backend makes, in bytes.
-func (b *BackendConfig) MaxVolume() int64 {
-	if b.MaxVolumeSize > 0 {
-		return b.MaxVolumeSize
-	}
-	return DefaultMaxVolumeSize
-}
+func (b *BackendConfig) MaxVolume() int64 { return orDefault(b.MaxVolumeSize, DefaultMaxVolumeSize) }
 
 // CredentialsRef names a credentials source: a directory holding the files username and
 // password (a mounted Secret), or a Secret "namespace/name" read through the API.

@@ -128,18 +128,19 @@ func IsTransferInProgress(err error) bool {
 }
 
 // IsBusy reports whether ONTAP answered "busy, try again": another transfer or operation on
-// the relationship is in progress (on a break after an abort, until the abort has ended), or
-// its state is being propagated or cannot be read yet. The same request passes a few seconds
-// later, so it is retried soon, not treated as a refusal.
+// the relationship is in progress (on a break after an abort, until the abort has ended), its
+// state is being propagated or cannot be read yet, or a LUN of that name is being created. The
+// same request passes a few seconds later, so it is retried soon, not treated as a refusal.
 func IsBusy(err error) bool {
-	return HasCode(err, CodeAnotherTransfer, CodeModifyInProgress, CodePropagating, CodeStateUnreadable, CodeStateUnreadable2)
+	return HasCode(err, CodeAnotherTransfer, CodeModifyInProgress, CodePropagating, CodeStateUnreadable, CodeStateUnreadable2, CodeLUNBeingCreated)
 }
 
 // IsAlreadyExists reports whether ONTAP refused to create a duplicate: a volume, snapshot,
-// relationship, LUN, LUN attribute or igroup of that name, or an initiator already in the igroup.
+// relationship, LUN, LUN attribute or igroup of that name (AddInitiator answers an initiator
+// already in the igroup as done).
 func IsAlreadyExists(err error) bool {
 	return HasCode(err, CodeDuplicate, CodeVolumeDuplicate, CodeSnapshotDuplicate, CodeRelationshipExists,
-		CodeLUNDuplicate, CodeLUNNamespaceDup, CodeLUNAttributeExists, CodeIgroupDuplicate, CodeInitiatorInIgroup)
+		CodeLUNDuplicate, CodeLUNNamespaceDup, CodeLUNAttributeExists, CodeIgroupDuplicate)
 }
 
 // IsAlreadyMapped reports whether ONTAP refused to map a LUN to an igroup it is mapped to.

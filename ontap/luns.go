@@ -64,14 +64,9 @@ var lunFields = []string{
 // IsAlreadyExists; a missing volume with ErrNotFound or ONTAP's refusal. ONTAP may run it as a
 // job.
 func (c *Client) CreateLUN(ctx context.Context, spec LUNSpec) (*Job, error) {
-	osType := spec.OSType
-	if osType == "" {
-		osType = "linux"
-	}
-	thick := spec.Thick
 	m := &models.Lun{
-		Name: spec.Path, Svm: &models.SvmReference{Name: spec.SVM}, OsType: osType, Comment: spec.Comment,
-		Space: &models.LunSpace{Size: spec.Size, Guarantee: &models.LunSpaceGuarantee{Requested: &thick}},
+		Name: spec.Path, Svm: &models.SvmReference{Name: spec.SVM}, OsType: orDefault(spec.OSType, "linux"), Comment: spec.Comment,
+		Space: &models.LunSpace{Size: spec.Size, Guarantee: &models.LunSpaceGuarantee{Requested: &spec.Thick}},
 	}
 	for _, name := range slices.Sorted(maps.Keys(spec.Attributes)) {
 		m.Attributes = append(m.Attributes, &models.LunAttribute{Name: name, Value: spec.Attributes[name]})
@@ -116,11 +111,11 @@ func (c *Client) ResizeLUN(ctx context.Context, uuid string, size int64) (*Job, 
 	params := san.NewLunModifyParams().WithUUID(uuid).WithReturnTimeout(&c.returnTimeout).
 		WithInfo(&models.Lun{Space: &models.LunSpace{Size: size}})
 	_, accepted, err := c.api.San.LunModifyContext(ctx, params, nil)
-	if HasCode(apiError(err), CodeLUNSameSize) {
+	if err = apiError(err); HasCode(err, CodeLUNSameSize) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("resize LUN %s to %d bytes: %w", uuid, size, apiError(err))
+		return nil, fmt.Errorf("resize LUN %s to %d bytes: %w", uuid, size, err)
 	}
 	return pending(accepted)
 }
