@@ -15,7 +15,8 @@ import (
 )
 
 // env is a simulated fabric: cluster "primary" with svm1 and cluster "secondary" with svm2
-// (peered with svm1) and svm3 (unpeered), with a backend configuration for each SVM.
+// (peered with svm1) and svm3 (unpeered), with a backend configuration for each SVM (ontap-nas
+// with autoExportPolicy; kind makes one ontap-san).
 type env struct {
 	fabric             *sim.Fabric
 	primary, secondary *sim.Cluster
@@ -48,6 +49,7 @@ func newEnv(t *testing.T, opts sim.Options) *env {
 		return ontap.BackendConfig{
 			Name: svm, Driver: ontap.DriverNAS, ManagementLIF: c.Address(), SVM: svm, Aggregates: []string{"aggr1"},
 			CAFile: ca, Credentials: ontap.CredentialsRef{File: creds}, ReplicationPolicy: "MirrorAllSnapshots", ReplicationSchedule: "5min",
+			AutoExportPolicy: true,
 		}
 	}
 	e.svm1, e.svm2, e.svm3 = backend(e.primary, "svm1"), backend(e.secondary, "svm2"), backend(e.secondary, "svm3")
@@ -64,6 +66,7 @@ func (e *env) driver(t *testing.T, mirrors csi.Mirrors, backends ...ontap.Backen
 // kind returns backend b with driver kind (ontap.DriverNAS or ontap.DriverSAN).
 func (e *env) kind(b ontap.BackendConfig, kind string) ontap.BackendConfig {
 	b.Driver = kind
+	b.AutoExportPolicy = b.AutoExportPolicy && kind == ontap.DriverNAS
 	return b
 }
 

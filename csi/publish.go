@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -17,13 +18,13 @@ type publication struct{ volume, node string }
 // publishVolume makes a volume reachable from a node. For an ontap-san volume: the node's
 // igroup (igroupName), made on demand with the node's IQN (added when missing), and the LUN
 // mapped to it under the lowest free logical unit number; the publish context gives what the
-// node logs in to and looks for: protocol, lunNumber, lunSerial, targetIQN, portals. It refuses
-// to publish a mirror destination (DP, read-only until promoted) for writing, and a
-// single-node volume whose LUN is mapped to another igroup. For an ontap-nas volume there is
-// nothing to do on the controller (the NFS export rules come with the node plugin): it answers
-// with an empty context. It is idempotent; a repeated publish to the same node with the other
-// readonly flag is AlreadyExists, as far as this process saw the first (see Driver.published:
-// ONTAP records no read-only flag per map).
+// node logs in to and looks for: protocol, lunNumber, lunSerial, targetIQN, portals, readOnly.
+// It refuses a single-node volume whose LUN is mapped to another igroup. For an ontap-nas
+// volume: the node's addresses admitted by the volume's own export policy (exports.go), and
+// a context of protocol, nfsServer, nfsPath, readOnly. A mirror destination (DP) is published
+// read-only (readOnlyContext). It is idempotent; a repeated publish to the same node with the
+// other readonly flag is AlreadyExists, as far as this process saw the first (see
+// Driver.published: ONTAP records no read-only flag per map).
 func (d *Driver) publishVolume(ctx context.Context, req *csi.ControllerPublishVolumeRequest) (*csi.ControllerPublishVolumeResponse, error) {
 	id, nodeID, vc := req.GetVolumeId(), req.GetNodeId(), req.GetVolumeCapability()
 	switch {
@@ -64,12 +65,13 @@ func (d *Driver) publishVolume(ctx context.Context, req *csi.ControllerPublishVo
 		if !a.serves(f.backend.Driver) {
 			return refuse(errInvalid, "volume_capability needs %s, and volume %s is on an %s backend", a.driver, id, f.backend.Driver)
 		}
-		if f.backend.Driver != ontap.DriverSAN {
-			return nil
-		}
 		readonly := req.GetReadonly() || readOnlyMode(vc.GetAccessMode().GetMode())
 		var perr error
-		pc, perr = d.publishSAN(ctx, f, node, vc.GetAccessMode().GetMode(), readonly)
+		if f.backend.Driver == ontap.DriverSAN {
+			pc, perr = d.publishSAN(ctx, f, node, vc.GetAccessMode().GetMode(), readonly)
+		} else {
+			pc, perr = publishNAS(ctx, f, node, readonly)
+		}
 		return perr
 	})
 	if err != nil {
@@ -77,6 +79,30 @@ func (d *Driver) publishVolume(ctx context.Context, req *csi.ControllerPublishVo
 	}
 	d.published.Store(key, req.GetReadonly())
 	return &csi.ControllerPublishVolumeResponse{PublishContext: pc}, nil
+}
+
+// publishNAS admits the node to an ontap-nas volume (its export rules, with autoExportPolicy)
+// and returns where the node mounts it: protocol, nfsServer, nfsPath, readOnly.
+func publishNAS(ctx context.Context, f *found, node NodeID, readonly bool) (map[string]string, error) {
+	v := f.volume
+	switch {
+	case v.JunctionPath == "" && v.Type == ontap.VolumeDP:
+		return nil, refuse(errPrecondition, "volume %s is a SnapMirror destination that is not mounted in its SVM's namespace yet: it is mounted once its baseline transfer is done (TridentMirrorRelationship established); publish it then", v.Name)
+	case v.JunctionPath == "":
+		return nil, refuse(errPrecondition, "volume %s has no junction path, so NFS clients cannot reach it: mount it on ONTAP (volume mount) at /%s", v.Name, v.Name)
+	}
+	if err := admitNode(ctx, f, node, readonly); err != nil {
+		return nil, err
+	}
+	return map[string]string{"protocol": "nfs", "nfsServer": f.backend.DataAddress(), "nfsPath": v.JunctionPath, "readOnly": readOnlyContext(v, readonly)}, nil
+}
+
+// readOnlyContext is the publish context's readOnly: true when the publication only reads,
+// or when the volume is a SnapMirror destination (DP), which ONTAP keeps read-only until it
+// is promoted. A DP volume is published, read-only, whatever was asked: a pod on the
+// destination site may read the mirror; its writes fail (EROFS), and the node plugin logs why.
+func readOnlyContext(v *ontap.Volume, readonly bool) string {
+	return strconv.FormatBool(readonly || v.Type == ontap.VolumeDP)
 }
 
 // readOnlyMode reports whether an access mode only reads.
@@ -97,9 +123,6 @@ func singleNode(m csi.VolumeCapability_AccessMode_Mode) bool {
 // publishSAN maps an ontap-san volume's LUN to the node's igroup and returns the publish context.
 func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi.VolumeCapability_AccessMode_Mode, readonly bool) (map[string]string, error) {
 	b, v := f.backend, f.volume
-	if v.Type == ontap.VolumeDP && !readonly {
-		return nil, refuse(errPrecondition, "volume %s is a SnapMirror destination (DP), read-only until promoted: promote it (TridentMirrorRelationship state promoted) before publishing it for writing, or publish it read-only", v.Name)
-	}
 	if node.IQN == "" {
 		return nil, refuse(errInvalid, "node_id %q has no iqn: ontap-san volumes need the node's iSCSI initiator name, which the node plugin reports as <node>;iqn=<IQN>", node.String())
 	}
@@ -137,7 +160,7 @@ func (d *Driver) publishSAN(ctx context.Context, f *found, node NodeID, mode csi
 			return nil, errors.Join(err, dropIgroup(ctx, b, igroupUUID))
 		}
 	}
-	pc := map[string]string{"protocol": ontap.SANiSCSI, "lunNumber": lunNumber(mapped.Number), "lunSerial": lun.Serial}
+	pc := map[string]string{"protocol": ontap.SANiSCSI, "lunNumber": lunNumber(mapped.Number), "lunSerial": lun.Serial, "readOnly": readOnlyContext(v, readonly)}
 	if t := b.ISCSI(); t != nil {
 		pc["targetIQN"], pc["portals"] = t.IQN, strings.Join(t.Portals, ",")
 	}
@@ -200,11 +223,13 @@ func (d *Driver) unpublishVolume(ctx context.Context, req *csi.ControllerUnpubli
 		return nil, refuse(errInvalid, "volume_id is required")
 	}
 	match := func(igroup string) bool { return ownIgroup(igroup, d.installation) }
+	var node *NodeID
 	if nodeID != "" {
-		node, err := ParseNodeID(nodeID)
+		n, err := ParseNodeID(nodeID)
 		if err != nil {
 			return nil, err
 		}
+		node = &n
 		igroup := igroupName(node.Name, d.installation)
 		match = func(ig string) bool { return ig == igroup }
 		defer d.published.Delete(publication{id, node.Name})
@@ -217,7 +242,7 @@ func (d *Driver) unpublishVolume(ctx context.Context, req *csi.ControllerUnpubli
 	}
 	err := d.withVolume(ctx, "volume "+id, id, nil, func(f *found) error {
 		if f.backend.Driver != ontap.DriverSAN {
-			return nil
+			return dismissNode(ctx, f, node)
 		}
 		return d.unmapWhere(ctx, f, match)
 	})

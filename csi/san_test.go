@@ -3,6 +3,8 @@ package csi_test
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,8 +17,8 @@ import (
 )
 
 const (
-	node1 = "node1;iqn=iqn.1994-05.com.redhat:node1"
-	node2 = "node2;iqn=iqn.1994-05.com.redhat:node2"
+	node1 = "node1;iqn=iqn.1994-05.com.redhat:node1;nfs=10.0.0.1"
+	node2 = "node2;iqn=iqn.1994-05.com.redhat:node2;nfs=10.0.0.2,fd00::2"
 	// flexvol is the FlexVol of pv.
 	flexvol = "trident_pvc_3bedd23c_46a8_4384_b12b_3c38b313c1e1"
 )
@@ -259,21 +261,86 @@ func TestSANPublish(t *testing.T) {
 	}
 }
 
-// TestPublishNAS: an NFS volume needs nothing of the controller to be published: the answer
-// is empty, so that NAS and SAN backends serve side by side.
+// TestPublishNAS: with autoExportPolicy an NFS volume has an export policy of its own that
+// admits no one until the volume is published; each publication adds a rule per node address
+// (read-only when published read-only), its unpublish removes them, and the volume's delete
+// removes the policy. The publish context says where the node mounts. NAS and SAN backends
+// serve side by side.
 func TestPublishNAS(t *testing.T) {
 	e := newEnv(t, sim.Options{})
 	d := e.driverWith(t, configNodes(), e.svm1, e.kind(e.svm3, ontap.DriverSAN))
+	api := client(t, e, e.primary)
 	ctx := context.Background()
 	if _, err := d.CreateVolume(ctx, createReq(pv, nil)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := d.ControllerPublishVolume(ctx, publishReq(pv, node1, false))
-	if err != nil || len(r.GetPublishContext()) != 0 {
-		t.Errorf("publish of an NFS volume: %v, %v", r, err)
+	// rules lists the volume's export rules as "<client>:rw|ro".
+	rules := func() []string {
+		t.Helper()
+		p, err := api.GetExportPolicy(ctx, "svm1", flexvol)
+		if err != nil {
+			t.Fatalf("the volume's export policy: %v", err)
+		}
+		rs, err := api.ExportRules(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rs {
+			mode := ":rw"
+			if r.ReadOnly {
+				mode = ":ro"
+			}
+			out = append(out, strings.Join(r.Clients, ",")+mode)
+		}
+		return out
 	}
+	if got := rules(); len(got) != 0 {
+		t.Errorf("rules of an unpublished volume: %v, want none", got)
+	}
+	e.primary.ResetRequests()
+	r, err := d.ControllerPublishVolume(ctx, publishReq(pv, node1, false))
+	publishes := e.primary.Requests()["total"]
+	want := map[string]string{"protocol": "nfs", "nfsServer": "127.0.0.1", "nfsPath": "/" + flexvol, "readOnly": "false"}
+	if err != nil || !maps.Equal(r.GetPublishContext(), want) {
+		t.Errorf("publish of an NFS volume: %v, %v; want context %v", r, err, want)
+	}
+	if _, err := d.ControllerPublishVolume(ctx, publishReq(pv, node1, false)); err != nil {
+		t.Errorf("repeated publish: %v", err)
+	}
+	ro := publishReq(pv, node2, true)
+	ro.VolumeCapability.AccessMode.Mode = csispec.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY
+	if r, err := d.ControllerPublishVolume(ctx, ro); err != nil || r.GetPublishContext()["readOnly"] != "true" {
+		t.Errorf("read-only publish: %v, %v", r, err)
+	}
+	if got, want := rules(), []string{"10.0.0.1:rw", "10.0.0.2:ro", "fd00::2:ro"}; !slices.Equal(got, want) {
+		t.Errorf("rules after publishing to node1 and node2 (read-only): %v, want %v", got, want)
+	}
+	e.primary.ResetRequests()
 	if _, err := d.ControllerUnpublishVolume(ctx, &csispec.ControllerUnpublishVolumeRequest{VolumeId: pv, NodeId: node1}); err != nil {
-		t.Errorf("unpublish of an NFS volume: %v", err)
+		t.Errorf("unpublish: %v", err)
+	}
+	unpublishes := e.primary.Requests()["total"]
+	if _, err := d.ControllerUnpublishVolume(ctx, &csispec.ControllerUnpublishVolumeRequest{VolumeId: pv, NodeId: node1}); err != nil {
+		t.Errorf("repeated unpublish: %v", err)
+	}
+	if got, want := rules(), []string{"10.0.0.2:ro", "fd00::2:ro"}; !slices.Equal(got, want) {
+		t.Errorf("rules after unpublishing node1: %v, want %v", got, want)
+	}
+	t.Logf("REST calls: ControllerPublishVolume %d, ControllerUnpublishVolume %d", publishes, unpublishes)
+	if publishes > 3 || unpublishes > 3 {
+		t.Errorf("REST calls: publish %d (budget 3), unpublish %d (budget 3)", publishes, unpublishes)
+	}
+	// A node that reports no NFS address cannot be admitted.
+	noNFS := "node3;iqn=iqn.1994-05.com.redhat:node3"
+	if _, err := e.driverWith(t, csi.Config{Nodes: knownNodes{noNFS}}, e.svm1).ControllerPublishVolume(ctx, publishReq(pv, noNFS, false)); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "nfs") {
+		t.Errorf("publish to a node without NFS addresses: %v", err)
+	}
+	if _, err := d.DeleteVolume(ctx, &csispec.DeleteVolumeRequest{VolumeId: pv}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.GetExportPolicy(ctx, "svm1", flexvol); !errors.Is(err, ontap.ErrNotFound) {
+		t.Errorf("the export policy of a deleted volume: %v, want not found", err)
 	}
 	// The SAN backend serves what asks for a LUN.
 	s, err := d.CreateVolume(ctx, sanReq("pvc-block", map[string]string{"fsType": "ext4"}))
@@ -282,8 +349,39 @@ func TestPublishNAS(t *testing.T) {
 	}
 }
 
+// TestExportCIDRs: autoExportCIDRs limit the node addresses a volume's policy admits; a node
+// with none inside them is refused, saying which setting to change.
+func TestExportCIDRs(t *testing.T) {
+	e := newEnv(t, sim.Options{})
+	b := e.svm1
+	b.AutoExportCIDRs = []string{"10.0.0.0/30"}
+	d := e.driverWith(t, csi.Config{Nodes: knownNodes{node1, node2}}, b)
+	ctx := context.Background()
+	if _, err := d.CreateVolume(ctx, createReq(pv, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ControllerPublishVolume(ctx, publishReq(pv, node1, false)); err != nil {
+		t.Errorf("publish to a node inside autoExportCIDRs: %v", err)
+	}
+	// node2's addresses are 10.0.0.2 (inside) and fd00::2 (outside): only the first is admitted.
+	if _, err := d.ControllerPublishVolume(ctx, publishReq(pv, node2, false)); err != nil {
+		t.Errorf("publish to node2: %v", err)
+	}
+	api := client(t, e, e.primary)
+	p, _ := api.GetExportPolicy(ctx, "svm1", flexvol)
+	rs, err := api.ExportRules(ctx, p.ID)
+	if err != nil || len(rs) != 2 || rs[1].Clients[0] != "10.0.0.2" {
+		t.Errorf("rules: %+v, %v; want 10.0.0.1 and 10.0.0.2", rs, err)
+	}
+	outside := "node9;nfs=192.168.7.9"
+	d = e.driverWith(t, csi.Config{Nodes: knownNodes{outside}}, b)
+	if _, err := d.ControllerPublishVolume(ctx, publishReq(pv, outside, false)); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "autoExportCIDRs") {
+		t.Errorf("publish to a node outside autoExportCIDRs: %v", err)
+	}
+}
+
 // TestSANMirrorPublish: a SAN mirror destination is a DP FlexVol whose LUN arrives with the
-// baseline; it is published read-only, refused for writing until the mirror is broken
+// baseline; it is published read-only, whatever was asked, until the mirror is broken
 // (promoted), and then published for writing under its own serial.
 func TestSANMirrorPublish(t *testing.T) {
 	e := newEnv(t, sim.Options{})
@@ -298,12 +396,18 @@ func TestSANMirrorPublish(t *testing.T) {
 	if err != nil || !dstLUN.ReadOnly {
 		t.Fatalf("the baseline brought no read-only LUN: %+v, %v", dstLUN, err)
 	}
-	if _, err := dst.ControllerPublishVolume(ctx, publishReq("pvc-dst", node1, false)); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "promote it") {
-		t.Errorf("publish a DP volume for writing: %v", err)
+	// Asked for writing or not, a DP volume is published read-only: the node mounts it so.
+	for _, readonly := range []bool{false, true} {
+		ro, err := dst.ControllerPublishVolume(ctx, publishReq("pvc-dst", node2, readonly))
+		if err != nil || ro.GetPublishContext()["lunSerial"] != dstLUN.Serial || dstLUN.Serial == srcLUN.Serial || ro.GetPublishContext()["readOnly"] != "true" {
+			t.Errorf("publish of a DP volume (readonly %t): %v, %v (source serial %s)", readonly, ro, err, srcLUN.Serial)
+		}
+		if _, err := dst.ControllerUnpublishVolume(ctx, &csispec.ControllerUnpublishVolumeRequest{VolumeId: "pvc-dst", NodeId: node2}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ro, err := dst.ControllerPublishVolume(ctx, publishReq("pvc-dst", node2, true))
-	if err != nil || ro.GetPublishContext()["lunSerial"] != dstLUN.Serial || dstLUN.Serial == srcLUN.Serial {
-		t.Errorf("read-only publish of a DP volume: %v, %v (source serial %s)", ro, err, srcLUN.Serial)
+	if _, err := dst.ControllerPublishVolume(ctx, publishReq("pvc-dst", node2, true)); err != nil {
+		t.Fatal(err)
 	}
 	rel, _ := api.GetRelationship(ctx, "svm2:trident_pvc_dst")
 	if job, err := api.ModifyRelationship(ctx, rel.UUID, ontap.RelationshipChange{State: ontap.BrokenOff}); err != nil || api.WaitJob(ctx, job) != nil {
@@ -313,7 +417,7 @@ func TestSANMirrorPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	rw, err := dst.ControllerPublishVolume(ctx, publishReq("pvc-dst", node1, false))
-	if err != nil || rw.GetPublishContext()["lunSerial"] != dstLUN.Serial {
+	if err != nil || rw.GetPublishContext()["lunSerial"] != dstLUN.Serial || rw.GetPublishContext()["readOnly"] != "false" {
 		t.Errorf("publish the promoted volume for writing: %v, %v", rw, err)
 	}
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
-// sanityNode is the node ID the suite's node reports: a node with an iSCSI initiator.
-const sanityNode = "sanity-node;iqn=iqn.1994-05.com.redhat:sanity-node"
+// sanityNode is the node ID the suite's node reports: a node with an iSCSI initiator and an
+// NFS address.
+const sanityNode = "sanity-node;iqn=iqn.1994-05.com.redhat:sanity-node;nfs=10.0.0.9"
 
 // sanityBackend, in the environment, makes TestSanity run the suite on a backend of that kind
 // in this process.

@@ -111,7 +111,15 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	case san:
 		spec.Type = ontap.VolumeRW // no junction path: hosts reach its LUN over iSCSI
 	default:
-		spec.Type, spec.JunctionPath, spec.ExportPolicy = ontap.VolumeRW, "/"+name, b.ExportPolicy
+		spec.Type, spec.JunctionPath, spec.ExportPolicy = ontap.VolumeRW, "/"+name, b.ExportPolicyOf(name)
+	}
+	// A volume's own export policy comes first, since the volume names it; a DP destination
+	// gets it when the TMR controller mounts it.
+	ownPolicy := !san && b.AutoExportPolicy
+	if ownPolicy {
+		if _, err := b.EnsureExportPolicy(ctx, b.SVM, name); err != nil {
+			return nil, answered(ctx, b, err)
+		}
 	}
 	if source != nil {
 		spec.CloneOf, spec.CloneSnapshot = source.volume.Name, sourceSnap
@@ -124,6 +132,10 @@ func (d *Driver) createVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	if ontap.IsRefusal(err) && !ontap.IsAlreadyExists(err) {
 		d.placed.Delete(req.GetName())
+		if ownPolicy {
+			// No volume will use it: nothing else would delete it.
+			err = errors.Join(err, deletePolicy(ctx, b, name))
+		}
 	}
 	if ontap.IsAlreadyExists(err) {
 		// Another replica created it since the look: answer as to a repeated call.
@@ -315,6 +327,9 @@ func (d *Driver) deleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 			if err := d.unmapAll(ctx, f); err != nil {
 				return err
 			}
+		}
+		if err := dropVolumePolicy(ctx, f); err != nil {
+			return err
 		}
 		err := run(ctx, f.backend, func() (*ontap.Job, error) { return f.backend.DeleteVolume(ctx, f.volume.UUID) })
 		if err != nil && !errors.Is(err, ontap.ErrNotFound) {

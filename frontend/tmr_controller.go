@@ -261,7 +261,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 	if _, known := r.mounted.Load(loc.path); !known && loc.kind.nfs() {
 		// A DP destination is created unmounted; NFS clients need the path once it holds
 		// data. An ontap-san FlexVol has no junction: nodes reach its LUN over iSCSI.
-		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicy}
+		mreq.Mount = &mirror.Junction{Path: "/" + loc.path.Volume, ExportPolicy: loc.backend.ExportPolicyOf(loc.path.Volume)}
 	}
 	// Jobs are followed across passes, never waited for within a request: ONTAP answers at
 	// once with the job (the client's default), and the job watcher wakes the TMR at its end.

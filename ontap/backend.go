@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,8 +60,17 @@ type BackendConfig struct {
 	Aggregates []string `json:"aggregates"`
 	// StoragePrefix starts FlexVol names; default "trident_".
 	StoragePrefix *string `json:"storagePrefix,omitempty"`
-	// ExportPolicy is the NFS export policy of new volumes; default "default".
+	// ExportPolicy is the NFS export policy of new volumes; default "default". Leave it out
+	// with autoExportPolicy.
 	ExportPolicy string `json:"exportPolicy,omitempty"`
+	// AutoExportPolicy gives each new ontap-nas volume an export policy of its own, named as
+	// the volume, that admits exactly the nodes the volume is published to (a rule per node
+	// address, added by ControllerPublishVolume and removed by ControllerUnpublishVolume), as
+	// Trident's volume-based automatic export policies do.
+	AutoExportPolicy bool `json:"autoExportPolicy,omitempty"`
+	// AutoExportCIDRs limit the node addresses that autoExportPolicy admits; default
+	// ["0.0.0.0/0", "::/0"] (every address a node reports).
+	AutoExportCIDRs []string `json:"autoExportCIDRs,omitempty"`
 	// ReplicationPolicy and ReplicationSchedule are the defaults of mirror relationships whose
 	// TMR names none.
 	ReplicationPolicy   string `json:"replicationPolicy,omitempty"`
@@ -222,6 +232,7 @@ func (b *BackendConfig) check() error {
 	if len(b.Aggregates) == 0 {
 		errs = append(errs, errors.New("aggregates is empty: list the aggregates to place volumes on"))
 	}
+	errs = append(errs, b.checkExports()...)
 	if b.MaxVolumeSize < 0 {
 		errs = append(errs, fmt.Errorf("maxVolumeSize %d: give a size in bytes, or leave it out for %d (100 TiB)", b.MaxVolumeSize, DefaultMaxVolumeSize))
 	}
@@ -230,6 +241,56 @@ func (b *BackendConfig) check() error {
 		errs = append(errs, fmt.Errorf("storagePrefix %q: start with a letter or _, then letters, digits and _", p))
 	}
 	return errors.Join(errs...)
+}
+
+// checkExports finds what is wrong with the NFS export settings.
+func (b *BackendConfig) checkExports() []error {
+	var errs []error
+	switch {
+	case b.Driver == DriverSAN && (b.ExportPolicy != "" || b.AutoExportPolicy || len(b.AutoExportCIDRs) > 0):
+		errs = append(errs, errors.New("exportPolicy, autoExportPolicy and autoExportCIDRs: ontap-san volumes are not exported over NFS: remove them"))
+	case b.AutoExportPolicy && b.ExportPolicy != "":
+		errs = append(errs, fmt.Errorf("exportPolicy %q: with autoExportPolicy each volume gets a policy of its own: remove exportPolicy, or set autoExportPolicy to false", b.ExportPolicy))
+	case !b.AutoExportPolicy && len(b.AutoExportCIDRs) > 0:
+		errs = append(errs, errors.New("autoExportCIDRs: only autoExportPolicy uses them: set autoExportPolicy to true, or remove autoExportCIDRs"))
+	}
+	for i, c := range b.AutoExportCIDRs {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			errs = append(errs, fmt.Errorf("autoExportCIDRs[%d] %q: write a subnet in CIDR notation, such as 10.0.0.0/8", i, c))
+		}
+	}
+	return errs
+}
+
+// ExportPolicyOf is the export policy a new volume of this backend gets: its own (named as
+// the volume) with autoExportPolicy, else exportPolicy; "" leaves ONTAP's default.
+func (b *BackendConfig) ExportPolicyOf(volume string) string {
+	if b.AutoExportPolicy {
+		return volume
+	}
+	return b.ExportPolicy
+}
+
+// ExportAddresses are those of a node's addresses that autoExportCIDRs admit.
+func (b *BackendConfig) ExportAddresses(addrs []string) []string {
+	cidrs := b.AutoExportCIDRs
+	if len(cidrs) == 0 {
+		cidrs = []string{"0.0.0.0/0", "::/0"}
+	}
+	var in []string
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(cidrs, func(c string) bool {
+			p, err := netip.ParsePrefix(c)
+			return err == nil && p.Contains(ip.Unmap())
+		}) {
+			in = append(in, ip.Unmap().String())
+		}
+	}
+	return in
 }
 
 // Prefix is the storage prefix in effect.

@@ -58,6 +58,7 @@ const (
 	CodeAlreadyMapped      = "1254207" // the LUN is mapped to that igroup already
 	CodeLUNMissingForMap   = "1254201" // map: the LUN does not exist
 	CodeMapNotFound        = "5374922" // unmap: the LUN is not mapped to that igroup
+	CodeIdenticalRule      = "1704070" // an identical export rule exists in the policy
 	CodeNoISCSIService     = "5374078" // the SVM has no iSCSI service
 )
 

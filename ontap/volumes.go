@@ -30,8 +30,10 @@ type Volume struct {
 	State string
 	// JunctionPath is the NFS mount path, empty when unmounted.
 	JunctionPath string
-	ExportPolicy string
-	Comment      string
+	// ExportPolicy and ExportPolicyID name the volume's NFS export policy.
+	ExportPolicy   string
+	ExportPolicyID int64
+	Comment        string
 	// Protected is true while the volume is a SnapMirror source.
 	Protected    bool
 	AutosizeMode string
@@ -64,7 +66,7 @@ type VolumeSpec struct {
 
 var volumeFields = []string{
 	"uuid", "name", "svm.name", "aggregates.name", "size", "space.used", "type", "state", "nas.path",
-	"nas.export_policy.name", "comment", "snapmirror.is_protected", "autosize.mode", "autosize.maximum",
+	"nas.export_policy.name", "nas.export_policy.id", "comment", "snapmirror.is_protected", "autosize.mode", "autosize.maximum",
 }
 
 // CreateVolume creates a volume; a duplicate name fails with IsAlreadyExists.
@@ -182,6 +184,16 @@ func (c *Client) MountVolume(ctx context.Context, uuid, path, exportPolicy strin
 	return job, nil
 }
 
+// SetExportPolicy sets the volume's NFS export policy.
+func (c *Client) SetExportPolicy(ctx context.Context, uuid, exportPolicy string) (*Job, error) {
+	nas := &models.VolumeNas{ExportPolicy: &models.VolumeNasExportPolicy{Name: exportPolicy}}
+	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).WithInfo(&models.Volume{Nas: nas}))
+	if err != nil {
+		return nil, fmt.Errorf("set the export policy of volume %s to %s: %w", uuid, exportPolicy, err)
+	}
+	return job, nil
+}
+
 // RestoreVolume reverts the volume to one of its snapshots.
 func (c *Client) RestoreVolume(ctx context.Context, uuid, snapshot string) (*Job, error) {
 	job, err := c.modifyVolume(ctx, storage.NewVolumeModifyParams().WithUUID(uuid).
@@ -227,7 +239,7 @@ func volumeFromModel(m *models.Volume) Volume {
 			v.JunctionPath = *m.Nas.Path
 		}
 		if m.Nas.ExportPolicy != nil {
-			v.ExportPolicy = m.Nas.ExportPolicy.Name
+			v.ExportPolicy, v.ExportPolicyID = m.Nas.ExportPolicy.Name, m.Nas.ExportPolicy.ID
 		}
 	}
 	if m.Snapmirror != nil && m.Snapmirror.IsProtected != nil {

@@ -34,7 +34,9 @@ type Cluster struct {
 	policies       []*policy
 	schedules      []*schedule
 	exportPolicies map[int64]*exportPolicy
-	nextPolicyID   int64
+	// policyIDs finds an export policy by "<svm>/<name>" (exportPolicyNamed).
+	policyIDs    map[string]int64
+	nextPolicyID int64
 	// SAN (san.go): igroups by uuid, LUN maps, and the SVMs without an iSCSI service.
 	igroups       map[string]*igroup
 	lunMaps       []*lunMap
@@ -145,7 +147,7 @@ func newCluster(f *Fabric, spec ClusterSpec, loc *time.Location) *Cluster {
 	c := &Cluster{
 		fabric: f, name: spec.Name, uuid: f.newUUID(), loc: loc, maxVolumeSize: spec.MaxVolumeSize,
 		svms: map[string]*svm{}, aggregates: map[string]*aggregate{}, volumes: map[string]*volume{},
-		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{}, igroups: map[string]*igroup{},
+		jobs: map[string]*job{}, exportPolicies: map[int64]*exportPolicy{}, policyIDs: map[string]int64{}, igroups: map[string]*igroup{},
 		noISCSI:  map[string]bool{},
 		requests: map[string]int{}, slots: make(chan struct{}, f.opts.MaxConcurrent), nextPolicyID: 1,
 	}
@@ -165,7 +167,7 @@ func newCluster(f *Fabric, spec ClusterSpec, loc *time.Location) *Cluster {
 	for _, s := range spec.SVMs {
 		c.svms[s] = &svm{cluster: c, name: s, uuid: f.newUUID(), peers: map[string]*svm{}}
 		// Every SVM has a "default" export policy, as on ONTAP.
-		c.exportPolicies[c.nextPolicyID] = &exportPolicy{id: c.nextPolicyID, name: "default", svm: s}
+		c.addExportPolicy(&exportPolicy{id: c.nextPolicyID, name: "default", svm: s})
 		c.nextPolicyID++
 	}
 	c.policies = builtinPolicies(f)

@@ -165,10 +165,8 @@ func (c *Cluster) createExportPolicy(r *request) response {
 	case s == nil:
 		return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "entry doesn't exist", target: "svm.name"})
 	}
-	for _, p := range c.exportPolicies {
-		if p.svm == s.name && p.name == name {
-			return fail(&apiErr{status: http.StatusConflict, code: codeDuplicate, message: "Duplicate export policy name " + name})
-		}
+	if c.exportPolicyNamed(s.name, name) != nil {
+		return fail(&apiErr{status: http.StatusConflict, code: codeDuplicate, message: "Duplicate export policy name " + name})
 	}
 	p := &exportPolicy{id: c.nextPolicyID, name: name, svm: s.name}
 	c.nextPolicyID++
@@ -180,7 +178,7 @@ func (c *Cluster) createExportPolicy(r *request) response {
 			}
 		}
 	}
-	c.exportPolicies[p.id] = p
+	c.addExportPolicy(p)
 	rec := c.exportPolicyRecord(p)
 	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d", p.id), map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"}, nil)}})
 }
@@ -214,7 +212,13 @@ func (c *Cluster) createExportRule(r *request) response {
 	for k, v := range r.body {
 		rule[k] = v
 	}
-	rule["index"] = len(p.rules) + 1
+	// After the last rule's index: a deleted rule's index is not given again at once.
+	index := 1
+	if n := len(p.rules); n > 0 {
+		last, _ := p.rules[n-1]["index"].(int)
+		index = last + 1
+	}
+	rule["index"] = index
 	p.rules = append(p.rules, rule)
 	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d/rules/%d", p.id, rule["index"]), map[string]any{})
 }

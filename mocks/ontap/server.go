@@ -179,6 +179,8 @@ var routes = []route{
 	newRoute("POST", "/api/protocols/nfs/export-policies", exportPolicyKind, nil, (*Cluster).createExportPolicy),
 	newRoute("GET", "/api/protocols/nfs/export-policies/{policy.id}/rules", exportRuleKind, nil, (*Cluster).listExportRules),
 	newRoute("POST", "/api/protocols/nfs/export-policies/{policy.id}/rules", exportRuleKind, nil, (*Cluster).createExportRule),
+	newRoute("DELETE", "/api/protocols/nfs/export-policies/{id}", exportPolicyKind, nil, (*Cluster).deleteExportPolicy),
+	newRoute("DELETE", "/api/protocols/nfs/export-policies/{policy.id}/rules/{index}", exportRuleKind, nil, (*Cluster).deleteExportRule),
 	// Start-up and discovery calls (discovery_handlers.go).
 	newRoute("GET", "/api/cluster/nodes", nodeKind, nil, (*Cluster).listNodes),
 	newRoute("GET", "/api/cluster/nodes/{uuid}", nodeKind, nil, one((*Cluster).listNodes, "uuid")),

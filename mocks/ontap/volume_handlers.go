@@ -37,7 +37,11 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[str
 		nas["path"] = v.path
 	}
 	if v.exportPolicy != "" {
-		nas["export_policy"] = map[string]any{"name": v.exportPolicy}
+		ep := map[string]any{"name": v.exportPolicy}
+		if p := c.exportPolicyNamed(v.svm, v.exportPolicy); p != nil {
+			ep["id"] = p.id
+		}
+		nas["export_policy"] = ep
 	}
 	if len(nas) > 0 {
 		rec["nas"] = nas

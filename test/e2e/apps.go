@@ -67,7 +67,8 @@ func (s *Site) stopApp(ctx context.Context, v *Volume, volume string) (string, e
 			return false, fmt.Sprintf("VolumeAttachment still there: %v", err)
 		}
 		if !v.SAN {
-			return true, ""
+			rules, err := s.ExportClients(ctx, volume)
+			return err == nil && len(rules) == 0, fmt.Sprintf("export rules %v %v", rules, err)
 		}
 		maps, err := s.LUNMaps(ctx, volume)
 		return err == nil && !slices.ContainsFunc(maps, func(m LUNMap) bool { return m.Igroup == s.igroup() }), fmt.Sprintf("LUN maps %v %v", maps, err)
@@ -78,7 +79,7 @@ func (s *Site) stopApp(ctx context.Context, v *Volume, volume string) (string, e
 	if v.SAN {
 		return "the application stopped; its VolumeAttachment is gone and the LUN unmapped from igroup " + s.igroup(), nil
 	}
-	return "the application stopped; its VolumeAttachment is gone", nil
+	return "the application stopped; its VolumeAttachment is gone and the volume's export policy has no rule left", nil
 }
 
 // igroup is the node's igroup on this site's SVM: <node>-<installation ID>.
@@ -120,10 +121,21 @@ func (s *Site) waitAttached(ctx context.Context, v *Volume, volume string) (stri
 	if err != nil {
 		return "", err
 	}
-	if !v.SAN {
-		return fmt.Sprintf("VolumeAttachment %s attached (NFS: nothing to map)", va.Name), nil
-	}
 	md := va.Status.AttachmentMetadata
+	mode := "read-write"
+	if md["readOnly"] == "true" {
+		mode = "read-only"
+	}
+	if !v.SAN {
+		if md["protocol"] != "nfs" || md["nfsPath"] == "" {
+			return "", fmt.Errorf("VolumeAttachment %s says %v: want protocol nfs and nfsPath", va.Name, md)
+		}
+		rules, err := s.ExportClients(ctx, volume)
+		if err != nil || len(rules) != 1 || !strings.HasPrefix(rules[0], "127.0.0.1 ") {
+			return "", fmt.Errorf("the export rules of volume %s: %v, %v; want one for the node's address 127.0.0.1", volume, rules, err)
+		}
+		return fmt.Sprintf("VolumeAttachment %s attached %s: the node mounts %s:%s, and the volume's own export policy has the rule %q", va.Name, mode, md["nfsServer"], md["nfsPath"], rules[0]), nil
+	}
 	maps, err := s.LUNMaps(ctx, volume)
 	if err != nil {
 		return "", err
@@ -131,25 +143,7 @@ func (s *Site) waitAttached(ctx context.Context, v *Volume, volume string) (stri
 	if !slices.Contains(maps, LUNMap{Igroup: s.igroup(), Number: atoi(md["lunNumber"])}) || md["lunNumber"] == "" || md["lunSerial"] == "" || md["targetIQN"] == "" {
 		return "", fmt.Errorf("VolumeAttachment %s says %v, and ONTAP maps the LUN %v; want it mapped to igroup %s under lunNumber", va.Name, md, maps, s.igroup())
 	}
-	return fmt.Sprintf("VolumeAttachment %s attached: LUN %s (serial %s) mapped to igroup %s", va.Name, md["lunNumber"], md["lunSerial"], s.igroup()), nil
-}
-
-// waitAttachError waits until the volume's VolumeAttachment reports an attach error holding
-// want, and returns it.
-func (s *Site) waitAttachError(ctx context.Context, v *Volume, want string) (string, error) {
-	var msg string
-	err := poll(ctx, 60*time.Second, func() (bool, string) {
-		va, err := s.attachment(ctx, v)
-		if err != nil || va == nil {
-			return false, fmt.Sprintf("no VolumeAttachment yet (%v)", err)
-		}
-		if va.Status.Attached {
-			return false, "attached"
-		}
-		msg = attachError(va)
-		return strings.Contains(msg, want), "attachError: " + msg
-	})
-	return msg, err
+	return fmt.Sprintf("VolumeAttachment %s attached %s: LUN %s (serial %s) mapped to igroup %s", va.Name, mode, md["lunNumber"], md["lunSerial"], s.igroup()), nil
 }
 
 func attachError(va *storagev1.VolumeAttachment) string {

@@ -158,7 +158,7 @@ const Driver = "csi.trident.netapp.io"
 // with the node ID that NodeGetInfo would give.
 func (s *Site) registerNode(ctx context.Context) error {
 	s.Node = s.Name + "-worker"
-	s.NodeID = s.Node + ";iqn=iqn.2005-03.org.open-iscsi:" + s.Name + "-worker"
+	s.NodeID = s.Node + ";iqn=iqn.2005-03.org.open-iscsi:" + s.Name + "-worker;nfs=127.0.0.1"
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.Node, Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}}}
 	if err := s.CP.Client.Create(ctx, node); err != nil {
 		return err
@@ -225,10 +225,15 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 		}
 	}
 	// Both drivers serve the site's SVM, each from a backend of its own, as with Trident.
+	// NFS volumes get export policies of their own, which admit the nodes they are published to.
 	backend := func(name, driver string) string {
+		exports := ""
+		if driver == "ontap-nas" {
+			exports = "  autoExportPolicy: true\n"
+		}
 		return fmt.Sprintf("- name: %s\n  driver: %s\n  managementLIF: %s\n  svm: %s\n  aggregates: [aggr1]\n"+
-			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n",
-			name, driver, s.Cluster.Address(), s.SVM, creds)
+			"  caFile: ca.pem\n  credentials: %s\n  replicationPolicy: MirrorAllSnapshots\n  replicationSchedule: 5min\n%s",
+			name, driver, s.Cluster.Address(), s.SVM, creds, exports)
 	}
 	files := map[string]string{
 		"creds/username": u, "creds/password": p, "ca.pem": string(s.Cluster.CA()), "peer-ca.pem": string(s.peer.CA()),
@@ -335,6 +340,33 @@ func (s *Site) JunctionPath(ctx context.Context, volume string) (string, error) 
 		return "", fmt.Errorf("volume %s: %d records", volume, len(body.Records))
 	}
 	return body.Records[0].NAS.Path, nil
+}
+
+// ExportClients asks the site's ONTAP which clients the rules of the volume's own export
+// policy (autoExportPolicy: named as the volume) admit, and whether read-write.
+func (s *Site) ExportClients(ctx context.Context, volume string) ([]string, error) {
+	var body struct {
+		Records []struct {
+			Rules []struct {
+				Clients []struct{ Match string }
+				RW      []string `json:"rw_rule"`
+			}
+		}
+	}
+	q := url.Values{"svm.name": {s.SVM}, "name": {volume}, "fields": {"rules"}}
+	if err := s.ontapGet(ctx, "/api/protocols/nfs/export-policies", q, &body); err != nil {
+		return nil, err
+	}
+	if len(body.Records) != 1 {
+		return nil, fmt.Errorf("export policy %s: %d records", volume, len(body.Records))
+	}
+	var out []string
+	for _, r := range body.Records[0].Rules {
+		for _, c := range r.Clients {
+			out = append(out, c.Match+" "+strings.Join(r.RW, ","))
+		}
+	}
+	return out, nil
 }
 
 // ontapGet reads an ONTAP REST collection as the administrator, into out.

@@ -218,35 +218,28 @@ var Steps = []Step{
 			return fmt.Sprintf("established; lag %s, healthy %v; %s arrived on %s", cond.Lag.Duration, *cond.Healthy, v.what(), cond.LocalVolumeHandle), nil
 		})
 	}},
-	{"2. Secondary: the standby application's pod; a DP LUN is not published for writing", func(ctx context.Context, e *Env, st *State) (string, error) {
+	{"2. Secondary: the standby application's pod; the DP volumes are published read-only", func(ctx context.Context, e *Env, st *State) (string, error) {
 		s := e.Secondary
 		return st.forEach(func(v *Volume) (string, error) {
-			if err := s.createApp(ctx, v); err != nil {
-				return "", err
-			}
-			if !v.SAN {
-				if _, err := s.waitAttached(ctx, v, v.SecondaryVolume); err != nil {
-					return "", err
-				}
-				return "VolumeAttachment attached (NFS: nothing to map; the DP volume is read-only until promoted)", nil
-			}
-			msg, err := s.waitAttachError(ctx, v, "SnapMirror destination (DP), read-only until promoted")
+			published, err := s.startApp(ctx, v, v.SecondaryVolume)
 			if err != nil {
 				return "", err
 			}
-			if maps, err := s.LUNMaps(ctx, v.SecondaryVolume); err != nil || len(maps) > 0 {
-				return "", fmt.Errorf("the DP LUN is mapped: %v %v", maps, err)
+			if !strings.Contains(published, "attached read-only") {
+				return "", fmt.Errorf("a DP volume published for writing: %s", published)
 			}
-			// A LUN's FlexVol is reached over iSCSI: neither copy gets an NFS junction path.
-			for _, at := range []struct {
-				site   *Site
-				volume string
-			}{{e.Primary, v.PrimaryVolume}, {s, v.SecondaryVolume}} {
-				if path, err := at.site.JunctionPath(ctx, at.volume); err != nil || path != "" {
-					return "", fmt.Errorf("SAN volume %s has junction path %q (%v), want none", at.volume, path, err)
+			if v.SAN {
+				// A LUN's FlexVol is reached over iSCSI: neither copy gets an NFS junction path.
+				for _, at := range []struct {
+					site   *Site
+					volume string
+				}{{e.Primary, v.PrimaryVolume}, {s, v.SecondaryVolume}} {
+					if path, err := at.site.JunctionPath(ctx, at.volume); err != nil || path != "" {
+						return "", fmt.Errorf("SAN volume %s has junction path %q (%v), want none", at.volume, path, err)
+					}
 				}
 			}
-			return "VolumeAttachment not attached, status.attachError: " + msg, nil
+			return published, nil
 		})
 	}},
 	{"7. Update on demand: a TridentActionMirrorUpdate carries new writes", func(ctx context.Context, e *Env, st *State) (string, error) {
@@ -280,10 +273,17 @@ var Steps = []Step{
 			if _, err := s.waitTMR(ctx, v.PVC, "promoted"); err != nil {
 				return "", err
 			}
-			// The attacher retries: the promoted LUN is now published for writing.
-			published, err := s.waitAttached(ctx, v, v.SecondaryVolume)
+			// The standby application had the mirror read-only: it restarts on the promoted
+			// volume, which is published for writing.
+			if _, err := s.stopApp(ctx, v, v.SecondaryVolume); err != nil {
+				return "", err
+			}
+			published, err := s.startApp(ctx, v, v.SecondaryVolume)
 			if err != nil {
 				return "", err
+			}
+			if !strings.Contains(published, "attached read-write") {
+				return "", fmt.Errorf("the promoted volume is published read-only: %s", published)
 			}
 			if err := v.write(s, v.SecondaryVolume, "order 1\norder 2\nwritten during the outage\n"); err != nil {
 				return "", fmt.Errorf("the promoted volume is not writable: %w", err)

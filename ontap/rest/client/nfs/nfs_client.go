@@ -86,6 +86,10 @@ type ClientService interface {
 
 	ExportPolicyCreateContext(ctx context.Context, params *ExportPolicyCreateParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportPolicyCreateCreated, error)
 
+	ExportPolicyDelete(params *ExportPolicyDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportPolicyDeleteOK, error)
+
+	ExportPolicyDeleteContext(ctx context.Context, params *ExportPolicyDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportPolicyDeleteOK, error)
+
 	ExportRuleCollectionGet(params *ExportRuleCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleCollectionGetOK, error)
 
 	ExportRuleCollectionGetContext(ctx context.Context, params *ExportRuleCollectionGetParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleCollectionGetOK, error)
@@ -93,6 +97,10 @@ type ClientService interface {
 	ExportRuleCreate(params *ExportRuleCreateParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleCreateCreated, error)
 
 	ExportRuleCreateContext(ctx context.Context, params *ExportRuleCreateParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleCreateCreated, error)
+
+	ExportRuleDelete(params *ExportRuleDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleDeleteOK, error)
+
+	ExportRuleDeleteContext(ctx context.Context, params *ExportRuleDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleDeleteOK, error)
 
 	SetTransport(transport runtime.ContextualTransport)
 }
@@ -221,6 +229,68 @@ func (a *Client) ExportPolicyCreateContext(ctx context.Context, params *ExportPo
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
 
+// ExportPolicyDelete export policy delete API.
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ExportPolicyDeleteContext] instead.
+func (a *Client) ExportPolicyDelete(params *ExportPolicyDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportPolicyDeleteOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ExportPolicyDeleteContext(ctx, params, authInfo, opts...)
+}
+
+// ExportPolicyDeleteContext export policy delete API.
+//
+// Do not use the deprecated [ExportPolicyDeleteParams.Context] with this method: it would be ignored.
+func (a *Client) ExportPolicyDeleteContext(ctx context.Context, params *ExportPolicyDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportPolicyDeleteOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewExportPolicyDeleteParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "export_policy_delete",
+		Method:             "DELETE",
+		PathPattern:        "/protocols/nfs/export-policies/{id}",
+		ProducesMediaTypes: []string{"application/hal+json", "application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &ExportPolicyDeleteReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*ExportPolicyDeleteOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*ExportPolicyDeleteDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
 // ExportRuleCollectionGet export rule collection get API.
 //
 // This method does not support injected context.
@@ -341,6 +411,68 @@ func (a *Client) ExportRuleCreateContext(ctx context.Context, params *ExportRule
 	//
 	// a default response is provided: fill this and return an error
 	unexpectedSuccess := result.(*ExportRuleCreateDefault)
+
+	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
+}
+
+// ExportRuleDelete export rule delete API.
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ExportRuleDeleteContext] instead.
+func (a *Client) ExportRuleDelete(params *ExportRuleDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleDeleteOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ExportRuleDeleteContext(ctx, params, authInfo, opts...)
+}
+
+// ExportRuleDeleteContext export rule delete API.
+//
+// Do not use the deprecated [ExportRuleDeleteParams.Context] with this method: it would be ignored.
+func (a *Client) ExportRuleDeleteContext(ctx context.Context, params *ExportRuleDeleteParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ExportRuleDeleteOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewExportRuleDeleteParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "export_rule_delete",
+		Method:             "DELETE",
+		PathPattern:        "/protocols/nfs/export-policies/{policy.id}/rules/{index}",
+		ProducesMediaTypes: []string{"application/hal+json", "application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &ExportRuleDeleteReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*ExportRuleDeleteOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+	//
+	// a default response is provided: fill this and return an error
+	unexpectedSuccess := result.(*ExportRuleDeleteDefault)
 
 	return nil, runtime.NewAPIError("unexpected success response: content available as default response in error", unexpectedSuccess, unexpectedSuccess.Code())
 }
