@@ -167,32 +167,44 @@ func (n *Node) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequ
 
 // NodeStageVolume implements csi.NodeServer (see stageVolume).
 func (n *Node) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
-	return rpc(ctx, req, n.stageVolume)
+	return nodeRPC(ctx, req, n.stageVolume)
 }
 
 // NodeUnstageVolume implements csi.NodeServer (see unstageVolume).
 func (n *Node) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
-	return rpc(ctx, req, n.unstageVolume)
+	return nodeRPC(ctx, req, n.unstageVolume)
 }
 
 // NodePublishVolume implements csi.NodeServer (see publishVolume).
 func (n *Node) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
-	return rpc(ctx, req, n.publishVolume)
+	return nodeRPC(ctx, req, n.publishVolume)
 }
 
 // NodeUnpublishVolume implements csi.NodeServer (see unpublishVolume).
 func (n *Node) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	return rpc(ctx, req, n.unpublishVolume)
+	return nodeRPC(ctx, req, n.unpublishVolume)
 }
 
 // NodeExpandVolume implements csi.NodeServer (see expandVolume).
 func (n *Node) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
-	return rpc(ctx, req, n.expandVolume)
+	return nodeRPC(ctx, req, n.expandVolume)
 }
 
 // NodeGetVolumeStats implements csi.NodeServer (see volumeStats).
 func (n *Node) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
-	return rpc(ctx, req, n.volumeStats)
+	return nodeRPC(ctx, req, n.volumeStats)
+}
+
+// nodeRPC is rpc for the node's methods: a failure of the host (a mount, a format, losetup)
+// that is no refusal is Internal, where grpcError would take it for an ONTAP that does not
+// answer (Unavailable).
+func nodeRPC[Req, Resp any](ctx context.Context, req Req, handler func(context.Context, Req) (Resp, error)) (Resp, error) {
+	resp, err := handler(ctx, req)
+	var r *refusal
+	if err != nil && !errors.As(err, &r) && !errors.Is(err, ctx.Err()) {
+		err = &refusal{kind: errInternal, err: err}
+	}
+	return resp, grpcError(err)
 }
 
 // lock takes the in-flight guard on a volume: a second call on it while one runs is Aborted.

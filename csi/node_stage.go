@@ -227,21 +227,29 @@ func (n *Node) login(ctx context.Context, v *stagedVolume) error {
 // node's device timeout: NotFound then.
 func (n *Node) waitForDevice(ctx context.Context, v *stagedVolume) (string, error) {
 	var device string
-	var last error
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, n.deviceTimeout, true, func(ctx context.Context) (bool, error) {
-		device, last = n.fabric.FindLUN(ctx, v.Target, v.LUN, v.Serial)
-		if errors.Is(last, ErrNoDevice) {
+	var missing error // the last ErrNoDevice
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, n.deviceTimeout, true, func(pctx context.Context) (bool, error) {
+		d, err := n.fabric.FindLUN(pctx, v.Target, v.LUN, v.Serial)
+		switch {
+		case errors.Is(err, ErrNoDevice):
+			missing = err
 			return false, nil
+		case err != nil && pctx.Err() != nil:
+			// The wait ended during the call.
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("find LUN %d (serial %s) of %s: %w", v.LUN, v.Serial, v.Target.IQN, err)
 		}
-		return last == nil, last
+		device = d
+		return true, nil
 	})
 	switch {
 	case err == nil:
 		return device, nil
-	case errors.Is(last, ErrNoDevice) && ctx.Err() == nil:
-		return "", refuse(ontap.ErrNotFound, "LUN %d (serial %s) of iSCSI target %s did not appear on this node within %s: %v", v.LUN, v.Serial, v.Target.IQN, n.deviceTimeout, last)
-	case last != nil:
-		return "", fmt.Errorf("find LUN %d (serial %s) of %s: %w", v.LUN, v.Serial, v.Target.IQN, last)
+	case ctx.Err() == nil && wait.Interrupted(err) && missing != nil:
+		return "", refuse(ontap.ErrNotFound, "LUN %d (serial %s) of iSCSI target %s did not appear on this node within %s: %v", v.LUN, v.Serial, v.Target.IQN, n.deviceTimeout, missing)
+	case ctx.Err() == nil && wait.Interrupted(err):
+		return "", fmt.Errorf("find LUN %d (serial %s) of %s: no answer within %s", v.LUN, v.Serial, v.Target.IQN, n.deviceTimeout)
 	}
 	return "", err
 }
