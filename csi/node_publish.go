@@ -122,8 +122,15 @@ func (n *Node) expandVolume(ctx context.Context, req *csi.NodeExpandVolumeReques
 		if err := n.fabric.RescanISCSI(ctx, v.Device); err != nil {
 			return nil, fmt.Errorf("rescan %s: %w", v.Device, err)
 		}
-		if _, err := mount.NewResizeFs(n.exec).Resize(v.Device, path); err != nil {
-			return nil, fmt.Errorf("grow the filesystem on %s: %w", v.Device, err)
+		rs := mount.NewResizeFs(n.exec)
+		need, err := rs.NeedResize(v.Device, path)
+		if err != nil {
+			return nil, fmt.Errorf("compare the filesystem on %s with its device: %w", v.Device, err)
+		}
+		if need {
+			if _, err := rs.Resize(v.Device, path); err != nil {
+				return nil, fmt.Errorf("grow the filesystem on %s: %w", v.Device, err)
+			}
 		}
 	}
 	var st unix.Statfs_t

@@ -108,26 +108,44 @@ func (e *nodeEnv) path(name string) string { return filepath.Join(e.dir, name) }
 // nfsVolume exports a new directory to the node and returns it and its publish context.
 func (e *nodeEnv) nfsVolume(t *testing.T, name string, readOnly bool) (dir string, pc map[string]string) {
 	t.Helper()
+	dir, pc, err := e.makeNFS(name, readOnly)
+	must(t, err)
+	return dir, pc
+}
+
+func (e *nodeEnv) makeNFS(name string, readOnly bool) (dir string, pc map[string]string, err error) {
 	dir = e.path("exports/" + name)
-	must(t, os.MkdirAll(dir, 0o755))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
 	e.sim.export("10.0.0.1", "/trident_"+name, dir, readOnly, testNode.NFS[0])
-	return dir, map[string]string{"protocol": "nfs", "nfsServer": "10.0.0.1", "nfsPath": "/trident_" + name, "readOnly": boolString(readOnly)}
+	return dir, map[string]string{"protocol": "nfs", "nfsServer": "10.0.0.1", "nfsPath": "/trident_" + name, "readOnly": boolString(readOnly)}, nil
 }
 
 // sanVolume maps a new blank LUN of size bytes to the node and returns its image and its
 // publish context.
 func (e *nodeEnv) sanVolume(t *testing.T, number int, serial string, size int64, readOnly bool) (image string, pc map[string]string) {
 	t.Helper()
-	image = e.path("luns/" + serial + ".img")
-	must(t, os.MkdirAll(filepath.Dir(image), 0o755))
-	f, err := os.Create(image)
+	image, pc, err := e.makeSAN(number, serial, size, readOnly)
 	must(t, err)
-	must(t, f.Truncate(size))
-	must(t, f.Close())
+	return image, pc
+}
+
+func (e *nodeEnv) makeSAN(number int, serial string, size int64, readOnly bool) (image string, pc map[string]string, err error) {
+	image = e.path("luns/" + serial + ".img")
+	if err := os.MkdirAll(filepath.Dir(image), 0o755); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(image, nil, 0o600); err != nil {
+		return "", nil, err
+	}
+	if err := os.Truncate(image, size); err != nil {
+		return "", nil, err
+	}
 	e.sim.mapLUN(testTarget, &fakeLUN{Number: number, Serial: serial, Image: image, ReadOnly: readOnly, Size: size, SVM: "svm1", Path: "/vol/trident_" + serial + "/lun0"})
 	return image, map[string]string{
 		"protocol": "iscsi", "lunNumber": strconv.Itoa(number), "lunSerial": serial, "targetIQN": testTarget, "portals": testPortals, "readOnly": boolString(readOnly),
-	}
+	}, nil
 }
 
 func boolString(b bool) string {
