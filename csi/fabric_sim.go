@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,21 +165,33 @@ type simLUN struct {
 	ReadOnly bool   `json:"readOnly"`
 }
 
-// session asks GET /sim/iscsi/session, through each portal until one answers, for the LUNs
-// the target maps to this node's initiator.
+// session asks GET /sim/iscsi/session, through each portal, for the LUNs the target maps to
+// this node's initiator: the union of what the portals answer, since a portal serves only the
+// LUNs of its node and that node's HA partner, as ONTAP's selective LUN map reports paths. It
+// fails when no portal answers.
 func (f *simFabric) session(ctx context.Context, t ISCSITarget) ([]simLUN, error) {
 	var errs []error
+	var luns []simLUN
+	answered := false
 	for _, p := range t.Portals {
 		var s struct {
 			LUNs []simLUN `json:"luns"`
 		}
-		err := f.ask(ctx, "/sim/iscsi/session", url.Values{"portal": {p}, "target": {t.IQN}, "initiator": {f.node.IQN}}, &s)
-		if err == nil {
-			return s.LUNs, nil
+		if err := f.ask(ctx, "/sim/iscsi/session", url.Values{"portal": {p}, "target": {t.IQN}, "initiator": {f.node.IQN}}, &s); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		errs = append(errs, err)
+		answered = true
+		for _, l := range s.LUNs {
+			if !slices.ContainsFunc(luns, func(o simLUN) bool { return o.Serial == l.Serial }) {
+				luns = append(luns, l)
+			}
+		}
 	}
-	return nil, errors.Join(errs...)
+	if !answered {
+		return nil, errors.Join(errs...)
+	}
+	return luns, nil
 }
 
 // LoginISCSI checks that a portal of the target answers for this node: the simulator keeps

@@ -299,3 +299,45 @@ func TestNodeStats(t *testing.T) {
 		wantCode(t, "stats of "+c.id+" at "+c.path, err, codes.NotFound, "")
 	}
 }
+
+// sessionCounter counts the iSCSI logouts of the fabric it wraps.
+type sessionCounter struct {
+	csi.Fabric
+	logouts atomic.Int32
+}
+
+func (f *sessionCounter) wrap(inner csi.Fabric) { f.Fabric = inner }
+
+func (f *sessionCounter) LogoutISCSI(ctx context.Context, t csi.ISCSITarget) error {
+	f.logouts.Add(1)
+	return f.Fabric.LogoutISCSI(ctx, t)
+}
+
+// TestNodeLogsOutWithLastVolume checks that the node keeps its session with a target while a
+// volume from it is staged, and logs out when the last goes, even after a restart of the
+// plugin between the two (it remembers in its state directory).
+func TestNodeLogsOutWithLastVolume(t *testing.T) {
+	requireRoot(t)
+	sessions := &sessionCounter{}
+	e := newNodeEnv(t, func(c *csi.NodeConfig) { c.Fabric = sessions })
+	imageA, a := e.sanVolume(t, 0, "80C0X+Ff2bEa", 64<<20, false)
+	imageB, b := e.sanVolume(t, 1, "80C0X+Ff2bEb", 64<<20, false)
+	ok(t, "stage a", e.stage(t, "pvc-a", a, rwo))
+	ok(t, "stage b", e.stage(t, "pvc-b", b, rwo))
+	ok(t, "unstage a", e.unstage(t, "pvc-a"))
+	if n := sessions.logouts.Load(); n != 0 {
+		t.Fatalf("%d logouts while pvc-b is staged from the target, want 0", n)
+	}
+	must(t, os.WriteFile(e.path("staging/pvc-b/still"), []byte("here"), 0o644))
+
+	restarted, err := csi.NewNode(e.cfg)
+	must(t, err)
+	e.node = restarted
+	ok(t, "unstage b after a restart", e.unstage(t, "pvc-b"))
+	if n := sessions.logouts.Load(); n != 1 {
+		t.Fatalf("%d logouts after the last volume of the target went, want 1", n)
+	}
+	if l := loops(t, imageA) + loops(t, imageB); l != "" {
+		t.Errorf("loop devices left: %s", l)
+	}
+}

@@ -49,10 +49,19 @@ const (
 type nodeEnv struct {
 	sim  *fakeSim
 	node *csi.Node
+	cfg  csi.NodeConfig
 	dir  string
 }
 
-// newNodeEnv builds the node; options change its configuration (the mounter or exec to wrap).
+// fabricWrapper is a Fabric of a test's that wraps the sim fabric: an option that sets one as
+// the configuration's Fabric gets the sim fabric to wrap.
+type fabricWrapper interface {
+	csi.Fabric
+	wrap(csi.Fabric)
+}
+
+// newNodeEnv builds the node; options change its configuration (the mounter or exec to wrap,
+// a fabricWrapper).
 // Every mount under the test's directory and every loop device on its images is undone when
 // the test ends, whether it passed or not.
 func newNodeEnv(t *testing.T, opts ...func(*csi.NodeConfig)) *nodeEnv {
@@ -72,10 +81,14 @@ func newNodeEnv(t *testing.T, opts ...func(*csi.NodeConfig)) *nodeEnv {
 	}
 	fabric, err := csi.NewSimFabric(csi.SimFabricConfig{Endpoints: []string{other.URL, s.srv.URL}, CAFile: ca, CredentialsDir: creds, NodeID: testNode, Mounter: cfg.Mounter})
 	must(t, err)
-	cfg.Fabric = fabric
+	if w, ok := cfg.Fabric.(fabricWrapper); ok {
+		w.wrap(fabric)
+	} else {
+		cfg.Fabric = fabric
+	}
 	n, err := csi.NewNode(cfg)
 	must(t, err)
-	return &nodeEnv{sim: s, node: n, dir: dir}
+	return &nodeEnv{sim: s, node: n, cfg: cfg, dir: dir}
 }
 
 // undoMounts unmounts what is mounted under dir, the last mount first, and detaches the loop
