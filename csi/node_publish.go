@@ -62,7 +62,9 @@ func (n *Node) publishVolume(_ context.Context, req *csi.NodePublishVolumeReques
 	if err := os.MkdirAll(target, 0o750); err != nil {
 		return nil, fmt.Errorf("target path: %w", err)
 	}
-	opts := append([]string{"bind"}, vc.GetMount().GetMountFlags()...)
+	// The capability's mount flags were the stage's (nfsvers=4.1, discard, ...): a bind mount
+	// takes none of them.
+	opts := []string{"bind"}
 	if readOnly {
 		opts = append(opts, "ro")
 	}

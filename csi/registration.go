@@ -55,7 +55,7 @@ func (r *Registration) NotifyRegistrationStatus(_ context.Context, s *registerap
 // so that kubelet deregisters the driver.
 func (r *Registration) Serve(ctx context.Context, socket string) error {
 	r.failed = make(chan error, 1)
-	ln, err := listen("unix://" + socket)
+	ln, err := listenUnix(socket)
 	if err != nil {
 		return fmt.Errorf("registration socket: %w", err)
 	}
@@ -70,7 +70,8 @@ func (r *Registration) Serve(ctx context.Context, socket string) error {
 	case end = <-r.failed:
 	case end = <-served:
 	}
-	s.Stop()
+	// Gracefully: the NotifyRegistrationStatus that reported a failure gets its answer.
+	s.GracefulStop()
 	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		end = errors.Join(end, err)
 	}

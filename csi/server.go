@@ -154,16 +154,24 @@ func listen(endpoint string) (net.Listener, error) {
 	if err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") {
 		return nil, fmt.Errorf("CSI endpoint %q: want unix:///path/csi.sock or tcp://host:port", endpoint)
 	}
-	addr := u.Host
 	if u.Scheme == "unix" {
-		addr = u.Path
-		if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("remove stale socket %s: %w", addr, err)
-		}
+		return listenUnix(u.Path)
 	}
-	ln, err := net.Listen(u.Scheme, addr)
+	ln, err := net.Listen(u.Scheme, u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", endpoint, err)
+	}
+	return ln, nil
+}
+
+// listenUnix listens on a unix socket, removing one an earlier process left.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
 	return ln, nil
 }
