@@ -217,7 +217,7 @@ func (f *simFabric) FindLUN(ctx context.Context, t ISCSITarget, lun int, serial 
 		defer f.loops.Unlock()
 		attached, err := f.loopsOf(ctx, l.Image)
 		if err != nil || len(attached) > 0 {
-			return first(attached), err
+			return firstDevice(attached), err
 		}
 		args := []string{"--find", "--show"}
 		if l.ReadOnly {
@@ -232,7 +232,7 @@ func (f *simFabric) FindLUN(ctx context.Context, t ISCSITarget, lun int, serial 
 	return "", fmt.Errorf("%w: target %s maps no LUN %d with serial %s to initiator %s", ErrNoDevice, t.IQN, lun, serial, f.node.IQN)
 }
 
-func first(s []string) string {
+func firstDevice(s []string) string {
 	if len(s) == 0 {
 		return ""
 	}
