@@ -29,6 +29,9 @@ var (
 	errOutOfRange = errors.New("out of range")
 	// errUnavailable: the backends that might serve the request do not answer (Unavailable).
 	errUnavailable = errors.New("unavailable")
+	// errInternal: the node's host failed at something the request cannot change (a mount,
+	// a format) (Internal).
+	errInternal = errors.New("internal")
 )
 
 // refusal is the driver's own answer to a call it cannot serve: its message is the caller's,
@@ -70,6 +73,8 @@ func grpcError(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, errPending):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, errInternal):
+		return status.Error(codes.Internal, err.Error())
 	case errors.Is(err, errOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -31,8 +31,7 @@ const sanityBackend = "SANITY_BACKEND"
 // TestSanity runs csi-test's sanity suite on the Identity and Controller services, against
 // the driver wired to the simulator over a real gRPC socket, once for each kind of backend.
 // Ginkgo runs one suite per process, so each kind runs in a process of its own. Node tests are
-// left out: the node plugin is a later issue; a stand-in node reports a node ID and holds
-// nothing.
+// TestSanityNode's; here a stand-in node reports a node ID and holds nothing.
 func TestSanity(t *testing.T) {
 	if kind := os.Getenv(sanityBackend); kind != "" {
 		e := newEnv(t, sim.Options{})

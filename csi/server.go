@@ -127,42 +127,68 @@ func (d *Driver) Register(s *grpc.Server) {
 
 // Serve listens on endpoint (unix:///path or tcp://host:port) and serves until ctx ends.
 func (d *Driver) Serve(ctx context.Context, endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") {
-		return fmt.Errorf("CSI endpoint %q: want unix:///path/csi.sock or tcp://host:port", endpoint)
-	}
-	addr := u.Host
-	if u.Scheme == "unix" {
-		addr = u.Path
-		if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove stale socket %s: %w", addr, err)
-		}
-	}
-	ln, err := net.Listen(u.Scheme, addr)
+	return serve(ctx, endpoint, d.log, d.Register)
+}
+
+// serve listens on a CSI endpoint (unix:///path or tcp://host:port), registers services on a
+// gRPC server that logs each call, and serves until ctx ends.
+func serve(ctx context.Context, endpoint string, log logr.Logger, register func(*grpc.Server)) error {
+	ln, err := listen(endpoint)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", endpoint, err)
+		return err
 	}
-	s := grpc.NewServer(grpc.UnaryInterceptor(d.logCalls))
-	d.Register(s)
+	s := grpc.NewServer(grpc.UnaryInterceptor(logCalls(log)))
+	register(s)
 	go func() {
 		<-ctx.Done()
 		s.GracefulStop()
 	}()
-	d.log.Info("Serving CSI", "driver", d.name, "endpoint", endpoint)
+	log.Info("Serving CSI", "endpoint", endpoint)
 	return s.Serve(ln)
 }
 
-// logCalls logs each call once, with secrets stripped from the request.
-func (d *Driver) logCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	log := d.log.WithValues("method", info.FullMethod, "duration", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		log.Info("CSI call failed", "request", protosanitizer.StripSecrets(req), "error", err.Error())
-	} else {
-		log.V(1).Info("CSI call", "request", protosanitizer.StripSecrets(req))
+// listen opens a CSI endpoint, unix:///path or tcp://host:port; a unix socket left by an
+// earlier process is removed first.
+func listen(endpoint string) (net.Listener, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") {
+		return nil, fmt.Errorf("CSI endpoint %q: want unix:///path/csi.sock or tcp://host:port", endpoint)
 	}
-	return resp, err
+	if u.Scheme == "unix" {
+		return listenUnix(u.Path)
+	}
+	ln, err := net.Listen(u.Scheme, u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", endpoint, err)
+	}
+	return ln, nil
+}
+
+// listenUnix listens on a unix socket, removing one an earlier process left.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// logCalls logs each call once, with secrets stripped from the request.
+func logCalls(l logr.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		log := l.WithValues("method", info.FullMethod, "duration", time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			log.Info("CSI call failed", "request", protosanitizer.StripSecrets(req), "error", err.Error())
+		} else {
+			log.V(1).Info("CSI call", "request", protosanitizer.StripSecrets(req))
+		}
+		return resp, err
+	}
 }
 
 // rpc runs an RPC's handler and maps the plain Go error it returns to its gRPC status

@@ -1,7 +1,8 @@
 // Command snapmirror-csi is one process that serves the CSI Identity and Controller services
 // on a unix socket and runs the controllers of the trident.netapp.io custom resources, with
-// leader election, health and readiness probes, and Prometheus metrics. main only parses flags
-// into a config and wires the parts.
+// leader election, health and readiness probes, and Prometheus metrics; or, with --mode=node,
+// the node plugin (CSI Identity and Node, kubelet's plugin registration and a liveness probe).
+// main only parses flags into a config and wires the parts.
 package main
 
 import (
@@ -45,6 +46,8 @@ var version = "dev"
 
 // config is what the flags say.
 type config struct {
+	mode                                 string
+	node                                 nodeConfig
 	backendFile, csiEndpoint, driverName string
 	installationID                       string
 	metricsAddr, probeAddr               string
@@ -58,12 +61,23 @@ type config struct {
 
 func main() {
 	var cfg config
+	flag.StringVar(&cfg.mode, "mode", "controller", "controller: the CSI controller and the custom resources' controllers; node: the node plugin")
+	flag.StringVar(&cfg.node.nodeName, "node-name", os.Getenv("NODE_NAME"), "node mode: this Kubernetes node's name; default $NODE_NAME")
+	flag.StringVar(&cfg.node.initiatorFile, "iscsi-initiator-file", "/etc/iscsi/initiatorname.iscsi", "node mode: open-iscsi's initiator file, whose InitiatorName= gives the node's IQN; a missing file means no iSCSI")
+	flag.StringVar(&cfg.node.nfsAddresses, "nfs-addresses", "", "node mode: the addresses the node mounts NFS from, comma-separated; default its global unicast addresses")
+	flag.StringVar(&cfg.node.stateDir, "state-dir", "/var/lib/snapmirror-csi", "node mode: where the plugin remembers what it staged, across restarts")
+	flag.StringVar(&cfg.node.fabric, "fabric", "host", "node mode: how the node reaches storage: host (mount.nfs, iscsiadm) or sim (the ONTAP simulator's volumes on this host)")
+	flag.StringVar(&cfg.node.simEndpoints, "sim-endpoints", "", "node mode, --fabric=sim: the simulated clusters, https://host:port, comma-separated")
+	flag.StringVar(&cfg.node.simCAFile, "sim-ca-file", "", "node mode, --fabric=sim: the CA of the simulators' certificates")
+	flag.StringVar(&cfg.node.simCredentialsDir, "sim-credentials-dir", "", "node mode, --fabric=sim: a directory with the files username and password")
+	flag.StringVar(&cfg.node.registrationSocket, "registration-socket", "/var/lib/kubelet/plugins_registry/csi.trident.netapp.io-reg.sock", "node mode: where to serve kubelet's plugin registration; empty: do not register")
+	flag.StringVar(&cfg.node.kubeletCSIEndpoint, "kubelet-csi-endpoint", "/var/lib/kubelet/plugins/csi.trident.netapp.io/csi.sock", "node mode: the path of the CSI socket as kubelet sees it")
 	flag.StringVar(&cfg.backendFile, "backends", "/etc/snapmirror-csi/backends.yaml", "the backend configuration file")
 	flag.StringVar(&cfg.csiEndpoint, "csi-endpoint", "unix:///csi/csi.sock", "where to serve CSI: unix:///path or tcp://host:port")
 	flag.StringVar(&cfg.driverName, "driver-name", csi.DefaultDriverName, "the CSI driver name of the StorageClasses to serve")
 	flag.StringVar(&cfg.installationID, "installation-id", "", "ends the name of each igroup made (<node>-<id>); the same on every replica and restart, and different for each installation sharing an SVM; default: the UID of namespace kube-system")
 	flag.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", `Prometheus metrics address; "0" turns metrics off`)
-	flag.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address")
+	flag.StringVar(&cfg.probeAddr, "health-probe-bind-address", ":8081", "health and readiness probe address (node mode: /healthz only)")
 	flag.BoolVar(&cfg.leaderElect, "leader-elect", false, "elect one active controller among replicas (CSI is served by all)")
 	flag.StringVar(&cfg.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; default: the pod's")
 	flag.IntVar(&cfg.workers, "max-concurrent-reconciles", 16, "TMRs worked on at once; operations on one TMR are serialized")
@@ -74,7 +88,17 @@ func main() {
 	klog.InitFlags(nil)
 	flag.Parse()
 	ctrl.SetLogger(klog.NewKlogr())
-	if err := run(ctrl.SetupSignalHandler(), cfg); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	var err error
+	switch cfg.mode {
+	case "controller":
+		err = run(ctx, cfg)
+	case "node":
+		err = runNode(ctx, cfg)
+	default:
+		err = fmt.Errorf("--mode=%q: want controller or node", cfg.mode)
+	}
+	if err != nil {
 		klog.ErrorS(err, "snapmirror-csi stopped")
 		os.Exit(1)
 	}
