@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -166,6 +167,10 @@ func listen(endpoint string) (net.Listener, error) {
 
 // listenUnix listens on a unix socket, removing one an earlier process left.
 func listenUnix(path string) (net.Listener, error) {
+	// kubelet's plugin folder for the driver does not exist on a new node.
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
 	}

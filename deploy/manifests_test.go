@@ -371,3 +371,61 @@ func TestSidecarsAreTheTested(t *testing.T) {
 		}
 	}
 }
+
+// TestNodePlugin: the node plugin runs on every node as a DaemonSet of snapmirror-csi
+// --mode=node, privileged as a node plugin must be, with no API token (it needs none), its
+// mounts shared back to kubelet, hostPath volumes only where a node plugin must reach, and
+// only flags the binary has.
+func TestNodePlugin(t *testing.T) {
+	main, err := os.ReadFile(filepath.Join("..", "cmd", "snapmirror-csi", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{"/var/lib/kubelet", "/var/lib/snapmirror-csi", "/dev", "/sys", "/etc/iscsi"}
+	var found int
+	for _, o := range deployObjects(t) {
+		if o.Kind != "DaemonSet" {
+			continue
+		}
+		found++
+		var ds appsv1.DaemonSet
+		o.decode(t, &ds)
+		pod := ds.Spec.Template.Spec
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+			t.Errorf("%s: automountServiceAccountToken must be false: the node plugin uses no API", o)
+		}
+		for _, v := range pod.Volumes {
+			if v.HostPath != nil && !slices.Contains(allowed, v.HostPath.Path) {
+				t.Errorf("%s: hostPath %s is not one a node plugin needs (%v)", o, v.HostPath.Path, allowed)
+			}
+		}
+		if len(pod.Containers) != 1 {
+			t.Fatalf("%s: %d containers, want the node plugin alone", o, len(pod.Containers))
+		}
+		c := pod.Containers[0]
+		if !slices.Contains(c.Args, "--mode=node") {
+			t.Errorf("%s: args %v lack --mode=node", o, c.Args)
+		}
+		for _, a := range c.Args {
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if !strings.Contains(string(main), `, "`+name+`", `) {
+				t.Errorf("%s: flag --%s is not one of cmd/snapmirror-csi's", o, name)
+			}
+		}
+		if c.SecurityContext == nil || c.SecurityContext.Privileged == nil || !*c.SecurityContext.Privileged {
+			t.Errorf("%s: the node plugin must be privileged to mount and reach devices", o)
+		}
+		shared := false
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == "/var/lib/kubelet" {
+				shared = m.MountPropagation != nil && *m.MountPropagation == corev1.MountPropagationBidirectional
+			}
+		}
+		if !shared {
+			t.Errorf("%s: /var/lib/kubelet must be mounted with Bidirectional propagation, or pods do not see the plugin's mounts", o)
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d DaemonSets in the kustomization, want the node plugin's", found)
+	}
+}
