@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"k8s.io/mount-utils"
 	utilexec "k8s.io/utils/exec"
@@ -134,6 +135,50 @@ func TestNodeSANReadOnly(t *testing.T) {
 	_, blank := e.sanVolume(t, 1, "80C0X+Ff2bEb", 64<<20, true)
 	wantCode(t, "stage a blank destination", e.stage(t, "pvc-2", blank, rwo), codes.FailedPrecondition, "blank")
 	ok(t, "unstage the refused stage", e.unstage(t, "pvc-2"))
+}
+
+// TestNodeSANMirrorOfMounted: a mirror destination's LUN is its source's at a snapshot taken
+// while the source was mounted, so its ext4 journal may need recovery, which a read-only device
+// cannot take; it stages read-only all the same (the journal is not replayed). What it shows is
+// the source as of its last journal checkpoint; a source frozen for the snapshot (fsfreeze, as
+// an application-consistent snapshot is taken) shows everything written before.
+func TestNodeSANMirrorOfMounted(t *testing.T) {
+	// Linux's FIFREEZE and FITHAW, _IOWR('X', 119 and 120, int); x/sys/unix does not name them.
+	const fiFreeze, fiThaw = 0xC0045877, 0xC0045878
+	requireRoot(t)
+	e := newNodeEnv(t)
+	src, pc := e.sanVolume(t, 0, "80C0X+Ff2bEa", 64<<20, false)
+	ok(t, "stage", e.stage(t, "pvc-1", pc, rwo))
+	ok(t, "publish", e.publish(t, "pvc-1", rwo, false))
+	f, err := os.Create(e.path("pods/pvc-1/orders.db"))
+	must(t, err)
+	_, err = f.WriteString("order 1\n")
+	must(t, err)
+	must(t, f.Sync())
+	must(t, f.Close())
+	// snapshot copies the source's image, as it is, into a read-only LUN's image.
+	snapshot := func(number int, serial, id string) {
+		t.Helper()
+		dst, dpc := e.sanVolume(t, number, serial, 64<<20, true)
+		data, err := os.ReadFile(src)
+		must(t, err)
+		must(t, os.WriteFile(dst, data, 0o600))
+		ok(t, "stage the destination "+id+" read-only", e.stage(t, id, dpc, rwo))
+		ok(t, "publish the destination "+id, e.publish(t, id, rwo, false))
+	}
+	snapshot(1, "80C0X+Ff2bEb", "pvc-2") // needs_recovery: would not mount read-only with a replay
+	if _, err := os.ReadDir(e.path("pods/pvc-2")); err != nil {
+		t.Errorf("the crash-consistent destination's root: %v", err)
+	}
+	root, err := os.Open(e.path("pods/pvc-1"))
+	must(t, err)
+	defer root.Close()
+	must(t, unix.IoctlSetInt(int(root.Fd()), fiFreeze, 0))
+	snapshot(2, "80C0X+Ff2bEc", "pvc-3")
+	must(t, unix.IoctlSetInt(int(root.Fd()), fiThaw, 0))
+	if b, err := os.ReadFile(e.path("pods/pvc-3/orders.db")); err != nil || string(b) != "order 1\n" {
+		t.Errorf("the frozen source's destination: orders.db %q, %v", b, err)
+	}
 }
 
 // TestNodeDeviceNeverAppears checks that a LUN the target does not map to the node is NotFound

@@ -189,7 +189,7 @@ func (n *Node) stageISCSI(ctx context.Context, v *stagedVolume, flags []string) 
 	}
 	opts := append([]string(nil), flags...)
 	if v.ReadOnly {
-		opts = append(opts, "ro")
+		opts = append(opts, readOnlyOptions(v.FsType)...)
 	}
 	fm := mount.NewSafeFormatAndMount(n.mounter, n.exec)
 	err = fm.FormatAndMount(device, v.StagingPath, v.FsType, opts)
@@ -201,6 +201,21 @@ func (n *Node) stageISCSI(ctx context.Context, v *stagedVolume, flags []string) 
 		return fmt.Errorf("format and mount %s (%s) at %s: %w", device, v.FsType, v.StagingPath, err)
 	}
 	return nil
+}
+
+// readOnlyOptions mount a filesystem read-only without replaying its journal. A mirror
+// destination's LUN holds its source's filesystem as it was at a snapshot, crash-consistent:
+// its journal may need recovery, which a read-only device cannot take (the mount would fail),
+// and which must not happen on a volume other nodes may read too. It then shows the source as
+// of its last journal checkpoint (everything, when the source was frozen for the snapshot).
+func readOnlyOptions(fsType string) []string {
+	switch fsType {
+	case "ext3", "ext4":
+		return []string{"ro", "noload"}
+	case "xfs":
+		return []string{"ro", "norecovery"}
+	}
+	return []string{"ro"}
 }
 
 // login records the volume, then logs in to its target: in that order, so that an unstage
