@@ -53,14 +53,18 @@ func TestSideRoutes(t *testing.T) {
 		`{"svm":{"name":"svm1"},"name":"/vol/v/lun0","os_type":"linux","space":{"size":1048576,"guarantee":{"requested":false}}}`); status != 201 {
 		t.Fatalf("LUN create: %d %v", status, body)
 	}
+	// "hello" written at 512 (a case below) takes the LUN's first block on disk: the checksum
+	// and the written bytes count whole blocks of the data directory's file system (4 KiB).
 	lunSum := sha256.New()
-	lunSum.Write([]byte("size 1048576\n512 5\nhello"))
+	block := make([]byte, 4096)
+	copy(block[512:], "hello")
+	lunSum.Write(append([]byte("size 1048576\n0 4096\n"), block...))
 	lunInfo := func() string {
 		info, err := primary.LUN("svm1", "v", "lun0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return `{"uuid":"` + info.UUID + `","serial_number":"` + info.Serial + `","size":1048576,"written":5,"read_only":false,"mapped":false}` + "\n"
+		return `{"uuid":"` + info.UUID + `","serial_number":"` + info.Serial + `","size":1048576,"written":4096,"read_only":false,"mapped":false}` + "\n"
 	}
 
 	served := make([]bool, sim.NumSideRoutes) // which routes a case got an answer from

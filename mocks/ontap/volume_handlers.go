@@ -1,8 +1,9 @@
 package ontap
 
 import (
-	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,9 +110,12 @@ func (c *Cluster) createVolume(r *request) response {
 	}
 	v := &volume{
 		uuid: c.fabric.newUUID(), name: name, svm: s.name, aggregate: aggrName, size: minVolumeSize,
-		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, files: map[string]string{},
-		msid: c.nextMSID(),
+		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, msid: c.nextMSID(),
 	}
+	v.dir = filepath.Join(c.dir, v.uuid)
+	// from is what the new volume's content starts as: empty, or a FlexClone's parent snapshot.
+	var from *snapshot
+	var parent *volume
 	if size, set := number(r.body["size"]); set {
 		v.size = size
 	}
@@ -135,15 +139,13 @@ func (c *Cluster) createVolume(r *request) response {
 		// it, as if the clone were split at once; ONTAP keeps the two sharing blocks.
 		parentName, _ := nameOf(clone, "parent_volume")
 		snapName, _ := nameOf(clone, "parent_snapshot")
-		parent := c.volumeByName(s.name, parentName)
+		parent = c.volumeByName(s.name, parentName)
 		if parent == nil {
 			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Parent volume " + parentName + " does not exist.", target: "clone.parent_volume.name"})
 		}
-		snap := parent.snapshot(snapName)
-		if snap == nil {
+		if from = parent.snapshot(snapName); from == nil {
 			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Snapshot copy " + snapName + " of volume " + parentName + " does not exist.", target: "clone.parent_snapshot.name"})
 		}
-		v.files = maps.Clone(snap.files)
 	}
 	if v.typ == "dp" {
 		if v.path != "" {
@@ -157,6 +159,12 @@ func (c *Cluster) createVolume(r *request) response {
 		}
 		if c.volumeByName(v.svm, v.name) != nil {
 			return &apiErr{status: http.StatusConflict, code: codeVolumeDuplicate, message: "Duplicate volume name " + v.name + ".", target: "name"}
+		}
+		if from != nil && !slices.Contains(parent.snapshots, from) {
+			return &apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Snapshot copy " + from.name + " of volume " + parent.name + " does not exist.", target: "clone.parent_snapshot.name"}
+		}
+		if err := makeVolumeDir(v, from); err != nil {
+			return errDisk(err)
 		}
 		c.volumes[v.uuid] = v
 		return nil
@@ -268,8 +276,13 @@ func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) respon
 				return errInvalid(codeNewerSnapshotIsSMRef, "restore_to", "Newer Snapshot copy %q is in use as a SnapMirror reference.", newer.name)
 			}
 		}
-		v.files = maps.Clone(v.snapshots[idx].files)
-		v.snapshots = v.snapshots[:idx+1]
+		// In place: a client that has the volume mounted sees the snapshot's content.
+		if err := syncTree(v.snapshots[idx].dir, v.active()); err != nil {
+			return errDisk(err)
+		}
+		v.replaced()
+		dropSnapshots(v.snapshots[idx+1:])
+		v.snapshots = slices.Clone(v.snapshots[:idx+1])
 		return nil
 	})
 }
@@ -286,6 +299,9 @@ func (c *Cluster) deleteVolume(r *request) response {
 		if c.fabric.inRelationship(c, v) {
 			return errInvalid(codeVolumeInRelationship, "", `Volume "%s" in SVM "%s" is the destination or source endpoint of one or more SnapMirror relationships. Before you can delete the volume, you must delete the relationships for which it is the destination endpoint, and release the source information for the relationships for which it is the source endpoint using "snapmirror release".`, v.name, v.svm)
 		}
+		if err := os.RemoveAll(v.dir); err != nil {
+			return errDisk(err)
+		}
 		delete(c.volumes, v.uuid)
 		return nil
 	})
@@ -294,7 +310,7 @@ func (c *Cluster) deleteVolume(r *request) response {
 func (c *Cluster) snapshotRecord(v *volume, s *snapshot) map[string]any {
 	rec := map[string]any{
 		"uuid": s.uuid, "name": s.name, "create_time": c.timestamp(s.created),
-		"size": contentSize(s.files), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
+		"size": snapshotSize(s), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
 		"svm": map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid}, "state": "valid",
 	}
 	if len(s.owners) > 0 {
@@ -338,7 +354,11 @@ func (c *Cluster) listSnapshots(r *request) response {
 		for _, s := range v.snapshots {
 			rec := c.snapshotRecord(v, s)
 			if withDelta {
-				rec["delta"] = map[string]any{"size_consumed": delta(s.files, v.files), "time_elapsed": isoDuration(r.now.Sub(s.created))}
+				d, err := delta(s.dir, v.active())
+				if err != nil {
+					return fail(errDisk(err))
+				}
+				rec["delta"] = map[string]any{"size_consumed": d, "time_elapsed": isoDuration(r.now.Sub(s.created))}
 			}
 			recs = append(recs, rec)
 		}
@@ -388,16 +408,55 @@ func (c *Cluster) createSnapshot(r *request) response {
 		if v.snapshot(name) != nil {
 			return &apiErr{status: http.StatusConflict, code: codeSnapshotDuplicate, message: "Snapshot copy " + name + " already exists.", target: "name"}
 		}
-		c.takeSnapshot(v, name, r.now)
+		if _, err := c.takeSnapshot(v, name, r.now); err != nil {
+			return errDisk(err)
+		}
 		return nil
 	})
 }
 
-// takeSnapshot freezes the volume's active file system; callers hold fabric.mu.
-func (c *Cluster) takeSnapshot(v *volume, name string, now time.Time) *snapshot {
-	s := &snapshot{uuid: c.fabric.newUUID(), name: name, created: now, files: maps.Clone(v.files)}
+// takeSnapshot freezes the volume's active file system into a copy on disk; callers hold
+// fabric.mu.
+func (c *Cluster) takeSnapshot(v *volume, name string, now time.Time) (*snapshot, error) {
+	uuid := c.fabric.newUUID()
+	s := &snapshot{uuid: uuid, name: name, created: now, dir: v.snapshotTree(uuid)}
+	if err := copyTree(v.active(), s.dir); err != nil {
+		_ = os.RemoveAll(string(s.dir)) // half a copy is no snapshot
+		return nil, err
+	}
 	v.snapshots = append(v.snapshots, s)
-	return s
+	return s, nil
+}
+
+// snapshotTree is where a snapshot of the volume keeps its copy.
+func (v *volume) snapshotTree(uuid string) tree {
+	return tree(filepath.Join(v.dir, "snapshots", uuid))
+}
+
+// makeVolumeDir makes a new volume's directory, its content empty or a copy of a snapshot's.
+func makeVolumeDir(v *volume, from *snapshot) error {
+	if err := os.Mkdir(v.dir, 0o755); err != nil {
+		return err
+	}
+	err := os.Mkdir(filepath.Join(v.dir, "snapshots"), 0o755)
+	if err == nil {
+		if from == nil {
+			err = makeTree(v.active())
+		} else {
+			err = copyTree(from.dir, v.active())
+			v.replaced() // its LUNs are the parent's, to be given identities of their own
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(v.dir) // nothing refers to it
+	}
+	return err
+}
+
+// snapshotSize is the space a snapshot's copy takes, as the volume's used space counts it.
+func snapshotSize(s *snapshot) int64 {
+	n, _ := s.dir.size() // a copy that cannot be read counts what was read
+	return n
 }
 
 func (c *Cluster) deleteSnapshot(r *request) response {
@@ -423,7 +482,10 @@ func (c *Cluster) deleteSnapshot(r *request) response {
 	return c.async(r, func() *apiErr {
 		for i, s := range v.snapshots {
 			if s.uuid == uuid {
-				v.snapshots = append(v.snapshots[:i], v.snapshots[i+1:]...)
+				if err := os.RemoveAll(string(s.dir)); err != nil {
+					return errDisk(err)
+				}
+				v.snapshots = slices.Delete(v.snapshots, i, i+1)
 				return nil
 			}
 		}
