@@ -15,20 +15,24 @@ const minVolumeSize = 20 << 20 // ONTAP's smallest FlexVol
 var volumeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
 func (c *Cluster) volumeRecord(v *volume) map[string]any {
-	return c.volumeRecordWith(v, c.fabric.protected(c))
+	return c.volumeRecordWith(v, c.fabric.protected(c), true)
 }
 
-// volumeRecordWith renders a volume, given the set of protected (source) volumes.
-func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[string]any {
+// volumeRecordWith renders a volume, given the set of protected (source) volumes; its space
+// only if withSpace, since the used space is read from the disk.
+func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, withSpace bool) map[string]any {
 	rec := map[string]any{
 		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
 		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
 		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
 		"create_time": c.timestamp(v.created), "snapshot_count": len(v.snapshots),
-		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
 		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
 		// A client's writes, counted as ONTAP counts write operations since boot.
 		"statistics": map[string]any{"iops_raw": map[string]any{"write": v.writes}},
+	}
+	if withSpace {
+		used := v.used()
+		rec["space"] = map[string]any{"size": v.size, "used": used, "available": max(v.size-used, 0)}
 	}
 	if v.comment != "" {
 		rec["comment"] = v.comment
@@ -60,10 +64,18 @@ func (c *Cluster) listVolumes(r *request) response {
 	if strings.ContainsAny(name, "*|!<>") {
 		name = ""
 	}
+	// The used space, read from the disk, is read only when the request may show or filter
+	// on it: a list of thousands of volumes by name stays cheap.
+	withSpace := false
+	for k, vals := range r.query {
+		withSpace = withSpace || strings.Contains(k, "space") || slices.ContainsFunc(vals, func(v string) bool {
+			return strings.Contains(v, "space") || strings.Contains(v, "*")
+		})
+	}
 	recs := make([]map[string]any, 0, len(c.volumes))
 	for _, v := range c.volumes {
 		if name == "" || strings.EqualFold(v.name, name) {
-			recs = append(recs, c.volumeRecordWith(v, protected))
+			recs = append(recs, c.volumeRecordWith(v, protected, withSpace))
 		}
 	}
 	sortByUUID(recs)
