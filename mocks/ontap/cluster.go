@@ -295,6 +295,9 @@ func (c *Cluster) WriteFile(svmName, volName, path, content string) error {
 		return err
 	}
 	full := filepath.Join(v.active().fs(), filepath.FromSlash(clean))
+	if err := ensureTree(v.active()); err != nil {
+		return fmt.Errorf("write %s to volume %s:%s: %w", path, svmName, volName, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		return fmt.Errorf("write %s to volume %s:%s: %w", path, svmName, volName, err)
 	}

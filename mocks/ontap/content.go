@@ -26,6 +26,7 @@ import (
 //	    fs/                                                    what an NFS client mounts
 //	    luns/<lun name>                                        a LUN's image: a sparse file of exactly its size
 //	    lunmeta/<lun name>                                     its metadata (lunMeta, JSON)
+//	                                                           (luns/ and lunmeta/ once a LUN was made)
 //	<DataDir>/<cluster>/<volume uuid>/snapshots/<snapshot uuid>/   a frozen copy, the same shape
 //
 // Whatever replaces a volume's active content (a transfer, a break, a resync, a restore) does
@@ -42,27 +43,83 @@ func (t tree) fs() string               { return filepath.Join(string(t), "fs") 
 func (t tree) image(name string) string { return filepath.Join(string(t), "luns", name) }
 func (t tree) meta(name string) string  { return filepath.Join(string(t), "lunmeta", name) }
 
-// makeTree makes an empty tree; its parent must exist (so that nothing is made again under a
-// data directory that Close removed).
-func makeTree(t tree) error {
-	for _, d := range []string{string(t), t.fs(), filepath.Join(string(t), "luns"), filepath.Join(string(t), "lunmeta")} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
-		}
+// A tree that does not exist is empty: a volume gets its directories with its first content
+// (ensureTree), so that creating thousands of empty volumes, snapshotting and transferring them
+// costs a stat each, not directories on a journaled file system.
+
+// ensureTree makes an active tree and its parent (the volume's directory) unless they exist.
+// The volume's parent must exist: nothing is made again under a data directory that Close
+// removed. luns/ and lunmeta/ come with the first LUN (writeMeta).
+func ensureTree(t tree) error {
+	return errors.Join(mkdirOnce(filepath.Dir(string(t))), mkdirOnce(string(t)), mkdirOnce(t.fs()))
+}
+
+// exists reports whether the tree was ever given content.
+func (t tree) exists() bool {
+	_, err := os.Lstat(string(t))
+	return err == nil
+}
+
+// mkdirOnce makes a directory unless it exists; its parent must exist.
+func mkdirOnce(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
 	return nil
 }
 
-// copyTree makes dst, which must not exist, a copy of src.
+// copyTree makes dst, which must not exist, a copy of src: nothing if src is empty. It makes
+// dst's parent if need be (a volume's snapshots/ directory), whose own parent must exist.
 func copyTree(src, dst tree) error {
+	if !src.exists() {
+		return nil
+	}
+	parent := filepath.Dir(string(dst))
+	if err := errors.Join(mkdirOnce(filepath.Dir(parent)), mkdirOnce(parent)); err != nil {
+		return err
+	}
 	return copyEntry(string(src), string(dst))
 }
 
-// syncTree makes dst, which exists, the same as src in place: what src lacks goes, what is new
-// comes, a directory or file on both sides keeps its inode and gets src's bytes, mode and
-// owner (a file is truncated to its new size and only its differing ranges are written).
+// syncTree makes the active tree dst the same as src in place: what src lacks goes, what is
+// new comes, a directory or file on both sides keeps its inode and gets src's bytes, mode and
+// owner (a file is truncated to its new size and only its differing ranges are written). An
+// empty src empties dst but keeps its fs/ directory, which a client may have mounted.
 func syncTree(src, dst tree) error {
+	switch {
+	case !src.exists() && !dst.exists():
+		return nil
+	case !dst.exists():
+		return copyTree(src, dst)
+	case !src.exists():
+		return emptyTree(dst)
+	}
 	return syncDir(string(src), string(dst))
+}
+
+// emptyTree removes a tree's content, keeping its fs/ directory, with the mode of a new one.
+func emptyTree(t tree) error {
+	entries, err := os.ReadDir(string(t))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != "fs" {
+			if err := os.RemoveAll(filepath.Join(string(t), e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	files, err := os.ReadDir(t.fs())
+	if err != nil {
+		return err
+	}
+	for _, e := range files {
+		if err := os.RemoveAll(filepath.Join(t.fs(), e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(t.fs(), 0o755)
 }
 
 // copyEntry copies a directory, a regular file or a symbolic link to dst, which must not
@@ -421,6 +478,9 @@ type fileEntry struct {
 func (t tree) listFiles() ([]fileEntry, error) {
 	root := t.fs()
 	var out []fileEntry
+	if !t.exists() {
+		return nil, nil
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -456,6 +516,9 @@ func (t tree) files() (map[string]string, error) {
 // lunNames lists the LUNs of a tree, sorted.
 func (t tree) lunNames() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(string(t), "lunmeta"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no LUN was ever made here
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -485,6 +548,9 @@ func (t tree) readMeta(name string) (lunMeta, error) {
 // grows the image with a hole.
 func (t tree) writeMeta(name string, m lunMeta) error {
 	b, _ := json.Marshal(m) // strings, numbers and a time: cannot fail
+	if err := errors.Join(ensureTree(t), mkdirOnce(filepath.Dir(t.image(name))), mkdirOnce(filepath.Dir(t.meta(name)))); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(t.image(name), os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err

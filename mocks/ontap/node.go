@@ -50,6 +50,9 @@ func (c *Cluster) sideNFSMount(r *sideRequest) sideResponse {
 	if v == nil {
 		return sideError(http.StatusNotFound, "no volume of SVM "+svmName+" is mounted at "+path)
 	}
+	if err := ensureTree(v.active()); err != nil {
+		return sideError(http.StatusInternalServerError, "volume "+v.name+": "+err.Error())
+	}
 	dir := filepath.Join(v.active().fs(), filepath.FromSlash(sub))
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return sideError(http.StatusNotFound, "no directory "+path+" in volume "+v.name+" of SVM "+svmName)

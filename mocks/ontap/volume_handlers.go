@@ -19,8 +19,8 @@ func (c *Cluster) volumeRecord(v *volume) map[string]any {
 }
 
 // volumeRecordWith renders a volume, given the set of protected (source) volumes; its space
-// only if withSpace, since the used space is read from the disk.
-func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, withSpace bool) map[string]any {
+// is lazy (read from the disk when shown) unless now.
+func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, now bool) map[string]any {
 	rec := map[string]any{
 		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
 		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
@@ -30,9 +30,14 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, withSpa
 		// A client's writes, counted as ONTAP counts write operations since boot.
 		"statistics": map[string]any{"iops_raw": map[string]any{"write": v.writes}},
 	}
-	if withSpace {
+	space := lazy(func() any {
 		used := v.used()
-		rec["space"] = map[string]any{"size": v.size, "used": used, "available": max(v.size-used, 0)}
+		return map[string]any{"size": v.size, "used": used, "available": max(v.size-used, 0)}
+	})
+	if now {
+		rec["space"] = space()
+	} else {
+		rec["space"] = space
 	}
 	if v.comment != "" {
 		rec["comment"] = v.comment
@@ -64,18 +69,12 @@ func (c *Cluster) listVolumes(r *request) response {
 	if strings.ContainsAny(name, "*|!<>") {
 		name = ""
 	}
-	// The used space, read from the disk, is read only when the request may show or filter
-	// on it: a list of thousands of volumes by name stays cheap.
-	withSpace := false
-	for k, vals := range r.query {
-		withSpace = withSpace || strings.Contains(k, "space") || slices.ContainsFunc(vals, func(v string) bool {
-			return strings.Contains(v, "space") || strings.Contains(v, "*")
-		})
-	}
+	// The used space, read from the disk, is lazy: read for the page answered, not for
+	// thousands of volumes at each page.
 	recs := make([]map[string]any, 0, len(c.volumes))
 	for _, v := range c.volumes {
 		if name == "" || strings.EqualFold(v.name, name) {
-			recs = append(recs, c.volumeRecordWith(v, protected, withSpace))
+			recs = append(recs, c.volumeRecordWith(v, protected, false))
 		}
 	}
 	sortByUUID(recs)
@@ -445,24 +444,18 @@ func (v *volume) snapshotTree(uuid string) tree {
 	return tree(filepath.Join(v.dir, "snapshots", uuid))
 }
 
-// makeVolumeDir makes a new volume's directory, its content empty or a copy of a snapshot's.
+// makeVolumeDir gives a new volume its content: none (its directory comes with its first
+// content), or a copy of a FlexClone's parent snapshot.
 func makeVolumeDir(v *volume, from *snapshot) error {
-	if err := os.Mkdir(v.dir, 0o755); err != nil {
+	if from == nil {
+		return nil
+	}
+	v.replaced() // its LUNs are the parent's, to be given identities of their own
+	if err := copyTree(from.dir, v.active()); err != nil {
+		_ = os.RemoveAll(v.dir) // nothing refers to it
 		return err
 	}
-	err := os.Mkdir(filepath.Join(v.dir, "snapshots"), 0o755)
-	if err == nil {
-		if from == nil {
-			err = makeTree(v.active())
-		} else {
-			err = copyTree(from.dir, v.active())
-			v.replaced() // its LUNs are the parent's, to be given identities of their own
-		}
-	}
-	if err != nil {
-		_ = os.RemoveAll(v.dir) // nothing refers to it
-	}
-	return err
+	return nil
 }
 
 // snapshotSize is the space a snapshot's copy takes, as the volume's used space counts it.
