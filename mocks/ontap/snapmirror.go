@@ -319,7 +319,7 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 		}
 	} else {
 		var err error
-		if newest, err = sc.takeSnapshot(sv, snapmirrorName(sv, rel.snapPrefix, now), now); err != nil {
+		if newest, err = sc.takeSnapshot(sv, snapmirrorName(sv, dv, rel.snapPrefix, now), now); err != nil {
 			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not snapshot the source: "+err.Error())
 			return nil
 		}
@@ -441,9 +441,7 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 			}
 		}
 		last := t.carry[len(t.carry)-1]
-		// In place: a client that has the destination mounted sees the new content. (From
-		// the source's snapshot: a destination snapshot of the same name, kept from an earlier
-		// transfer in the same second, may hold older content.)
+		// In place: a client that has the destination mounted sees the new content.
 		if err := syncTree(last.dir, dv.active()); err != nil {
 			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not write the destination: "+err.Error())
 			return
@@ -483,10 +481,12 @@ func snapmirrorPrefix(dc *Cluster, dv *volume) string {
 
 // snapmirrorName is a new SnapMirror snapshot's name on the source volume sv: the prefix and
 // the time to the second, the next free second when a transfer of the same second took one
-// (UNCONFIRMED: what ONTAP does then).
-func snapmirrorName(sv *volume, prefix string, now time.Time) string {
+// (UNCONFIRMED: what ONTAP does then). Free on the destination dv too: the source keeps only
+// the newest, the destination an older one of the same relationship, and a name taken again
+// would stand for two contents.
+func snapmirrorName(sv, dv *volume, prefix string, now time.Time) string {
 	for t := now.UTC(); ; t = t.Add(time.Second) {
-		if name := prefix + t.Format("2006-01-02_150405"); sv.snapshot(name) == nil {
+		if name := prefix + t.Format("2006-01-02_150405"); sv.snapshot(name) == nil && dv.snapshot(name) == nil {
 			return name
 		}
 	}
