@@ -60,7 +60,7 @@ func run(topologyFile, caDir, dataDir string, asJSON bool) error {
 		if err := os.WriteFile(path, c.CA(), 0o644); err != nil {
 			return err
 		}
-		infos = append(infos, clusterInfo{Name: c.Name(), Address: c.Address(), CA: path, DataDir: filepath.Join(fabric.DataDir(), c.Name())})
+		infos = append(infos, clusterInfo{Name: c.Name(), Address: c.Address(), CA: path, DataDir: c.DataDir()})
 	}
 	if asJSON {
 		if err := json.NewEncoder(os.Stdout).Encode(infos); err != nil {

@@ -200,6 +200,10 @@ func (c *Cluster) Name() string { return c.name }
 // Address is the cluster's management address, host:port.
 func (c *Cluster) Address() string { return c.addr }
 
+// DataDir is the directory of the cluster's volumes' content: <DataDir>/<name>, with "/" and
+// "%" in the name escaped as in a URL (content.go).
+func (c *Cluster) DataDir() string { return c.dir }
+
 // CA is the PEM of the CA that signed the cluster's certificate.
 func (c *Cluster) CA() []byte { return c.ca }
 

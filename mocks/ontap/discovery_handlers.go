@@ -67,10 +67,6 @@ func checkSpec(spec ClusterSpec) error {
 	if _, err := parseVersion(spec.Version); err != nil {
 		return fmt.Errorf("cluster %s: %w", spec.Name, err)
 	}
-	if spec.Name == "" || spec.Name == "." || spec.Name == ".." || strings.ContainsAny(spec.Name, `/\`) {
-		// It names the cluster's directory under the data directory.
-		return fmt.Errorf("cluster name %q: want a name without / or \\", spec.Name)
-	}
 	if spec.Nodes < 0 {
 		return fmt.Errorf("cluster %s: nodes: %d is negative", spec.Name, spec.Nodes)
 	}

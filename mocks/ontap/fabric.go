@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // cluster time zones by name, whatever the host has
@@ -192,6 +193,16 @@ func (f *Fabric) DataDir() string {
 	return f.dataDir
 }
 
+// dirName is a cluster's name as one path segment: as it is, with "%" and "/" escaped as in a
+// URL, and "", "." and ".." prefixed with "%".
+func dirName(name string) string {
+	name = strings.NewReplacer("%", "%25", "/", "%2F").Replace(name)
+	if name == "" || name == "." || name == ".." {
+		return "%" + name
+	}
+	return name
+}
+
 // clusterDir makes the directory of a cluster's content, and the data directory first if
 // need be; callers hold mu.
 func (f *Fabric) clusterDir(name string) (string, error) {
@@ -209,7 +220,7 @@ func (f *Fabric) clusterDir(name string) (string, error) {
 			f.dataDir, f.ownDataDir = dir, true
 		}
 	}
-	dir := filepath.Join(f.dataDir, name)
+	dir := filepath.Join(f.dataDir, dirName(name))
 	// A data directory given again keeps what an earlier run left; volumes have new UUIDs.
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("data directory of cluster %s: %w", name, err)
