@@ -1,6 +1,7 @@
 package ontap_test
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -74,6 +75,22 @@ func TestContentInPlace(t *testing.T) {
 		t.Errorf("a transfer of a 1 GiB LUN with 8 KiB written took %v: copies are not sparse", d)
 	}
 	fsDir, image := filepath.Join(dstRoot, "active", "fs"), filepath.Join(dstRoot, "active", "luns", "lun0")
+	// A host logged in at the DR site sees the destination's LUN read-only, in that image.
+	dr := newNodeSide(t, f, secondary)
+	dr.call(t, "POST", "/api/protocols/san/igroups", `{"svm":{"name":"svm2"},"name":"dr","os_type":"linux","protocol":"iscsi","initiators":[{"name":"iqn.1994-05.com.redhat:dr"}]}`)
+	dr.call(t, "POST", "/api/protocols/san/lun-maps", `{"svm":{"name":"svm2"},"lun":{"name":"/vol/m/lun0"},"igroup":{"name":"dr"}}`)
+	svc := dr.call(t, "GET", "/api/protocols/san/iscsi/services?svm.name=svm2&fields=target.name", "")
+	target := svc["records"].([]any)[0].(map[string]any)["target"].(map[string]any)["name"].(string)
+	var session struct {
+		LUNs []struct {
+			Image    string
+			ReadOnly bool
+		}
+	}
+	if status := dr.get(t, "/sim/iscsi/session?portal=127.2.1.2&initiator=iqn.1994-05.com.redhat:dr&target="+url.QueryEscape(target), &session); status != 200 ||
+		len(session.LUNs) != 1 || !session.LUNs[0].ReadOnly || session.LUNs[0].Image != image {
+		t.Errorf("login at the DR site: %d %+v, want the destination's LUN read-only in %s", status, session, image)
+	}
 	if got := allocated(t, image); got > 1<<20 {
 		t.Errorf("the destination's image of 1 GiB takes %d bytes on disk, want only what was written", got)
 	}

@@ -229,8 +229,13 @@ func TestISCSISession(t *testing.T) {
 	if err := primary.WriteLUN("svm1", "v", "lun0", 1<<20, []byte("boot sector")); err != nil {
 		t.Fatal(err)
 	}
-	if img, err := os.ReadFile(want.Image); err != nil || int64(len(img)) != info.Size || string(img[1<<20:1<<20+11]) != "boot sector" {
-		t.Errorf("the image holds %d bytes (%v), want the LUN's %d with its write", len(img), err, info.Size)
+	img, err := os.Open(want.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if st, err := img.Stat(); err != nil || st.Size() != info.Size || readAt(t, img, 1<<20, 11) != "boot sector" {
+		t.Errorf("the image (%v, %v) is not the LUN's %d bytes with its write", st, err, info.Size)
 	}
 	if status := n.get(t, session("127.1.1.2", target, "iqn.1994-05.com.redhat:other"), &got); status != 200 || len(got.LUNs) != 0 {
 		t.Errorf("login of an initiator in no igroup: %d %+v, want no LUN", status, got)
