@@ -3,6 +3,7 @@ package ontap_test
 import (
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -225,5 +226,69 @@ func TestContentLifetime(t *testing.T) {
 		if _, err := os.Stat(data); os.IsNotExist(err) == given {
 			t.Errorf("data directory given %v: after Close, stat says %v", given, err)
 		}
+	}
+}
+
+// TestSnapshotOfAFileSystemImage formats a 1 GiB LUN's image with ext4, as a node plugin does
+// through a loop device, and checks that a snapshot and a transfer of it copy what mkfs
+// wrote, not a gigabyte: they take milliseconds, and the copies are as sparse as the image.
+func TestSnapshotOfAFileSystemImage(t *testing.T) {
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		t.Skip("no mkfs.ext4:", err)
+	}
+	f, primary, secondary := pair(t, sim.Options{})
+	ctx := t.Context()
+	rel := mirror(t, primary, secondary, "fs", ontap.RelationshipSpec{Policy: "MirrorAllSnapshots"})
+	src, _ := primary.api.GetVolume(ctx, "svm1", "fs")
+	n := newNodeSide(t, f, primary)
+	n.call(t, "POST", "/api/storage/luns?return_timeout=10", `{"svm":{"name":"svm1"},"name":"/vol/fs/lun0","os_type":"linux","space":{"size":1073741824,"guarantee":{"requested":false}}}`)
+	image := filepath.Join(f.DataDir(), "primary", src.UUID, "active", "luns", "lun0")
+	if out, err := exec.Command(mkfs, "-q", "-F", image).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	// What mkfs wrote: data extents (it may allocate more, as unwritten extents that read as
+	// zeros and are holes to SEEK_DATA, which copies leave as holes).
+	info, err := primary.LUN("svm1", "fs", "lun0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := info.Written
+	if written == 0 || written > allocated(t, image) {
+		t.Fatalf("mkfs wrote %d bytes of data, %d allocated", written, allocated(t, image))
+	}
+
+	start := time.Now()
+	must(t, primary.api)(primary.api.CreateSnapshot(ctx, src.UUID, "formatted"))
+	snapshot := time.Since(start)
+	start = time.Now()
+	if _, err := secondary.api.StartTransfer(ctx, rel.UUID, ""); err != nil {
+		t.Fatal(err)
+	}
+	transfer := time.Since(start)
+	t.Logf("mkfs wrote %d KiB of data in 1 GiB; snapshot %v, transfer %v", written>>10, snapshot, transfer)
+	// Generous bounds for a loaded machine: reading a gigabyte of zeros takes far longer.
+	if snapshot > time.Second || transfer > 2*time.Second {
+		t.Errorf("snapshot %v, transfer %v of a formatted 1 GiB LUN: copies are not sparse", snapshot, transfer)
+	}
+	snaps, err := primary.api.ListSnapshots(ctx, src.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps {
+		if s.Name == "formatted" {
+			if got := allocated(t, filepath.Join(f.DataDir(), "primary", src.UUID, "snapshots", s.UUID, "luns", "lun0")); got != written {
+				t.Errorf("the snapshot's image takes %d bytes, the formatted image's data %d", got, written)
+			}
+		}
+	}
+	dst, _ := secondary.api.GetVolume(ctx, "svm2", "fs")
+	if got := allocated(t, filepath.Join(f.DataDir(), "secondary", dst.UUID, "active", "luns", "lun0")); got != written {
+		t.Errorf("the destination's image takes %d bytes, the formatted image's data %d", got, written)
+	}
+	a, err1 := primary.LUNChecksum("svm1", "fs", "lun0")
+	b, err2 := secondary.LUNChecksum("svm2", "fs", "lun0")
+	if err1 != nil || err2 != nil || a != b {
+		t.Errorf("checksums %s, %s (%v, %v), want equal", a, b, err1, err2)
 	}
 }
