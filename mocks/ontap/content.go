@@ -375,6 +375,14 @@ func syncFile(src, dst string) error {
 		return err
 	}
 	out, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		// A read-only file of a simulator run by a user: writable for the sync, then given
+		// src's mode by syncAttrs.
+		if err := os.Chmod(dst, 0o600); err != nil {
+			return err
+		}
+		out, err = os.OpenFile(dst, os.O_RDWR, 0)
+	}
 	if err != nil {
 		return err
 	}
