@@ -19,8 +19,9 @@ func main() {
 	topology := flag.String("topology", "test/topologies/two-clusters.yaml", "the topology file: clusters, SVMs, aggregates, peers and credentials")
 	caDir := flag.String("ca-dir", "", "where to write each cluster's CA as <cluster>-ca.pem (default: a new temporary folder)")
 	asJSON := flag.Bool("json", false, "print the clusters as one JSON line, for programs")
+	dataDir := flag.String("data-dir", "", "where volumes keep their content, <dir>/<cluster>/<volume uuid>/ (default: a new temporary folder, removed at exit)")
 	flag.Parse()
-	if err := run(*topology, *caDir, *asJSON); err != nil {
+	if err := run(*topology, *caDir, *dataDir, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "ontap-sim:", err)
 		os.Exit(1)
 	}
@@ -31,12 +32,17 @@ type clusterInfo struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
 	CA      string `json:"ca"`
+	// DataDir holds the cluster's volumes' content, for a node plugin's test fabric.
+	DataDir string `json:"dataDir"`
 }
 
-func run(topologyFile, caDir string, asJSON bool) error {
+func run(topologyFile, caDir, dataDir string, asJSON bool) error {
 	topo, err := sim.LoadTopology(topologyFile)
 	if err != nil {
 		return err
+	}
+	if dataDir != "" {
+		topo.DataDir = dataDir
 	}
 	if caDir == "" {
 		if caDir, err = os.MkdirTemp("", "ontap-sim-"); err != nil {
@@ -54,7 +60,7 @@ func run(topologyFile, caDir string, asJSON bool) error {
 		if err := os.WriteFile(path, c.CA(), 0o644); err != nil {
 			return err
 		}
-		infos = append(infos, clusterInfo{Name: c.Name(), Address: c.Address(), CA: path})
+		infos = append(infos, clusterInfo{Name: c.Name(), Address: c.Address(), CA: path, DataDir: c.DataDir()})
 	}
 	if asJSON {
 		if err := json.NewEncoder(os.Stdout).Encode(infos); err != nil {
@@ -63,7 +69,7 @@ func run(topologyFile, caDir string, asJSON bool) error {
 	} else {
 		user, _ := fabric.Credentials()
 		for _, i := range infos {
-			fmt.Printf("cluster %-12s https://%s  CA %s\n", i.Name, i.Address, i.CA)
+			fmt.Printf("cluster %-12s https://%s  CA %s  data %s\n", i.Name, i.Address, i.CA, i.DataDir)
 		}
 		fmt.Printf("user %q (password from the topology's passwordFile, or the simulator's default); side API under /sim/; Ctrl-C stops\n", user)
 	}

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +23,8 @@ type Cluster struct {
 	fabric *Fabric
 	name   string
 	uuid   string
+	// dir holds its volumes' content: <DataDir>/<name> (content.go).
+	dir string
 
 	// State, guarded by fabric.mu.
 	svms       map[string]*svm
@@ -92,19 +96,25 @@ type volume struct {
 	// msid is ONTAP's master set ID of the volume; a relationship's SnapMirror snapshots are
 	// named by its destination's (snapmirrorPrefix).
 	msid int64
-	// files is the active file system; snapshots hold frozen copies.
-	files     map[string]string
+	// dir holds the volume's content on disk: the active file system and the snapshots'
+	// frozen copies (content.go).
+	dir       string
 	snapshots []*snapshot
 	// writes counts the writes of clients, as ONTAP's statistics.iops_raw.write does.
 	writes int64
 	// luns are the identities of the LUNs its content holds, by the LUN's image ID (san.go).
 	luns map[string]*lun
+	// lunsStale is set when the simulator replaced the content or changed a LUN's metadata:
+	// the next syncSAN reads the LUNs again. (Metadata is the simulator's alone; a client
+	// changes a LUN's bytes, never which LUNs a volume holds.)
+	lunsStale bool
 }
 
 type snapshot struct {
 	uuid, name string
 	created    time.Time
-	files      map[string]string
+	// dir is the snapshot's frozen copy of its volume's content.
+	dir tree
 	// owners hold the snapshot: SnapMirror's base snapshots cannot be deleted by users.
 	owners []string
 }
@@ -122,16 +132,26 @@ func (c *Cluster) timestamp(t time.Time) string {
 	return t.In(c.loc).Format("2006-01-02T15:04:05-07:00")
 }
 
-// used is the volume's logical data size in bytes.
-func (v *volume) used() int64 { return contentSize(v.files) }
+// active is the volume's active file system on disk.
+func (v *volume) active() tree { return tree(filepath.Join(v.dir, "active")) }
 
-// contentSize is the space a volume's content takes: its files, and its LUNs (lun_content.go).
-func contentSize(files map[string]string) int64 {
-	var n int64
-	for k, c := range files {
-		n += entrySize(k, c)
-	}
+// used is the volume's logical data size in bytes, read from the disk: a mounted client may
+// have written. A tree that cannot be read (the data directory removed under a closing
+// fabric) counts what was read.
+func (v *volume) used() int64 {
+	n, _ := v.active().size()
 	return n
+}
+
+// replaced notes that the volume's active content was replaced: its LUNs are read again.
+func (v *volume) replaced() { v.lunsStale = true }
+
+// dropSnapshots removes the snapshots' frozen copies from the disk. A copy that cannot be
+// removed costs disk space, not correctness: nothing refers to it any more.
+func dropSnapshots(snaps []*snapshot) {
+	for _, s := range snaps {
+		_ = os.RemoveAll(string(s.dir))
+	}
 }
 
 func (v *volume) snapshot(name string) *snapshot {
@@ -181,6 +201,10 @@ func (c *Cluster) Name() string { return c.name }
 
 // Address is the cluster's management address, host:port.
 func (c *Cluster) Address() string { return c.addr }
+
+// DataDir is the directory of the cluster's volumes' content: <DataDir>/<name>, with "/" and
+// "%" in the name escaped as in a URL (content.go).
+func (c *Cluster) DataDir() string { return c.dir }
 
 // CA is the PEM of the CA that signed the cluster's certificate.
 func (c *Cluster) CA() []byte { return c.ca }
@@ -272,16 +296,26 @@ func (c *Cluster) WriteFile(svmName, volName, path, content string) error {
 	if v.typ != "rw" {
 		return fmt.Errorf("volume %s:%s is a read-only DP volume", svmName, volName)
 	}
-	if strings.ContainsRune(path, 0) {
-		return fmt.Errorf("%q is not a file name: it holds a NUL byte", path)
+	clean, err := cleanFilePath(path)
+	if err != nil {
+		return err
 	}
-	v.files[path] = content
+	full := filepath.Join(v.active().fs(), filepath.FromSlash(clean))
+	if err := ensureTree(v.active()); err != nil {
+		return fmt.Errorf("write %s to volume %s:%s: %w", path, svmName, volName, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return fmt.Errorf("write %s to volume %s:%s: %w", path, svmName, volName, err)
+	}
+	if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("write %s to volume %s:%s: %w", path, svmName, volName, err)
+	}
 	v.writes++
 	return nil
 }
 
-// Files returns a copy of a volume's active file system: its files, not its LUNs (LUNContent
-// and LUNChecksum read those).
+// Files returns a volume's active file system as read from the disk: its regular files by
+// path (with / separators), not its LUNs (ReadLUN and LUNChecksum read those).
 func (c *Cluster) Files(svmName, volName string) (map[string]string, error) {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()
@@ -289,9 +323,7 @@ func (c *Cluster) Files(svmName, volName string) (map[string]string, error) {
 	if v == nil {
 		return nil, fmt.Errorf("volume %s:%s: %w", svmName, volName, errNoVolume)
 	}
-	files := maps.Clone(v.files)
-	maps.DeleteFunc(files, func(k, _ string) bool { return isLUNKey(k) })
-	return files, nil
+	return v.active().files()
 }
 
 // VolumeInfo is what tests read of a volume through the side API.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 type policy struct {
@@ -169,15 +170,17 @@ func (c *Cluster) createExportPolicy(r *request) response {
 		return fail(&apiErr{status: http.StatusConflict, code: codeDuplicate, message: "Duplicate export policy name " + name})
 	}
 	p := &exportPolicy{id: c.nextPolicyID, name: name, svm: s.name}
-	c.nextPolicyID++
 	if rules, isList := r.body["rules"].([]any); isList {
 		for i, rule := range rules {
-			if m, isMap := rule.(map[string]any); isMap {
-				m["index"] = i + 1
-				p.rules = append(p.rules, m)
+			m, _ := rule.(map[string]any)
+			if e := checkExportRule(m, fmt.Sprintf("rules[%d].", i)); e != nil {
+				return fail(e)
 			}
+			m["index"] = i + 1
+			p.rules = append(p.rules, m)
 		}
 	}
+	c.nextPolicyID++
 	c.addExportPolicy(p)
 	rec := c.exportPolicyRecord(p)
 	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d", p.id), map[string]any{"num_records": 1, "records": []map[string]any{project(rec, []string{"id", "name"}, nil)}})
@@ -204,13 +207,12 @@ func (c *Cluster) createExportRule(r *request) response {
 	if p == nil {
 		return fail(errNotFound("policy.id"))
 	}
-	clients, _ := r.body["clients"].([]any)
-	if len(clients) == 0 {
-		return fail(errInvalid(codeInvalidField, "clients", `"clients" is a required field`))
-	}
 	rule := map[string]any{}
 	for k, v := range r.body {
 		rule[k] = v
+	}
+	if e := checkExportRule(rule, ""); e != nil {
+		return fail(e)
 	}
 	// After the last rule's index: a deleted rule's index is not given again at once.
 	index := 1
@@ -221,6 +223,59 @@ func (c *Cluster) createExportRule(r *request) response {
 	rule["index"] = index
 	p.rules = append(p.rules, rule)
 	return created(fmt.Sprintf("/api/protocols/nfs/export-policies/%d/rules/%d", p.id, rule["index"]), map[string]any{})
+}
+
+// The values of an export rule's lists (ONTAP's published model).
+var (
+	exportProtocols = []string{"any", "nfs", "nfs3", "nfs4", "cifs", "flexcache"}
+	exportFlavors   = []string{"any", "none", "never", "krb5", "krb5i", "krb5p", "ntlm", "sys"}
+)
+
+// checkExportRule refuses a rule ONTAP refuses: clients.match, ro_rule and rw_rule are
+// required, and the lists hold known values ("any" alone among protocols). It fills in
+// ONTAP's defaults of what the simulator reads: protocols any, superuser any. prefix names the
+// rule in a policy's rules[] in the error's target.
+func checkExportRule(rule map[string]any, prefix string) *apiErr {
+	if rule == nil {
+		return errInvalid(codeInvalidField, strings.TrimSuffix(prefix, "."), "An export rule must be an object.")
+	}
+	clients, _ := rule["clients"].([]any)
+	if len(clients) == 0 {
+		return errInvalid(codeInvalidField, prefix+"clients", `"clients" is a required field`)
+	}
+	for _, item := range clients {
+		m, _ := item.(map[string]any)
+		if match, _ := m["match"].(string); match == "" {
+			return errInvalid(codeInvalidField, prefix+"clients.match", `"clients.match" is a required field`)
+		}
+	}
+	for _, field := range []string{"ro_rule", "rw_rule"} {
+		if _, given := rule[field]; !given {
+			return errInvalid(codeInvalidField, prefix+field, `"%s" is a required field`, field)
+		}
+	}
+	if _, given := rule["protocols"]; !given {
+		rule["protocols"] = []any{"any"}
+	}
+	if _, given := rule["superuser"]; !given {
+		rule["superuser"] = []any{"any"}
+	}
+	for field, allowed := range map[string][]string{"protocols": exportProtocols, "ro_rule": exportFlavors, "rw_rule": exportFlavors, "superuser": exportFlavors} {
+		list, isList := rule[field].([]any)
+		values := strList(list)
+		if !isList || len(values) != len(list) || len(values) == 0 {
+			return errInvalid(codeInvalidField, prefix+field, `"%s" must be a non-empty list of strings`, field)
+		}
+		for _, v := range values {
+			if !slices.Contains(allowed, v) {
+				return errInvalid(codeInvalidValue, prefix+field, "The value %q is invalid for field \"%s\" (<%s>)", v, field, strings.Join(allowed, ","))
+			}
+		}
+		if field == "protocols" && len(values) > 1 && slices.Contains(values, "any") {
+			return errInvalid(codeInvalidValue, prefix+field, `"any" cannot be given with other protocols.`)
+		}
+	}
+	return nil
 }
 
 // svmOf resolves a {"name"} or {"uuid"} SVM reference of a body.

@@ -11,6 +11,10 @@ const (
 	codeNotFound         = "4" // entry doesn't exist (HTTP 404)
 	codePermissionDenied = "6" // permission denied / not authorized
 
+	// codeSimulatorDisk is the simulator's own: it could not read or write a volume's content
+	// on its disk (ONTAP has no such code).
+	codeSimulatorDisk = "999001"
+
 	// codeBusy answers a request refused because too many are queued. ONTAP documents 460770
 	// as "[Job "jobid"] Job failed."; its code for a full request queue is UNCONFIRMED.
 	codeBusy = "460770"

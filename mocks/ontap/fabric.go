@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // cluster time zones by name, whatever the host has
@@ -52,6 +53,9 @@ type Options struct {
 	TransferSetup time.Duration
 	// AbortDelay is how long aborting a transfer takes (Cluster.SetAbortDelay overrides it).
 	AbortDelay time.Duration
+	// DataDir is where volumes keep their content on disk (content.go), made if need be and
+	// left in place by Close. Empty means a new temporary directory, which Close removes.
+	DataDir string
 }
 
 // RealisticTimings (timing.go) is the preset of these timings as slow as ONTAP's.
@@ -73,6 +77,10 @@ type Fabric struct {
 	seq                int
 	// history is every SnapMirror operation that took effect, in order.
 	history []Operation
+	// dataDir is Options.DataDir, or the temporary directory the fabric made (ownDataDir),
+	// once the first cluster is added.
+	dataDir    string
+	ownDataDir bool
 }
 
 // Operation is a SnapMirror operation that took effect on ONTAP: create, initialize, update,
@@ -156,7 +164,7 @@ func (f *Fabric) SetJobDuration(d time.Duration) {
 	f.opts.JobDuration = d
 }
 
-// Close stops every cluster's server.
+// Close stops every cluster's server, and removes the data directory if the fabric made it.
 func (f *Fabric) Close() {
 	f.mu.Lock()
 	clusters := make([]*Cluster, 0, len(f.clusters))
@@ -167,6 +175,57 @@ func (f *Fabric) Close() {
 	for _, c := range clusters {
 		c.stop()
 	}
+	// Under the lock, so that no request still running writes there meanwhile; what one
+	// writes later fails, since content is made only under existing directories (makeTree).
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ownDataDir {
+		_ = os.RemoveAll(f.dataDir) // a temporary directory: the system cleans what is left
+		f.ownDataDir = false
+	}
+}
+
+// DataDir is the directory that holds the volumes' content (Options.DataDir, or the
+// temporary one the fabric made); empty until the first cluster is added.
+func (f *Fabric) DataDir() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dataDir
+}
+
+// dirName is a cluster's name as one path segment: as it is, with "%" and "/" escaped as in a
+// URL, and "", "." and ".." prefixed with "%".
+func dirName(name string) string {
+	name = strings.NewReplacer("%", "%25", "/", "%2F").Replace(name)
+	if name == "" || name == "." || name == ".." {
+		return "%" + name
+	}
+	return name
+}
+
+// clusterDir makes the directory of a cluster's content, and the data directory first if
+// need be; callers hold mu.
+func (f *Fabric) clusterDir(name string) (string, error) {
+	if f.dataDir == "" {
+		if f.opts.DataDir != "" {
+			if err := os.MkdirAll(f.opts.DataDir, 0o755); err != nil {
+				return "", fmt.Errorf("data directory: %w", err)
+			}
+			f.dataDir = f.opts.DataDir
+		} else {
+			dir, err := os.MkdirTemp("", "ontap-sim-data-")
+			if err != nil {
+				return "", fmt.Errorf("data directory: %w", err)
+			}
+			f.dataDir, f.ownDataDir = dir, true
+		}
+	}
+	dir := filepath.Join(f.dataDir, dirName(name))
+	// A data directory given again keeps what an earlier run left; volumes have new UUIDs.
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("data directory of cluster %s: %w", name, err)
+	}
+	return dir, nil
 }
 
 // Cluster returns the cluster of that name, or nil.
@@ -241,7 +300,13 @@ func (f *Fabric) AddCluster(spec ClusterSpec) (*Cluster, error) {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("cluster %s exists", spec.Name)
 	}
+	dir, err := f.clusterDir(spec.Name)
+	if err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
 	c := newCluster(f, spec, loc)
+	c.dir = dir
 	f.clusters[spec.Name] = c
 	f.mu.Unlock()
 	if err := c.start(); err != nil {

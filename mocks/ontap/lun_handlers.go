@@ -50,7 +50,7 @@ func wants(r *request, path string) bool {
 
 func (c *Cluster) lunRecord(l *lun, r *request) map[string]any {
 	v := l.vol
-	_, written := imageSizes(v.files[lunKey(l.name)])
+	written := l.written()
 	state, container := "online", "online"
 	if !l.enabled {
 		state = "offline"
@@ -175,7 +175,9 @@ func checkLUNName(name string) *apiErr {
 	switch {
 	case len(name) > maxLUNName:
 		return errInvalid(codeLUNNameTooLong, "name", "The LUN name %q is too long: at most %d characters.", name, maxLUNName)
-	case !lunNameChars.MatchString(name):
+	// "." and "..", made of valid characters, would name directories on the simulator's disk
+	// (UNCONFIRMED: that ONTAP refuses them, with this code).
+	case !lunNameChars.MatchString(name) || name == "." || name == "..":
 		return errInvalid(codeLUNNameChars, "name", "The LUN name %q holds an invalid character: only A-Z, a-z, 0-9, \"-\", \".\", \"_\", \"{\" and \"}\" are allowed.", name)
 	}
 	return nil
@@ -290,7 +292,7 @@ func (c *Cluster) createLUN(r *request) response {
 		if e := checkLUNVolume(v); e != nil {
 			return e
 		}
-		if _, exists := v.files[lunKey(name)]; exists {
+		if v.active().hasLUN(name) {
 			return &apiErr{status: http.StatusConflict, code: codeLUNDuplicate, message: "A LUN already exists at path /vol/" + v.name + "/" + name + ".", target: "name"}
 		}
 		return checkLUNFits(v, meta.Guarantee, meta.Size)
@@ -306,8 +308,10 @@ func (c *Cluster) createLUN(r *request) response {
 		if v.luns == nil {
 			v.luns = map[string]*lun{}
 		}
+		if err := l.store(meta); err != nil {
+			return errDisk(err)
+		}
 		v.luns[meta.ID] = l
-		l.store(&lunImage{meta: meta})
 		return nil
 	})
 	if r.query.Get("return_records") == "true" {
@@ -400,7 +404,7 @@ func (c *Cluster) modifyLUN(r *request) response {
 		return fail(errInvalid(codeInvalidValue, "comment", "The comment is too long: at most 254 characters."))
 	}
 	if newName != l.name {
-		if _, exists := v.files[lunKey(newName)]; exists {
+		if v.active().hasLUN(newName) {
 			return fail(&apiErr{status: http.StatusConflict, code: codeLUNDuplicate, message: "A LUN already exists at path /vol/" + v.name + "/" + newName + ".", target: "name"})
 		}
 	}
@@ -416,24 +420,24 @@ func (c *Cluster) modifyLUN(r *request) response {
 				return e
 			}
 		}
-		img := l.image()
+		meta := l.meta
 		if g, set := boolField(r.body, "space.guarantee.requested"); set {
-			img.meta.Guarantee = g
+			meta.Guarantee = g
 		}
 		if resizing {
-			if newSize <= img.meta.Size {
+			if newSize <= meta.Size {
 				return errInvalid(codeLUNShrink, "space.size", "A LUN's size can be increased, not reduced, using the REST interface.")
 			}
-			if e := checkLUNFits(v, img.meta.Guarantee, newSize-img.meta.Size); e != nil {
+			if e := checkLUNFits(v, meta.Guarantee, newSize-meta.Size); e != nil {
 				return e
 			}
-			img.meta.Size = newSize
+			meta.Size = newSize
 		}
 		if t, set := boolField(r.body, "space.scsi_thin_provisioning_support_enabled"); set {
-			img.meta.Thin = t
+			meta.Thin = t
 		}
 		if comment, set := r.body["comment"].(string); set {
-			img.meta.Comment = comment
+			meta.Comment = comment
 		}
 		if b, set := r.body["enabled"].(bool); set {
 			l.enabled = b
@@ -442,14 +446,19 @@ func (c *Cluster) modifyLUN(r *request) response {
 			l.qos = qos
 		}
 		if newName != l.name {
-			if _, exists := v.files[lunKey(newName)]; exists {
+			if v.active().hasLUN(newName) {
 				return &apiErr{status: http.StatusConflict, code: codeLUNDuplicate, message: "A LUN already exists at path /vol/" + v.name + "/" + newName + ".", target: "name"}
 			}
-			delete(v.files, lunKey(l.name))
+			// Renamed, the image keeps its inode: a host that has it open goes on.
+			if err := v.active().renameLUN(l.name, newName); err != nil {
+				return errDisk(err)
+			}
 			l.name = newName
 		}
 		if changesImage {
-			l.store(img)
+			if err := l.store(meta); err != nil {
+				return errDisk(err)
+			}
 		}
 		return nil
 	})
@@ -483,7 +492,10 @@ func (c *Cluster) deleteLUN(r *request) response {
 			return mappedErr
 		}
 		// With the flag, the LUN's maps go with it.
-		delete(v.files, lunKey(l.name))
+		if err := v.active().removeLUN(l.name); err != nil {
+			return errDisk(err)
+		}
+		v.lunsStale = true
 		c.syncSAN()
 		return nil
 	})
@@ -547,12 +559,14 @@ func (c *Cluster) createLUNAttribute(r *request) response {
 	if e := checkLUNVolume(l.vol); e != nil {
 		return fail(e)
 	}
-	img := l.image()
-	if slices.ContainsFunc(img.meta.Attributes, func(x lunAttribute) bool { return x.Name == a.Name }) {
+	meta := l.meta
+	if slices.ContainsFunc(meta.Attributes, func(x lunAttribute) bool { return x.Name == a.Name }) {
 		return fail(&apiErr{status: http.StatusConflict, code: codeAttributeExists, message: "The LUN attribute \"" + a.Name + "\" already exists.", target: "name"})
 	}
-	img.meta.Attributes = append(img.meta.Attributes, a)
-	l.store(img)
+	meta.Attributes = append(slices.Clone(meta.Attributes), a)
+	if err := l.store(meta); err != nil {
+		return fail(errDisk(err))
+	}
 	body := map[string]any{}
 	if r.query.Get("return_records") == "true" {
 		body = map[string]any{"num_records": 1, "records": []map[string]any{attributeRecord(l, a)}}
@@ -565,8 +579,9 @@ func (c *Cluster) modifyLUNAttribute(r *request) response {
 	if e != nil {
 		return fail(e)
 	}
-	img := l.image()
-	i := slices.IndexFunc(img.meta.Attributes, func(x lunAttribute) bool { return x.Name == r.vars["name"] })
+	meta := l.meta
+	meta.Attributes = slices.Clone(meta.Attributes)
+	i := slices.IndexFunc(meta.Attributes, func(x lunAttribute) bool { return x.Name == r.vars["name"] })
 	if i < 0 {
 		return fail(errAttributeNotFound(r.vars["name"]))
 	}
@@ -577,8 +592,10 @@ func (c *Cluster) modifyLUNAttribute(r *request) response {
 	if e := checkLUNVolume(l.vol); e != nil {
 		return fail(e)
 	}
-	img.meta.Attributes[i].Value = value
-	l.store(img)
+	meta.Attributes[i].Value = value
+	if err := l.store(meta); err != nil {
+		return fail(errDisk(err))
+	}
 	return ok(map[string]any{})
 }
 
@@ -587,15 +604,18 @@ func (c *Cluster) deleteLUNAttribute(r *request) response {
 	if e != nil {
 		return fail(e)
 	}
-	img := l.image()
-	i := slices.IndexFunc(img.meta.Attributes, func(x lunAttribute) bool { return x.Name == r.vars["name"] })
+	meta := l.meta
+	meta.Attributes = slices.Clone(meta.Attributes)
+	i := slices.IndexFunc(meta.Attributes, func(x lunAttribute) bool { return x.Name == r.vars["name"] })
 	if i < 0 {
 		return fail(errAttributeNotFound(r.vars["name"]))
 	}
 	if e := checkLUNVolume(l.vol); e != nil {
 		return fail(e)
 	}
-	img.meta.Attributes = slices.Delete(img.meta.Attributes, i, i+1)
-	l.store(img)
+	meta.Attributes = slices.Delete(meta.Attributes, i, i+1)
+	if err := l.store(meta); err != nil {
+		return fail(errDisk(err))
+	}
 	return ok(map[string]any{})
 }

@@ -17,6 +17,19 @@ import (
 // name, as ONTAP's do.
 func page(r *http.Request, recs []map[string]any, filters url.Values, keys []string) map[string]any {
 	q := r.URL.Query()
+	// A lazy field is worked out for every record only if a filter or the order names it;
+	// else for the records of the page alone.
+	named := func(field string) bool {
+		for k := range filters {
+			if k == field || strings.HasPrefix(k, field+".") {
+				return true
+			}
+		}
+		return strings.Contains(q.Get("order_by"), field)
+	}
+	for _, rec := range recs {
+		resolve(rec, named)
+	}
 	var kept []map[string]any
 	for _, rec := range recs {
 		if matches(rec, filters) {
@@ -54,11 +67,25 @@ func page(r *http.Request, recs []map[string]any, filters url.Values, keys []str
 	fields := fieldList(q, "")
 	records := make([]map[string]any, 0, end-start)
 	for _, rec := range kept[start:end] {
+		resolve(rec, nil)
 		records = append(records, project(rec, fields, slices.Concat(keys, sortedKeys(filters))))
 	}
 	out["records"] = records
 	out["num_records"] = len(records)
 	return out
+}
+
+// lazy is a record's field worked out only when an answer shows, filters or orders on it: an
+// expensive one, such as a volume's used space, read from the disk.
+type lazy func() any
+
+// resolve works out the record's lazy fields that want names (all, for nil).
+func resolve(rec map[string]any, want func(field string) bool) {
+	for k, v := range rec {
+		if l, isLazy := v.(lazy); isLazy && (want == nil || want(k)) {
+			rec[k] = l()
+		}
+	}
 }
 
 // matches applies ONTAP's query filters: "field=value", with * wildcards, | alternatives,

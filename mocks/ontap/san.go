@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -78,35 +81,17 @@ func (f *Fabric) newSerial() string {
 
 // syncSAN brings the LUN identities up to the volumes' content, and drops the maps of LUNs
 // that are gone (and the delete_on_unmap igroups they leave without a map). Every SAN request
-// and side-API LUN call starts with it; callers hold fabric.mu.
+// and side-API LUN call starts with it; callers hold fabric.mu. It reads the disk only for the
+// volumes whose content the simulator replaced since (volume.lunsStale), so that it stays
+// cheap with thousands of volumes.
 func (c *Cluster) syncSAN() {
 	alive := map[string]bool{}
 	for _, v := range c.volumes {
-		seen := map[string]bool{}
-		for key, content := range v.files {
-			if !isLUNKey(key) {
-				continue
-			}
-			img, err := decodeImage(content, false)
-			if err != nil {
-				panic(fmt.Sprintf("LUN image %s of volume %s: %v", key, v.name, err))
-			}
-			if v.luns == nil {
-				v.luns = map[string]*lun{}
-			}
-			l := v.luns[img.meta.ID]
-			if l == nil {
-				l = &lun{uuid: c.fabric.newUUID(), serial: c.fabric.newSerial(), enabled: true}
-				v.luns[img.meta.ID] = l
-			}
-			l.vol, l.name, l.meta = v, strings.TrimPrefix(key, lunPrefix), img.meta
-			seen[img.meta.ID] = true
-			alive[l.uuid] = true
+		if v.lunsStale {
+			c.readLUNs(v)
 		}
-		for id := range v.luns {
-			if !seen[id] {
-				delete(v.luns, id)
-			}
+		for _, l := range v.luns {
+			alive[l.uuid] = true
 		}
 	}
 	for _, m := range slices.Clone(c.lunMaps) {
@@ -114,6 +99,43 @@ func (c *Cluster) syncSAN() {
 			c.unmap(m)
 		}
 	}
+}
+
+// readLUNs reads which LUNs a volume's content holds. A volume whose LUNs cannot be read (its
+// data directory is damaged) keeps the identities it had, and is read again next time.
+func (c *Cluster) readLUNs(v *volume) {
+	t := v.active()
+	names, err := t.lunNames()
+	if err != nil {
+		return
+	}
+	metas := make(map[string]lunMeta, len(names))
+	for _, name := range names {
+		m, err := t.readMeta(name)
+		if err != nil {
+			return
+		}
+		metas[name] = m
+	}
+	seen := map[string]bool{}
+	for name, m := range metas {
+		if v.luns == nil {
+			v.luns = map[string]*lun{}
+		}
+		l := v.luns[m.ID]
+		if l == nil {
+			l = &lun{uuid: c.fabric.newUUID(), serial: c.fabric.newSerial(), enabled: true}
+			v.luns[m.ID] = l
+		}
+		l.vol, l.name, l.meta = v, name, m
+		seen[m.ID] = true
+	}
+	for id := range v.luns {
+		if !seen[id] {
+			delete(v.luns, id)
+		}
+	}
+	v.lunsStale = false
 }
 
 // luns returns every LUN of the cluster in path order; callers ran syncSAN.
@@ -176,21 +198,22 @@ func splitLUNPath(path string) (volName, name string, ok bool) {
 	return volName, name, true
 }
 
-// image decodes a LUN's whole image from its volume's content.
-func (l *lun) image() *lunImage {
-	img, err := decodeImage(l.vol.files[lunKey(l.name)], true)
-	if err != nil {
-		// Images come only from encode: one that does not decode is the simulator's bug,
-		// and an empty image stored back would erase the LUN's bytes.
-		panic(fmt.Sprintf("LUN %s: %v", l.name, err))
+// image is the path of the LUN's image: a sparse file of exactly its size.
+func (l *lun) image() string { return l.vol.active().image(l.name) }
+
+// store writes changed metadata of the LUN (a resize grows its image).
+func (l *lun) store(m lunMeta) error {
+	if err := l.vol.active().writeMeta(l.name, m); err != nil {
+		return err
 	}
-	return img
+	l.meta = m
+	return nil
 }
 
-// store writes a changed image back to the LUN's volume.
-func (l *lun) store(img *lunImage) {
-	l.vol.files[lunKey(l.name)] = img.encode()
-	l.meta = img.meta
+// written is what was written to the LUN: its image's data extents.
+func (l *lun) written() int64 {
+	n, _ := dataSize(l.image()) // an image that cannot be read shows nothing written
+	return n
 }
 
 func (c *Cluster) mapsOfLUN(uuid string) []*lunMap {
@@ -285,8 +308,7 @@ func (c *Cluster) LUN(svmName, volName, name string) (LUNInfo, error) {
 	if err != nil {
 		return LUNInfo{}, err
 	}
-	_, written := imageSizes(l.vol.files[lunKey(l.name)])
-	return LUNInfo{UUID: l.uuid, Serial: l.serial, Size: l.meta.Size, Written: written,
+	return LUNInfo{UUID: l.uuid, Serial: l.serial, Size: l.meta.Size, Written: l.written(),
 		ReadOnly: l.vol.typ != "rw", Mapped: len(c.mapsOfLUN(l.uuid)) > 0}, nil
 }
 
@@ -307,9 +329,14 @@ func (c *Cluster) WriteLUN(svmName, volName, name string, offset int64, data []b
 	case offset < 0 || offset+int64(len(data)) > l.meta.Size:
 		return fmt.Errorf("write of %d bytes at %d is beyond LUN %s of %d bytes", len(data), offset, l.path(), l.meta.Size)
 	}
-	img := l.image()
-	img.write(offset, data)
-	l.store(img)
+	f, err := os.OpenFile(l.image(), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, offset)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return fmt.Errorf("write LUN %s: %w", l.path(), err)
+	}
 	l.vol.writes++
 	return nil
 }
@@ -325,12 +352,22 @@ func (c *Cluster) ReadLUN(svmName, volName, name string, offset, length int64) (
 	if offset < 0 || length < 0 || offset+length > l.meta.Size {
 		return nil, fmt.Errorf("read of %d bytes at %d is beyond LUN %s of %d bytes", length, offset, l.path(), l.meta.Size)
 	}
-	return l.image().read(offset, length), nil
+	f, err := os.Open(l.image())
+	if err != nil {
+		return nil, err
+	}
+	defer closeReader(f)
+	buf := make([]byte, length)
+	if _, err := f.ReadAt(buf, offset); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read LUN %s: %w", l.path(), err)
+	}
+	return buf, nil
 }
 
-// LUNChecksum is a SHA-256 over a LUN's size and written ranges, offsets and bytes in order:
-// two LUNs with the same writes have the same checksum, whatever their identities. (A range
-// written with zeros counts as written: it differs from one never written.)
+// LUNChecksum is a SHA-256 over a LUN's size and its image's data extents, offsets and bytes
+// in order: two LUNs with the same writes have the same checksum, whatever their identities.
+// (A range written with zeros counts as written: it differs from one never written. Extents
+// are whole blocks of the data directory's file system.)
 func (c *Cluster) LUNChecksum(svmName, volName, name string) (string, error) {
 	c.fabric.mu.Lock()
 	defer c.fabric.mu.Unlock()
@@ -338,12 +375,23 @@ func (c *Cluster) LUNChecksum(svmName, volName, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	img := l.image()
+	f, err := os.Open(l.image())
+	if err != nil {
+		return "", err
+	}
+	defer closeReader(f)
 	h := sha256.New()
-	_, _ = fmt.Fprintf(h, "size %d\n", img.meta.Size) // a hash takes every write
-	for _, e := range img.extents {
-		_, _ = fmt.Fprintf(h, "%d %d\n", e.off, len(e.data))
-		_, _ = h.Write(e.data)
+	_, _ = fmt.Fprintf(h, "size %d\n", l.meta.Size) // a hash takes every write
+	err = eachSegment(f, l.meta.Size, func(start, end int64, data bool) error {
+		if !data {
+			return nil
+		}
+		_, _ = fmt.Fprintf(h, "%d %d\n", start, end-start)
+		_, err := io.Copy(h, io.NewSectionReader(f, start, end-start))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read LUN %s: %w", l.path(), err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -32,7 +32,11 @@ import (
 //	GET    /sim/luns/{svm}/{volume}/{lun}           a LUN's uuid, serial, size, written bytes, read_only, mapped
 //	PUT    /sim/luns/{svm}/{volume}/{lun}/data?offset=N   write the body at offset N, as a host
 //	GET    /sim/luns/{svm}/{volume}/{lun}/data?offset=N&length=M   read M bytes: {"offset","length","data" (base64)}
-//	GET    /sim/luns/{svm}/{volume}/{lun}/checksum  a SHA-256 of its size and written ranges
+//	GET    /sim/luns/{svm}/{volume}/{lun}/checksum  a SHA-256 of its size and data extents
+//	GET    /sim/nfs/mount?server=IP&path=/junction&client=IP&write=true   an NFS mount, for a node plugin (node.go):
+//	                                                {"svm","volume","dir","readOnly"}; 403 if the export policy denies the client
+//	GET    /sim/iscsi/session?portal=IP[:3260]&target=IQN&initiator=IQN   an iSCSI login (node.go):
+//	                                                {"luns":[{"number","serial","image","readOnly","size","svm","path"}]}
 //
 // The route table sideRoutes serves them. Any other path, or a method its path does not
 // serve, answers 404 {"error": "no such simulator endpoint: METHOD /path"}.
@@ -105,6 +109,8 @@ var sideRoutes = []sideRoute{
 	newSideRoute("PUT", "/sim/luns/{svm}/{volume}/{lun}/data", (*Cluster).sideWriteLUN),
 	newSideRoute("GET", "/sim/luns/{svm}/{volume}/{lun}/data", (*Cluster).sideReadLUN),
 	newSideRoute("GET", "/sim/luns/{svm}/{volume}/{lun}/checksum", (*Cluster).sideLUNChecksum),
+	newSideRoute("GET", "/sim/nfs/mount", (*Cluster).sideNFSMount),
+	newSideRoute("GET", "/sim/iscsi/session", (*Cluster).sideISCSISession),
 }
 
 func (c *Cluster) sideLUN(r *sideRequest) sideResponse {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -53,14 +54,31 @@ func TestSideRoutes(t *testing.T) {
 		`{"svm":{"name":"svm1"},"name":"/vol/v/lun0","os_type":"linux","space":{"size":1048576,"guarantee":{"requested":false}}}`); status != 201 {
 		t.Fatalf("LUN create: %d %v", status, body)
 	}
+	// "hello" written at 512 (a case below) takes the LUN's first block on disk: the checksum
+	// and the written bytes count whole blocks of the data directory's file system (4 KiB).
+	// v is exported to every IPv4 client at /v, for an NFS mount; an initiator in no igroup
+	// logs in to svm1's target and sees no LUN.
+	ontapCall := raw(t, f, primary)
+	if status, body := ontapCall(t, "POST", "/api/protocols/nfs/export-policies", `{"svm":{"name":"svm1"},"name":"all","rules":[{"clients":[{"match":"0.0.0.0/0"}],"ro_rule":["sys"],"rw_rule":["sys"]}]}`); status != 201 {
+		t.Fatalf("export policy: %d %v", status, body)
+	}
+	if status, body := ontapCall(t, "PATCH", "/api/storage/volumes/"+v.UUID+"?return_timeout=10", `{"nas":{"path":"/v","export_policy":{"name":"all"}}}`); status != 200 {
+		t.Fatalf("junction: %d %v", status, body)
+	}
+	_, svc := ontapCall(t, "GET", "/api/protocols/san/iscsi/services?svm.name=svm1&fields=target.name", "")
+	target := url.QueryEscape(svc["records"].([]any)[0].(map[string]any)["target"].(map[string]any)["name"].(string))
+	fsDir := f.DataDir() + "/primary/" + v.UUID + "/active/fs"
+
 	lunSum := sha256.New()
-	lunSum.Write([]byte("size 1048576\n512 5\nhello"))
+	block := make([]byte, 4096)
+	copy(block[512:], "hello")
+	lunSum.Write(append([]byte("size 1048576\n0 4096\n"), block...))
 	lunInfo := func() string {
 		info, err := primary.LUN("svm1", "v", "lun0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return `{"uuid":"` + info.UUID + `","serial_number":"` + info.Serial + `","size":1048576,"written":5,"read_only":false,"mapped":false}` + "\n"
+		return `{"uuid":"` + info.UUID + `","serial_number":"` + info.Serial + `","size":1048576,"written":4096,"read_only":false,"mapped":false}` + "\n"
 	}
 
 	served := make([]bool, sim.NumSideRoutes) // which routes a case got an answer from
@@ -127,6 +145,12 @@ func TestSideRoutes(t *testing.T) {
 		{name: "write at an offset that is not a number", method: "PUT", path: "/sim/luns/svm1/v/lun0/data?offset=end", body: "x", status: 400, want: errBody(`offset: strconv.ParseInt: parsing "end": invalid syntax`)},
 		{name: "no such LUN", method: "GET", path: "/sim/luns/svm1/v/lun9", status: 409, want: errBody("LUN /vol/v/lun9 in SVM svm1: no such LUN")},
 		{name: "a LUN of no volume", method: "GET", path: "/sim/luns/svm1/nope/lun0/checksum", status: 409, want: errBody("volume svm1:nope: no such volume")},
+		{name: "an NFS mount", method: "GET", path: "/sim/nfs/mount?server=127.0.0.1&path=/v&client=10.0.0.5&write=true", status: 200, want: `{"svm":"svm1","volume":"v","dir":"` + fsDir + `","readOnly":false}` + "\n"},
+		{name: "an NFS mount where nothing is mounted", method: "GET", path: "/sim/nfs/mount?server=127.0.0.1&path=/w&client=10.0.0.5", status: 404, want: errBody("no volume of SVM svm1 is mounted at /w")},
+		{name: "an NFS mount refused", method: "GET", path: "/sim/nfs/mount?server=127.0.0.1&path=/v&client=fd20::1", status: 403, want: errBody("access denied: export policy all of SVM svm1 has no rule that admits client fd20::1 for NFS")},
+		{name: "an NFS mount without a client", method: "GET", path: "/sim/nfs/mount?server=127.0.0.1&path=/v", status: 400, want: errBody("want server, path and client")},
+		{name: "an iSCSI login", method: "GET", path: "/sim/iscsi/session?portal=127.1.1.2:3260&target=" + target + "&initiator=iqn.1994-05.com.redhat:node1", status: 200, want: `{"luns":[]}` + "\n"},
+		{name: "an iSCSI login to no portal", method: "GET", path: "/sim/iscsi/session?portal=127.9.9.9&target=" + target + "&initiator=iqn.1994-05.com.redhat:node1", status: 404, want: errBody("no iSCSI data interface of cluster primary has address 127.9.9.9")},
 		{name: "unknown path", method: "GET", path: "/sim/nothing", status: 404, want: notFound("GET", "/sim/nothing")},
 		{name: "the root", method: "GET", path: "/sim/", status: 404, want: notFound("GET", "/sim/")},
 		{name: "a volume's unknown sub-path", method: "GET", path: "/sim/volumes/svm1/v/snapshots", status: 404, want: notFound("GET", "/sim/volumes/svm1/v/snapshots")},

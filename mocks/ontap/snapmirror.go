@@ -2,7 +2,7 @@ package ontap
 
 import (
 	"fmt"
-	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,14 +238,21 @@ func (c *Cluster) transition(rel *relationship, state, restore string, now time.
 			return f.resync(rel, now)
 		}
 	case "broken_off":
+		// The destination becomes what its exported (or the named) snapshot holds, in place:
+		// a client that has it mounted read-only sees the same files once it is writable.
+		from := dv.snapshot(rel.exported)
+		if restore != "" {
+			from = dv.snapshot(restore)
+		}
+		if from != nil {
+			if err := syncTree(from.dir, dv.active()); err != nil {
+				return errDisk(err)
+			}
+			dv.replaced()
+		}
 		f.record("break", rel)
 		rel.state, rel.quiesced = "broken_off", false
 		dv.typ = "rw"
-		if restore != "" {
-			dv.files = maps.Clone(dv.snapshot(restore).files)
-		} else if s := dv.snapshot(rel.exported); s != nil {
-			dv.files = maps.Clone(s.files)
-		}
 	}
 	return nil
 }
@@ -262,8 +269,13 @@ func (f *Fabric) resync(rel *relationship, now time.Time) *apiErr {
 	if common < 0 {
 		return errInvalid(codeNoCommonSnapshot, "", "No common Snapshot copy between %s and %s: the destination was never in a relationship with this source, or their common snapshots were deleted. Delete the destination's data and initialize a new relationship.", rel.src, rel.dst)
 	}
-	dv.snapshots = dv.snapshots[:common+1]
-	dv.files = maps.Clone(dv.snapshots[common].files)
+	// Rolled back in place: a client that has the volume mounted sees the common snapshot.
+	if err := syncTree(dv.snapshots[common].dir, dv.active()); err != nil {
+		return errDisk(err)
+	}
+	dv.replaced()
+	dropSnapshots(dv.snapshots[common+1:])
+	dv.snapshots = slices.Clone(dv.snapshots[:common+1])
 	dv.typ = "dp"
 	return f.startTransfer(rel, "resync", "", now)
 }
@@ -306,7 +318,11 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 			return nil
 		}
 	} else {
-		newest = sc.takeSnapshot(sv, snapmirrorName(sv, rel.snapPrefix, now), now)
+		var err error
+		if newest, err = sc.takeSnapshot(sv, snapmirrorName(sv, dv, rel.snapPrefix, now), now); err != nil {
+			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not snapshot the source: "+err.Error())
+			return nil
+		}
 		newest.owners = []string{"snapmirror"}
 	}
 	common := commonSnapshot(sv, dv)
@@ -328,13 +344,18 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	} else if len(newer) > 0 {
 		t.carry = []*snapshot{newest}
 	}
-	prev := map[string]string{}
+	var prev tree // none: everything is new
 	if common >= 0 {
-		prev = dv.snapshots[common].files
+		prev = dv.snapshots[common].dir
 	}
 	for _, s := range t.carry {
-		t.bytes += delta(prev, s.files)
-		prev = s.files
+		n, err := delta(prev, s.dir)
+		if err != nil {
+			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not read the source: "+err.Error())
+			return nil
+		}
+		t.bytes += n
+		prev = s.dir
 	}
 	setup := f.opts.TransferSetup
 	if dc.transferDelay > 0 {
@@ -364,23 +385,6 @@ func (f *Fabric) startTransfer(rel *relationship, typ, sourceSnapshot string, no
 	return nil
 }
 
-// delta is how many bytes differ from one version of a file system to the next: the size of
-// every file added or changed, and of every file removed; for a LUN, its written bytes.
-func delta(prev, next map[string]string) int64 {
-	var n int64
-	for k, v := range next {
-		if old, ok := prev[k]; !ok || old != v {
-			n += entryData(k, v)
-		}
-	}
-	for k, v := range prev {
-		if _, ok := next[k]; !ok {
-			n += entryData(k, v)
-		}
-	}
-	return n
-}
-
 func (f *Fabric) failTransfer(rel *relationship, now time.Time, code, msg string) {
 	t := rel.transfer
 	t.state, t.end = "failed", now
@@ -403,7 +407,11 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 		return
 	}
 	if len(t.carry) > 0 {
-		need := contentSize(t.carry[len(t.carry)-1].files)
+		need, err := t.carry[len(t.carry)-1].dir.size()
+		if err != nil {
+			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not read the source: "+err.Error())
+			return
+		}
 		if need > dv.size {
 			if dv.autosizeMode == "grow" || dv.autosizeMode == "grow_shrink" {
 				grown := need + need/4
@@ -419,7 +427,13 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 		}
 		for _, s := range t.carry {
 			if dv.snapshot(s.name) == nil {
-				cp := &snapshot{uuid: f.newUUID(), name: s.name, created: s.created, files: maps.Clone(s.files)}
+				uuid := f.newUUID()
+				cp := &snapshot{uuid: uuid, name: s.name, created: s.created, dir: dv.snapshotTree(uuid)}
+				if err := copyTree(s.dir, cp.dir); err != nil {
+					_ = os.RemoveAll(string(cp.dir)) // half a copy is no snapshot
+					f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not write the destination: "+err.Error())
+					return
+				}
 				if strings.HasPrefix(s.name, "snapmirror.") {
 					cp.owners = []string{"snapmirror"}
 				}
@@ -427,7 +441,12 @@ func (f *Fabric) completeTransfer(rel *relationship, now time.Time) {
 			}
 		}
 		last := t.carry[len(t.carry)-1]
-		dv.files = maps.Clone(last.files)
+		// In place: a client that has the destination mounted sees the new content.
+		if err := syncTree(last.dir, dv.active()); err != nil {
+			f.failTransfer(rel, now, codeSimulatorDisk, "Transfer failed: the simulator could not write the destination: "+err.Error())
+			return
+		}
+		dv.replaced()
 		rel.exported, rel.exportedTime = last.name, last.created
 	}
 	t.state, t.end = "success", now
@@ -462,10 +481,12 @@ func snapmirrorPrefix(dc *Cluster, dv *volume) string {
 
 // snapmirrorName is a new SnapMirror snapshot's name on the source volume sv: the prefix and
 // the time to the second, the next free second when a transfer of the same second took one
-// (UNCONFIRMED: what ONTAP does then).
-func snapmirrorName(sv *volume, prefix string, now time.Time) string {
+// (UNCONFIRMED: what ONTAP does then). Free on the destination dv too: the source keeps only
+// the newest, the destination an older one of the same relationship, and a name taken again
+// would stand for two contents.
+func snapmirrorName(sv, dv *volume, prefix string, now time.Time) string {
 	for t := now.UTC(); ; t = t.Add(time.Second) {
-		if name := prefix + t.Format("2006-01-02_150405"); sv.snapshot(name) == nil {
+		if name := prefix + t.Format("2006-01-02_150405"); sv.snapshot(name) == nil && dv.snapshot(name) == nil {
 			return name
 		}
 	}
@@ -490,12 +511,15 @@ func prune(v *volume, prefix string, keep int) {
 	for _, i := range idx[:len(idx)-keep] {
 		drop[i] = true
 	}
-	kept := v.snapshots[:0]
+	var kept, dropped []*snapshot
 	for i, s := range v.snapshots {
-		if !drop[i] {
+		if drop[i] {
+			dropped = append(dropped, s)
+		} else {
 			kept = append(kept, s)
 		}
 	}
+	dropSnapshots(dropped)
 	v.snapshots = kept
 }
 

@@ -59,6 +59,9 @@ type Topology struct {
 	} `json:"clusters"`
 	// Peers are pairs of SVM names to peer for SnapMirror.
 	Peers [][]string `json:"peers"`
+	// DataDir is where volumes keep their content (Options.DataDir); empty means a temporary
+	// directory that the fabric's Close removes.
+	DataDir string `json:"dataDir,omitempty"`
 }
 
 // LoadTopology reads and checks a topology file.
@@ -89,7 +92,7 @@ func pathBeside(file, rel string) string {
 
 // Start builds the fabric the topology describes and starts its clusters.
 func (t *Topology) Start() (*Fabric, error) {
-	opts := Options{Username: t.Credentials.Username, MaxConcurrent: t.MaxConcurrent, TransferRate: t.TransferRate, ClockRate: t.ClockRate}
+	opts := Options{Username: t.Credentials.Username, MaxConcurrent: t.MaxConcurrent, TransferRate: t.TransferRate, ClockRate: t.ClockRate, DataDir: t.DataDir}
 	if t.Credentials.PasswordFile != "" {
 		b, err := os.ReadFile(t.Credentials.PasswordFile)
 		if err != nil {

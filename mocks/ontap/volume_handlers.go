@@ -1,8 +1,9 @@
 package ontap
 
 import (
-	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,20 +15,29 @@ const minVolumeSize = 20 << 20 // ONTAP's smallest FlexVol
 var volumeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
 func (c *Cluster) volumeRecord(v *volume) map[string]any {
-	return c.volumeRecordWith(v, c.fabric.protected(c))
+	return c.volumeRecordWith(v, c.fabric.protected(c), true)
 }
 
-// volumeRecordWith renders a volume, given the set of protected (source) volumes.
-func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool) map[string]any {
+// volumeRecordWith renders a volume, given the set of protected (source) volumes; its space
+// is lazy (read from the disk when shown) unless now.
+func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, now bool) map[string]any {
 	rec := map[string]any{
 		"uuid": v.uuid, "name": v.name, "size": v.size, "type": v.typ, "state": v.state, "style": "flexvol",
 		"svm":         map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid},
 		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
 		"create_time": c.timestamp(v.created), "snapshot_count": len(v.snapshots),
-		"space":      map[string]any{"size": v.size, "used": v.used(), "available": max(v.size-v.used(), 0)},
 		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
 		// A client's writes, counted as ONTAP counts write operations since boot.
 		"statistics": map[string]any{"iops_raw": map[string]any{"write": v.writes}},
+	}
+	space := lazy(func() any {
+		used := v.used()
+		return map[string]any{"size": v.size, "used": used, "available": max(v.size-used, 0)}
+	})
+	if now {
+		rec["space"] = space()
+	} else {
+		rec["space"] = space
 	}
 	if v.comment != "" {
 		rec["comment"] = v.comment
@@ -63,10 +73,12 @@ func (c *Cluster) listVolumes(r *request) response {
 	if strings.ContainsAny(name, "*|!<>") {
 		name = ""
 	}
+	// The used space, read from the disk, is lazy: read for the page answered, not for
+	// thousands of volumes at each page.
 	recs := make([]map[string]any, 0, len(c.volumes))
 	for _, v := range c.volumes {
 		if name == "" || strings.EqualFold(v.name, name) {
-			recs = append(recs, c.volumeRecordWith(v, protected))
+			recs = append(recs, c.volumeRecordWith(v, protected, false))
 		}
 	}
 	sortByUUID(recs)
@@ -113,9 +125,12 @@ func (c *Cluster) createVolume(r *request) response {
 	}
 	v := &volume{
 		uuid: c.fabric.newUUID(), name: name, svm: s.name, aggregate: aggrName, size: minVolumeSize,
-		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, files: map[string]string{},
-		msid: c.nextMSID(),
+		typ: "rw", state: "online", snapshotPolicy: "default", created: r.now, msid: c.nextMSID(),
 	}
+	v.dir = filepath.Join(c.dir, v.uuid)
+	// from is what the new volume's content starts as: empty, or a FlexClone's parent snapshot.
+	var from *snapshot
+	var parent *volume
 	if size, set := number(r.body["size"]); set {
 		v.size = size
 	}
@@ -139,15 +154,13 @@ func (c *Cluster) createVolume(r *request) response {
 		// it, as if the clone were split at once; ONTAP keeps the two sharing blocks.
 		parentName, _ := nameOf(clone, "parent_volume")
 		snapName, _ := nameOf(clone, "parent_snapshot")
-		parent := c.volumeByName(s.name, parentName)
+		parent = c.volumeByName(s.name, parentName)
 		if parent == nil {
 			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Parent volume " + parentName + " does not exist.", target: "clone.parent_volume.name"})
 		}
-		snap := parent.snapshot(snapName)
-		if snap == nil {
+		if from = parent.snapshot(snapName); from == nil {
 			return fail(&apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Snapshot copy " + snapName + " of volume " + parentName + " does not exist.", target: "clone.parent_snapshot.name"})
 		}
-		v.files = maps.Clone(snap.files)
 	}
 	if v.typ == "dp" {
 		if v.path != "" {
@@ -161,6 +174,12 @@ func (c *Cluster) createVolume(r *request) response {
 		}
 		if c.volumeByName(v.svm, v.name) != nil {
 			return &apiErr{status: http.StatusConflict, code: codeVolumeDuplicate, message: "Duplicate volume name " + v.name + ".", target: "name"}
+		}
+		if from != nil && !slices.Contains(parent.snapshots, from) {
+			return &apiErr{status: http.StatusNotFound, code: codeNotFound, message: "Snapshot copy " + from.name + " of volume " + parent.name + " does not exist.", target: "clone.parent_snapshot.name"}
+		}
+		if err := makeVolumeDir(v, from); err != nil {
+			return errDisk(err)
 		}
 		c.volumes[v.uuid] = v
 		return nil
@@ -272,8 +291,13 @@ func (c *Cluster) restoreVolume(r *request, v *volume, name, uuid string) respon
 				return errInvalid(codeNewerSnapshotIsSMRef, "restore_to", "Newer Snapshot copy %q is in use as a SnapMirror reference.", newer.name)
 			}
 		}
-		v.files = maps.Clone(v.snapshots[idx].files)
-		v.snapshots = v.snapshots[:idx+1]
+		// In place: a client that has the volume mounted sees the snapshot's content.
+		if err := syncTree(v.snapshots[idx].dir, v.active()); err != nil {
+			return errDisk(err)
+		}
+		v.replaced()
+		dropSnapshots(v.snapshots[idx+1:])
+		v.snapshots = slices.Clone(v.snapshots[:idx+1])
 		return nil
 	})
 }
@@ -290,6 +314,9 @@ func (c *Cluster) deleteVolume(r *request) response {
 		if c.fabric.inRelationship(c, v) {
 			return errInvalid(codeVolumeInRelationship, "", `Volume "%s" in SVM "%s" is the destination or source endpoint of one or more SnapMirror relationships. Before you can delete the volume, you must delete the relationships for which it is the destination endpoint, and release the source information for the relationships for which it is the source endpoint using "snapmirror release".`, v.name, v.svm)
 		}
+		if err := os.RemoveAll(v.dir); err != nil {
+			return errDisk(err)
+		}
 		delete(c.volumes, v.uuid)
 		return nil
 	})
@@ -298,7 +325,7 @@ func (c *Cluster) deleteVolume(r *request) response {
 func (c *Cluster) snapshotRecord(v *volume, s *snapshot) map[string]any {
 	rec := map[string]any{
 		"uuid": s.uuid, "name": s.name, "create_time": c.timestamp(s.created),
-		"size": contentSize(s.files), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
+		"size": snapshotSize(s), "volume": map[string]any{"name": v.name, "uuid": v.uuid},
 		"svm": map[string]any{"name": v.svm, "uuid": c.svms[v.svm].uuid}, "state": "valid",
 	}
 	if len(s.owners) > 0 {
@@ -342,7 +369,11 @@ func (c *Cluster) listSnapshots(r *request) response {
 		for _, s := range v.snapshots {
 			rec := c.snapshotRecord(v, s)
 			if withDelta {
-				rec["delta"] = map[string]any{"size_consumed": delta(s.files, v.files), "time_elapsed": isoDuration(r.now.Sub(s.created))}
+				d, err := delta(s.dir, v.active())
+				if err != nil {
+					return fail(errDisk(err))
+				}
+				rec["delta"] = map[string]any{"size_consumed": d, "time_elapsed": isoDuration(r.now.Sub(s.created))}
 			}
 			recs = append(recs, rec)
 		}
@@ -392,16 +423,49 @@ func (c *Cluster) createSnapshot(r *request) response {
 		if v.snapshot(name) != nil {
 			return &apiErr{status: http.StatusConflict, code: codeSnapshotDuplicate, message: "Snapshot copy " + name + " already exists.", target: "name"}
 		}
-		c.takeSnapshot(v, name, r.now)
+		if _, err := c.takeSnapshot(v, name, r.now); err != nil {
+			return errDisk(err)
+		}
 		return nil
 	})
 }
 
-// takeSnapshot freezes the volume's active file system; callers hold fabric.mu.
-func (c *Cluster) takeSnapshot(v *volume, name string, now time.Time) *snapshot {
-	s := &snapshot{uuid: c.fabric.newUUID(), name: name, created: now, files: maps.Clone(v.files)}
+// takeSnapshot freezes the volume's active file system into a copy on disk; callers hold
+// fabric.mu.
+func (c *Cluster) takeSnapshot(v *volume, name string, now time.Time) (*snapshot, error) {
+	uuid := c.fabric.newUUID()
+	s := &snapshot{uuid: uuid, name: name, created: now, dir: v.snapshotTree(uuid)}
+	if err := copyTree(v.active(), s.dir); err != nil {
+		_ = os.RemoveAll(string(s.dir)) // half a copy is no snapshot
+		return nil, err
+	}
 	v.snapshots = append(v.snapshots, s)
-	return s
+	return s, nil
+}
+
+// snapshotTree is where a snapshot of the volume keeps its copy.
+func (v *volume) snapshotTree(uuid string) tree {
+	return tree(filepath.Join(v.dir, "snapshots", uuid))
+}
+
+// makeVolumeDir gives a new volume its content: none (its directory comes with its first
+// content), or a copy of a FlexClone's parent snapshot.
+func makeVolumeDir(v *volume, from *snapshot) error {
+	if from == nil {
+		return nil
+	}
+	v.replaced() // its LUNs are the parent's, to be given identities of their own
+	if err := copyTree(from.dir, v.active()); err != nil {
+		_ = os.RemoveAll(v.dir) // nothing refers to it
+		return err
+	}
+	return nil
+}
+
+// snapshotSize is the space a snapshot's copy takes, as the volume's used space counts it.
+func snapshotSize(s *snapshot) int64 {
+	n, _ := s.dir.size() // a copy that cannot be read counts what was read
+	return n
 }
 
 func (c *Cluster) deleteSnapshot(r *request) response {
@@ -427,7 +491,10 @@ func (c *Cluster) deleteSnapshot(r *request) response {
 	return c.async(r, func() *apiErr {
 		for i, s := range v.snapshots {
 			if s.uuid == uuid {
-				v.snapshots = append(v.snapshots[:i], v.snapshots[i+1:]...)
+				if err := os.RemoveAll(string(s.dir)); err != nil {
+					return errDisk(err)
+				}
+				v.snapshots = slices.Delete(v.snapshots, i, i+1)
 				return nil
 			}
 		}
