@@ -45,18 +45,35 @@ func (s *Site) createApp(ctx context.Context, v *Volume) error {
 	})
 }
 
-// startApp creates the application's pod and waits until its volume is published to the node.
+// startApp creates the application's pod, waits until its volume is published to the node,
+// and mounts it there as kubelet would (kubelet.go).
 func (s *Site) startApp(ctx context.Context, v *Volume, volume string) (string, error) {
 	if err := s.createApp(ctx, v); err != nil {
 		return "", err
 	}
-	return s.waitAttached(ctx, v, volume)
+	published, err := s.waitAttached(ctx, v, volume)
+	if err != nil {
+		return "", err
+	}
+	mnt, err := s.mountApp(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if s.mounts == nil {
+		s.mounts = map[string]string{}
+	}
+	s.mounts[v.PVC] = mnt
+	return published + "; mounted on the node", nil
 }
 
 // stopApp deletes the application's pod, as a node would once its containers stopped, and
 // waits until its volume is unpublished: the VolumeAttachment is gone and, for a LUN, ONTAP
 // shows no map to the node's igroup.
 func (s *Site) stopApp(ctx context.Context, v *Volume, volume string) (string, error) {
+	if err := s.unmountApp(ctx, v); err != nil {
+		return "", err
+	}
+	delete(s.mounts, v.PVC)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: appName(v), Namespace: "default"}}
 	if err := s.CP.Client.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
 		return "", err
@@ -77,9 +94,9 @@ func (s *Site) stopApp(ctx context.Context, v *Volume, volume string) (string, e
 		return "", fmt.Errorf("unpublish after the application stopped: %w", err)
 	}
 	if v.SAN {
-		return "the application stopped; its VolumeAttachment is gone and the LUN unmapped from igroup " + s.igroup(), nil
+		return "the application stopped: its volume unmounted from the node (the loop device detached), its VolumeAttachment gone and the LUN unmapped from igroup " + s.igroup(), nil
 	}
-	return "the application stopped; its VolumeAttachment is gone and the volume's export policy has no rule left", nil
+	return "the application stopped: its volume unmounted from the node, its VolumeAttachment gone and the volume's export policy left with no rule", nil
 }
 
 // igroup is the node's igroup on this site's SVM: <node>-<installation ID>.

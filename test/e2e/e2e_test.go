@@ -21,9 +21,16 @@ import (
 )
 
 // TestWorkflow walks shared/docs/workflow.md sections 1 to 7 on two sites with the real CSI
-// sidecars, kube-controller-manager binding PVCs, and the snapmirror-csi binary; data is checked
-// through the simulator at every step.
+// sidecars, kube-controller-manager binding PVCs, and the snapmirror-csi binary, its node
+// plugin mounting the volumes for the application, which reads and writes its files through
+// them; copies are compared through the simulator's checksums too.
 func TestWorkflow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv(e2e.RequireRootEnv) == "1" {
+			t.Fatalf("the node plugin mounts filesystems and attaches loop devices, so this test needs root, and %s=1 requires it to run", e2e.RequireRootEnv)
+		}
+		t.Skipf("the node plugin mounts filesystems and attaches loop devices: run this test as root (%s=1 makes this skip a failure)", e2e.RequireRootEnv)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	env, err := e2e.Start(ctx, e2e.Options{Log: t.Logf})

@@ -74,6 +74,10 @@ type Site struct {
 	peerSVM string
 	// user and password are the ONTAP administrator's, for LUNMaps.
 	user, password string
+	// kubelet plays kubelet's part for the node (kubelet.go); mounts are the running
+	// applications' mounts, by PVC.
+	kubelet *kubelet
+	mounts  map[string]string
 }
 
 // Options configure Start.
@@ -85,6 +89,9 @@ type Options struct {
 // Start builds snapmirror-csi, starts the fabric of test/topologies/two-clusters.yaml and both
 // sites. Call Stop when done, even after an error.
 func Start(ctx context.Context, opts Options) (*Env, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the sites' node plugins mount filesystems and attach loop devices: run as root")
+	}
 	logf := opts.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -158,7 +165,6 @@ const Driver = "csi.trident.netapp.io"
 // with the node ID that NodeGetInfo would give.
 func (s *Site) registerNode(ctx context.Context) error {
 	s.Node = s.Name + "-worker"
-	s.NodeID = s.Node + ";iqn=iqn.2005-03.org.open-iscsi:" + s.Name + "-worker;nfs=127.0.0.1"
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.Node, Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}}}
 	if err := s.CP.Client.Create(ctx, node); err != nil {
 		return err
@@ -204,9 +210,22 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 			return err
 		}
 	}
-	if err := s.registerNode(ctx); err != nil {
-		return err
+	start := func(name, path string, args ...string) error {
+		logf("%s: starting %s", s.Name, name)
+		log, err := os.Create(filepath.Join(s.dir, name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(path, args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		s.procs = append(s.procs, cmd)
+		return nil
 	}
+
 	system := &corev1.Namespace{}
 	if err := s.CP.Client.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, system); err != nil {
 		return err
@@ -245,27 +264,19 @@ func (s *Site) start(ctx context.Context, f *sim.Fabric, root, assets, binary st
 			return err
 		}
 	}
+	// The node's plugin first: its registration gives the node ID that the CSINode carries.
+	if err := s.startNodePlugin(ctx, binary, start); err != nil {
+		return err
+	}
+	if err := s.registerNode(ctx); err != nil {
+		return err
+	}
 	if s.MetricsAddr, err = freeAddress(); err != nil {
 		return err
 	}
 	kc, sidecarKC := "--kubeconfig="+s.CP.Kubeconfig, "--kubeconfig="+sidecarKubeconfig
 	sock := filepath.Join(s.dir, "csi.sock")
 	csiAddr := "--csi-address=" + sock
-	start := func(name, path string, args ...string) error {
-		logf("%s: starting %s", s.Name, name)
-		log, err := os.Create(filepath.Join(s.dir, name+".log"))
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(path, args...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
-		}
-		s.procs = append(s.procs, cmd)
-		return nil
-	}
 	csiBin := func(b string) string { return filepath.Join(assets, "csi", b) }
 	for _, c := range []struct {
 		name, path string
@@ -507,6 +518,12 @@ func (e *Env) Stop() error {
 	for _, s := range []*Site{e.Secondary, e.Primary} {
 		if s == nil {
 			continue
+		}
+		if e.Fabric != nil {
+			errs = append(errs, unmountAll(s.dir, e.Fabric.DataDir()))
+		}
+		if s.kubelet != nil && s.kubelet.conn != nil {
+			s.kubelet.conn.Close()
 		}
 		for _, p := range s.procs {
 			syscall.Kill(-p.Process.Pid, syscall.SIGTERM)

@@ -47,19 +47,15 @@ func NewState() *State {
 // Volume is one mirrored PVC. Its StorageClass, TMR, TAMU and SnapshotInfo share its name.
 type Volume struct {
 	PVC string
-	// SAN: an ontap-san volume, whose data is the bytes of its LUN lun0; else an ontap-nas
-	// one, whose data is its files.
+	// SAN: an ontap-san volume, whose LUN lun0 holds an ext4 filesystem with the
+	// application's files; else an ontap-nas one, whose files are the application's.
 	SAN                            bool
 	PrimaryHandle, SecondaryHandle string
 	PrimaryVolume, SecondaryVolume string
 }
 
-// lun is the LUN the driver makes in each ontap-san FlexVol; lunOffset is where the
-// application writes in it.
-const (
-	lun       = "lun0"
-	lunOffset = 1 << 20
-)
+// lun is the LUN the driver makes in each ontap-san FlexVol.
+const lun = "lun0"
 
 // example returns the replacements that turn an example written for csi-nas into this
 // volume's: its name, and for ontap-san the backend type, a filesystem on the LUN and one
@@ -75,24 +71,6 @@ func (v *Volume) example(rel string, replace map[string]string) map[string]strin
 	}
 	maps.Copy(r, replace)
 	return r
-}
-
-// write is the application writing text: a file orders.db, or text at lunOffset of the LUN.
-func (v *Volume) write(s *Site, volume, text string) error {
-	if v.SAN {
-		return s.Cluster.WriteLUN(s.SVM, volume, lun, lunOffset, []byte(text))
-	}
-	return s.Cluster.WriteFile(s.SVM, volume, "orders.db", text)
-}
-
-// holds reports whether the volume holds what write wrote as text.
-func (v *Volume) holds(s *Site, volume, text string) (bool, error) {
-	if v.SAN {
-		data, err := s.Cluster.ReadLUN(s.SVM, volume, lun, lunOffset, int64(len(text)))
-		return string(data) == text, err
-	}
-	files, err := s.Cluster.Files(s.SVM, volume)
-	return files["orders.db"] == text, err
 }
 
 // checksum sums the volume's data: its files, or its LUN's size and bytes.
@@ -174,10 +152,10 @@ var Steps = []Step{
 			if err != nil {
 				return "", err
 			}
-			if err := v.write(p, vol, "order 1\n"); err != nil {
+			if err := p.appWrite(v, "order 1\n"); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("bound to FlexVol %s:%s; %s; the application wrote %s", p.SVM, vol, published, v.what()), nil
+			return fmt.Sprintf("bound to FlexVol %s:%s; %s; the application wrote %s through it", p.SVM, vol, published, appFile), nil
 		})
 	}},
 	{"1. Primary: TMRs in state promoted report the volumes' handles", func(ctx context.Context, e *Env, st *State) (string, error) {
@@ -228,6 +206,14 @@ var Steps = []Step{
 			if !strings.Contains(published, "attached read-only") {
 				return "", fmt.Errorf("a DP volume published for writing: %s", published)
 			}
+			if err := s.appReads(v, "order 1\n"); err != nil {
+				return "", err
+			}
+			refused, err := s.appCannotWrite(v)
+			if err != nil {
+				return "", err
+			}
+			published += "; the standby application reads " + appFile + " through its mount, and its write fails: " + refused
 			if v.SAN {
 				// A LUN's FlexVol is reached over iSCSI: neither copy gets an NFS junction path.
 				for _, at := range []struct {
@@ -245,7 +231,7 @@ var Steps = []Step{
 	{"7. Update on demand: a TridentActionMirrorUpdate carries new writes", func(ctx context.Context, e *Env, st *State) (string, error) {
 		s := e.Secondary
 		return st.forEach(func(v *Volume) (string, error) {
-			if err := v.write(e.Primary, v.PrimaryVolume, "order 1\norder 2\n"); err != nil {
+			if err := e.Primary.appWrite(v, "order 1\norder 2\n"); err != nil {
 				return "", err
 			}
 			if err := s.applyExample(e, "7-update/tamu.yaml", v.example("", map[string]string{`  snapshotHandle: "pvc-1234/snapshot-1234"` + "\n": ""})); err != nil {
@@ -258,7 +244,15 @@ var Steps = []Step{
 			if err := v.sameData(e.Primary, v.PrimaryVolume, s, v.SecondaryVolume); err != nil {
 				return "", err
 			}
-			return "Succeeded: " + status.Message, nil
+			if v.SAN {
+				// The standby's read-only ext4 keeps what it read cached, as a host's does until
+				// it mounts again: the LUN's bytes are compared above.
+				return "Succeeded: " + status.Message, nil
+			}
+			if err := s.appReads(v, "order 1\norder 2\n"); err != nil {
+				return "", err
+			}
+			return "Succeeded: " + status.Message + "; the standby application reads order 2", nil
 		})
 	}},
 	{"4. Unplanned failover: the primary's ONTAP goes down; the secondary is promoted and its application's volumes published", func(ctx context.Context, e *Env, st *State) (string, error) {
@@ -285,10 +279,13 @@ var Steps = []Step{
 			if !strings.Contains(published, "attached read-write") {
 				return "", fmt.Errorf("the promoted volume is published read-only: %s", published)
 			}
-			if err := v.write(s, v.SecondaryVolume, "order 1\norder 2\nwritten during the outage\n"); err != nil {
+			if err := s.appReads(v, "order 1\norder 2\n"); err != nil {
+				return "", err
+			}
+			if err := s.appWrite(v, "order 1\norder 2\nwritten during the outage\n"); err != nil {
 				return "", fmt.Errorf("the promoted volume is not writable: %w", err)
 			}
-			return "promoted; " + published + "; the application wrote " + v.what(), nil
+			return "promoted; " + published + "; the application read order 2 and wrote " + appFile, nil
 		})
 		if err != nil {
 			return "", err
@@ -301,7 +298,7 @@ var Steps = []Step{
 	{"Split brain: the old primary is back and written too; both sites report it and nothing is resynced", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
 		return st.forEach(func(v *Volume) (string, error) {
-			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
+			if err := p.appWrite(v, "order 1\norder 2\nwritten at the old primary after the failover\n"); err != nil {
 				return "", err
 			}
 			// Both sites report it, each from its side, with a Warning Event.
@@ -316,8 +313,8 @@ var Steps = []Step{
 					return "", fmt.Errorf("%s: no SplitBrain event: %q, %v", site.Name, out, err)
 				}
 			}
-			if kept, err := v.holds(s, v.SecondaryVolume, "order 1\norder 2\nwritten during the outage\n"); err != nil || !kept {
-				return "", fmt.Errorf("the secondary lost its writes (%v)", err)
+			if err := s.appReads(v, "order 1\norder 2\nwritten during the outage\n"); err != nil {
+				return "", fmt.Errorf("the secondary lost its writes: %w", err)
 			}
 			sb := found["secondary"]
 			return fmt.Sprintf("both TMRs report status.splitBrain (secondary: %d bytes here, %d there since %s) with a SplitBrain Warning Event; both copies kept",
@@ -353,7 +350,7 @@ var Steps = []Step{
 	{"5. Planned failover: the application stops; VolumeSnapshot, SnapshotInfo, promotion to that snapshot, nothing lost; it starts at the secondary", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
 		return st.forEach(func(v *Volume) (string, error) {
-			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nlast order before the migration\n"); err != nil {
+			if err := p.appWrite(v, "order 1\norder 2\nlast order before the migration\n"); err != nil {
 				return "", err
 			}
 			unpublished, err := p.stopApp(ctx, v, v.PrimaryVolume)
@@ -413,7 +410,10 @@ var Steps = []Step{
 	{"6. Reverse direction: the old primary becomes the destination of the new one", func(ctx context.Context, e *Env, st *State) (string, error) {
 		p, s := e.Primary, e.Secondary
 		return st.forEach(func(v *Volume) (string, error) {
-			if err := v.write(s, v.SecondaryVolume, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\n"); err != nil {
+			if err := s.appReads(v, "order 1\norder 2\nlast order before the migration\n"); err != nil {
+				return "", err
+			}
+			if err := s.appWrite(v, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\n"); err != nil {
 				return "", err
 			}
 			if err := p.setTMR(ctx, v.PVC, tridentv1.MirrorStateReestablished, v.SecondaryHandle); err != nil {
@@ -445,7 +445,10 @@ var Steps = []Step{
 			if err != nil {
 				return "", err
 			}
-			if err := v.write(p, v.PrimaryVolume, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\norder 4, back home\n"); err != nil {
+			if err := p.appReads(v, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\n"); err != nil {
+				return "", err
+			}
+			if err := p.appWrite(v, "order 1\norder 2\nlast order before the migration\norder 3, at the DR site\norder 4, back home\n"); err != nil {
 				return "", err
 			}
 			if err := s.setTMR(ctx, v.PVC, tridentv1.MirrorStateReestablished, v.PrimaryHandle); err != nil {
