@@ -100,8 +100,12 @@ type volume struct {
 	// frozen copies (content.go).
 	dir       string
 	snapshots []*snapshot
-	// writes counts the writes of clients, as ONTAP's statistics.iops_raw.write does.
+	// writes counts the writes of clients, as ONTAP's statistics.iops_raw.write does: those
+	// through the side API, and the changes of mounted clients seen on the disk (seen is the
+	// content's stamp at the last look; rebase says the simulator itself changed it since).
 	writes int64
+	seen   string
+	rebase bool
 	// luns are the identities of the LUNs its content holds, by the LUN's image ID (san.go).
 	luns map[string]*lun
 	// lunsStale is set when the simulator replaced the content or changed a LUN's metadata:
@@ -143,8 +147,25 @@ func (v *volume) used() int64 {
 	return n
 }
 
-// replaced notes that the volume's active content was replaced: its LUNs are read again.
-func (v *volume) replaced() { v.lunsStale = true }
+// replaced notes that the volume's active content was replaced: its LUNs are read again, and
+// the change is not a client's write.
+func (v *volume) replaced() { v.lunsStale, v.rebase = true, true }
+
+// clientWrites is the volume's statistics.iops_raw.write: the writes through the side API,
+// plus one each time the content is seen changed by a mounted client since the last look
+// (the simulator sees what a client did, not how many operations it took). A change the
+// simulator made itself (replaced) counts nothing.
+func (v *volume) clientWrites() int64 {
+	stamp := v.active().stamp()
+	if v.rebase {
+		v.seen, v.rebase = stamp, false
+	}
+	if stamp != v.seen {
+		v.writes++
+		v.seen = stamp
+	}
+	return v.writes
+}
 
 // dropSnapshots removes the snapshots' frozen copies from the disk. A copy that cannot be
 // removed costs disk space, not correctness: nothing refers to it any more.

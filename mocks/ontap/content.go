@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -804,4 +806,30 @@ func cleanFilePath(p string) (string, error) {
 		return "", fmt.Errorf("%q is not a file path in a volume: want a/b/c, without . or .. segments", p)
 	}
 	return clean, nil
+}
+
+// stamp sums up the state of a tree's files and LUN images as the file system records it
+// (each entry's path, size, modification time and inode): it changes when a client writes
+// through a mount, which the simulator does not see otherwise. "" for a tree never made.
+func (t tree) stamp() string {
+	if !t.exists() {
+		return ""
+	}
+	h := fnv.New64a()
+	_ = filepath.WalkDir(string(t), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone while walked: the next look sees the rest
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		var ino uint64
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\n", path, info.Size(), info.ModTime().UnixNano(), ino)
+		return nil
+	})
+	return strconv.FormatUint(h.Sum64(), 16)
 }

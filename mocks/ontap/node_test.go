@@ -154,6 +154,26 @@ func TestNFSMount(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(got.Dir, "data", "orders.db")); err != nil || string(b) != "v1" {
 		t.Errorf("the mounted directory holds %q, %v; want the volume's file", b, err)
 	}
+	// A mounted client's write counts in statistics.iops_raw.write, as ONTAP counts it: the
+	// split-brain check reads that counter. Looking again without a write counts nothing.
+	counts := func() int64 {
+		t.Helper()
+		c, err := primary.api.WriteCounts(t.Context(), "svm1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c["m"]
+	}
+	before := counts()
+	if again := counts(); again != before {
+		t.Errorf("write count moved from %d to %d with no write", before, again)
+	}
+	if err := os.WriteFile(filepath.Join(got.Dir, "data", "orders.db"), []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if after := counts(); after <= before {
+		t.Errorf("write count %d after a mounted client's write, %d before: want more", after, before)
+	}
 	if status := n.get(t, mountQuery("127.0.0.1", "/apps/m/data", "10.0.0.5", false), &got); status != 200 || filepath.Base(got.Dir) != "data" {
 		t.Errorf("mount below the junction: %d %+v, want the volume's data directory", status, got)
 	}

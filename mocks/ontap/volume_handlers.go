@@ -27,8 +27,9 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, now boo
 		"aggregates":  []map[string]any{{"name": v.aggregate, "uuid": c.aggregates[v.aggregate].uuid}},
 		"create_time": c.timestamp(v.created), "snapshot_count": len(v.snapshots),
 		"snapmirror": map[string]any{"is_protected": protected[v.svm+":"+v.name]},
-		// A client's writes, counted as ONTAP counts write operations since boot.
-		"statistics": map[string]any{"iops_raw": map[string]any{"write": v.writes}},
+		// A client's writes, counted as ONTAP counts write operations since boot: read from
+		// the disk (lazy), where a mounted client's writes show.
+		"statistics": lazy(func() any { return map[string]any{"iops_raw": map[string]any{"write": v.clientWrites()}} }),
 	}
 	space := lazy(func() any {
 		used := v.used()
@@ -36,6 +37,7 @@ func (c *Cluster) volumeRecordWith(v *volume, protected map[string]bool, now boo
 	})
 	if now {
 		rec["space"] = space()
+		resolve(rec, nil)
 	} else {
 		rec["space"] = space
 	}
