@@ -67,7 +67,7 @@ func run() (err error) {
 			fmt.Printf("    %s: %s\n", s.Name, strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n    "+strings.Repeat(" ", len(s.Name)+2)))
 		}
 	}
-	fmt.Println("\nAll data checks passed, for the NFS files and the LUN's bytes: what was written on the primary reached the secondary, planned failover lost nothing, reestablish discarded only the writes made since the break; each LUN was published only where the application ran, and never for writing while it was a mirror destination.")
+	fmt.Println("\nAll data checks passed, through real mounts (a bind mount of the NFS volume's directory, ext4 on a loop device on the LUN's image; the node plugin mounts them): what the application wrote on the primary, it read on the secondary after each failover; planned failover lost nothing (checksums equal), reestablish discarded only the writes made since the break; each volume was published only where the application ran, and read-only while it was a mirror destination.")
 	if os.Getenv("KEEP") != "" {
 		fmt.Println("\nKEEP is set: both sites stay up.")
 		for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
