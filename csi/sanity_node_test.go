@@ -2,10 +2,12 @@ package csi_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,6 +89,8 @@ func runSanityNode(t *testing.T, protocol string) {
 	// cluster where the CSINode objects tell it which node IDs exist.
 	d := e.driverWith(t, csi.Config{Nodes: knownNodes{info.GetNodeId()}}, e.kind(e.svm1, kind))
 
+	volumesBefore := e.primary.VolumeNames()
+
 	sock := filepath.Join(dir, "csi.sock")
 	ln, err := net.Listen("unix", sock)
 	must(t, err)
@@ -119,6 +123,17 @@ func runSanityNode(t *testing.T, protocol string) {
 	// mounted or attached (the clean-up would hide it).
 	if mounts, loops := heldUnder(t, dir); len(mounts)+len(loops) > 0 {
 		t.Errorf("left after the suite: mounts %v, loop devices %v", mounts, loops)
+	}
+	// Nor on the storage: the volumes (and with them their export policies) and the node's
+	// igroup, which goes with its last LUN map.
+	if after := e.primary.VolumeNames(); !slices.Equal(after, volumesBefore) {
+		t.Errorf("volumes left after the suite: %v, before it %v", after, volumesBefore)
+	}
+	id, err := csi.ParseNodeID(info.GetNodeId())
+	must(t, err)
+	igroup := id.Name + "-" + csi.DefaultInstallationID
+	if _, err := client(t, e, e.primary).GetIgroup(t.Context(), "svm1", igroup); !errors.Is(err, ontap.ErrNotFound) {
+		t.Errorf("igroup %s after the suite: %v; want it gone", igroup, err)
 	}
 }
 
