@@ -94,25 +94,38 @@ func newNodeEnv(t *testing.T, opts ...func(*csi.NodeConfig)) *nodeEnv {
 // undoMounts unmounts what is mounted under dir, the last mount first, and detaches the loop
 // devices of images under it.
 func undoMounts(t *testing.T, dir string) {
+	mounts, loops := heldUnder(t, dir)
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, 0); err != nil {
+			t.Errorf("clean up: unmount %s: %v", m, err)
+		}
+	}
+	for _, dev := range loops {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("clean up: losetup -d %s: %v: %s", dev, err, out)
+		}
+	}
+}
+
+// heldUnder lists the mount points under dir, the last mounted first, and the loop devices
+// attached to images under it.
+func heldUnder(t *testing.T, dir string) (mounts, loops []string) {
 	infos, err := mount.ParseMountInfo("/proc/self/mountinfo")
 	if err != nil {
 		t.Errorf("list mounts: %v", err)
 	}
 	for i := len(infos) - 1; i >= 0; i-- {
 		if strings.HasPrefix(infos[i].MountPoint, dir+"/") {
-			if err := syscall.Unmount(infos[i].MountPoint, 0); err != nil {
-				t.Errorf("clean up: unmount %s: %v", infos[i].MountPoint, err)
-			}
+			mounts = append(mounts, infos[i].MountPoint)
 		}
 	}
 	out, _ := exec.Command("losetup", "-a").Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		if dev, _, ok := strings.Cut(line, ":"); ok && strings.Contains(line, "("+dir+"/") {
-			if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-				t.Errorf("clean up: losetup -d %s: %v: %s", dev, err, out)
-			}
+			loops = append(loops, dev)
 		}
 	}
+	return mounts, loops
 }
 
 // path is a path in the test's directory.

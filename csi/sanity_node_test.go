@@ -1,36 +1,39 @@
 package csi_test
 
 import (
-	"context"
-	"fmt"
+	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 
 	csispec "github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/snapmirror-csi/snapmirror-csi/csi"
+	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
+	"github.com/snapmirror-csi/snapmirror-csi/ontap"
 )
 
 // sanityNodeProtocol, in the environment, makes TestSanityNode run the suite for volumes of
 // that protocol (nfs or iscsi) in this process.
 const sanityNodeProtocol = "SANITY_NODE_PROTOCOL"
 
-// TestSanityNode runs csi-test's sanity suite on the Node service: the real node plugin, with
-// the sim fabric, mounting for real (bind mounts, loop devices, ext4). The simulator's node
-// routes are not merged yet, so the volumes are made by a stand-in controller (simController)
-// over the test's fake of those routes, which gives NodeStageVolume the publish contexts that
-// the controller is to give; once they are merged, this is to run the real Driver over
-// mocks/ontap instead. Ginkgo runs one suite per process: each protocol runs in a process of
-// its own.
+// TestSanityNode runs csi-test's sanity suite on the Node service, with the whole path a
+// volume takes in a cluster: the real controller (csi.Driver) makes and publishes volumes on
+// the simulator (mocks/ontap: export rules for ontap-nas, igroups and LUN maps for ontap-san),
+// and the real node plugin, with the sim fabric, mounts them for real (bind mounts of the
+// volumes' directories, loop devices on the LUNs' images, ext4). So the node is admitted, or
+// not, by what the controller did, not by a test's stand-in. Ginkgo runs one suite per
+// process: each protocol runs in a process of its own.
 func TestSanityNode(t *testing.T) {
 	requireRoot(t)
 	if protocol := os.Getenv(sanityNodeProtocol); protocol != "" {
@@ -39,34 +42,71 @@ func TestSanityNode(t *testing.T) {
 	}
 	for _, protocol := range []string{"nfs", "iscsi"} {
 		t.Run(protocol, func(t *testing.T) {
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSanityNode$")
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSanityNode$", "-test.v", "-ginkgo.no-color")
 			cmd.Env = append(os.Environ(), sanityNodeProtocol+"="+protocol)
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("node sanity on %s: %v\n%s", protocol, err, out)
 			}
+			t.Log(ginkgoSummary(out))
 		})
 	}
 }
 
+// ginkgoSummary is the lines of a suite's output that count its specs ("Ran 23 of 103
+// Specs", "23 Passed | 0 Failed | ..."), so that go test -v shows how many ran. Ginkgo counts
+// the specs that the focus leaves out as skipped.
+func ginkgoSummary(out []byte) string {
+	var summary []string
+	for line := range bytes.Lines(out) {
+		if (bytes.HasPrefix(line, []byte("Ran ")) && bytes.Contains(line, []byte(" Specs"))) || bytes.Contains(line, []byte(" Passed | ")) {
+			summary = append(summary, string(bytes.TrimSpace(line)))
+		}
+	}
+	if len(summary) == 0 {
+		return "no summary in the suite's output"
+	}
+	return strings.Join(summary, "; ")
+}
+
 func runSanityNode(t *testing.T, protocol string) {
-	e := newNodeEnv(t)
-	sock := filepath.Join(e.dir, "csi.sock")
+	kind := map[string]string{"nfs": ontap.DriverNAS, "iscsi": ontap.DriverSAN}[protocol]
+	if kind == "" {
+		t.Fatalf("%s=%q: want nfs or iscsi", sanityNodeProtocol, protocol)
+	}
+	// The simulator keeps the volumes' content in dir, so that the clean-up below finds the
+	// loop devices on their LUNs' images as well as the mounts of the staging and target
+	// paths. Cleanups run last first: the mounts go before the simulator closes and before
+	// dir is removed, which would otherwise delete through a bind mount.
+	dir := t.TempDir()
+	e := newEnv(t, sim.Options{DataDir: filepath.Join(dir, "sim")})
+	t.Cleanup(func() { undoMounts(t, dir) })
+
+	node := nodeOnSim(t, e, filepath.Join(dir, "state"))
+	info, err := node.NodeGetInfo(t.Context(), &csispec.NodeGetInfoRequest{})
+	must(t, err)
+	// The driver publishes only to the node ID the node plugin reports, as it does in a
+	// cluster where the CSINode objects tell it which node IDs exist.
+	d := e.driverWith(t, csi.Config{Nodes: knownNodes{info.GetNodeId()}}, e.kind(e.svm1, kind))
+
+	volumesBefore := e.primary.VolumeNames()
+
+	sock := filepath.Join(dir, "csi.sock")
 	ln, err := net.Listen("unix", sock)
 	must(t, err)
 	srv := grpc.NewServer()
-	ctl := &simController{env: e, protocol: protocol, volumes: map[string]map[string]string{}}
-	csispec.RegisterIdentityServer(srv, ctl)
-	csispec.RegisterControllerServer(srv, ctl)
-	csispec.RegisterNodeServer(srv, e.node)
+	d.Register(srv)
+	csispec.RegisterNodeServer(srv, node)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	cfg := sanity.NewTestConfig()
 	cfg.Address = "unix://" + sock
-	cfg.TestVolumeSize = 64 << 20
-	cfg.TestVolumeExpandSize = 128 << 20
-	cfg.StagingPath = e.path("sanity-staging")
-	cfg.TargetPath = e.path("sanity-target")
+	// A LUN's image is sparse: mkfs writes a few megabytes of a gigabyte.
+	cfg.TestVolumeSize = 1 << 30
+	cfg.TestVolumeExpandSize = 2 << 30
+	cfg.StagingPath = filepath.Join(dir, "sanity-staging")
+	cfg.TargetPath = filepath.Join(dir, "sanity-target")
 	cfg.IdempotentCount = 2
 	cfg.IDGen = &sanity.DefaultIDGenerator{}
 	sc := sanity.GinkgoTest(&cfg)
@@ -79,94 +119,39 @@ func runSanityNode(t *testing.T, protocol string) {
 	if err := <-served; err != nil {
 		t.Errorf("serve: %v", err)
 	}
-}
-
-// simController is a stand-in CSI controller for the node's sanity suite: it makes volumes as
-// exported directories or LUN images of the fake simulator, and publishes them with the
-// publish context that the real controller gives.
-type simController struct {
-	csispec.UnimplementedIdentityServer
-	csispec.UnimplementedControllerServer
-
-	env      *nodeEnv
-	protocol string
-
-	mu      sync.Mutex
-	volumes map[string]map[string]string // volume ID -> publish context
-	luns    int
-}
-
-func (c *simController) GetPluginInfo(context.Context, *csispec.GetPluginInfoRequest) (*csispec.GetPluginInfoResponse, error) {
-	return &csispec.GetPluginInfoResponse{Name: "csi.trident.netapp.io", VendorVersion: "test"}, nil
-}
-
-func (c *simController) GetPluginCapabilities(context.Context, *csispec.GetPluginCapabilitiesRequest) (*csispec.GetPluginCapabilitiesResponse, error) {
-	return &csispec.GetPluginCapabilitiesResponse{Capabilities: []*csispec.PluginCapability{
-		{Type: &csispec.PluginCapability_Service_{Service: &csispec.PluginCapability_Service{Type: csispec.PluginCapability_Service_CONTROLLER_SERVICE}}},
-	}}, nil
-}
-
-func (c *simController) Probe(context.Context, *csispec.ProbeRequest) (*csispec.ProbeResponse, error) {
-	return &csispec.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
-}
-
-func (c *simController) ControllerGetCapabilities(context.Context, *csispec.ControllerGetCapabilitiesRequest) (*csispec.ControllerGetCapabilitiesResponse, error) {
-	var caps []*csispec.ControllerServiceCapability
-	for _, r := range []csispec.ControllerServiceCapability_RPC_Type{
-		csispec.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME, csispec.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
-	} {
-		caps = append(caps, &csispec.ControllerServiceCapability{Type: &csispec.ControllerServiceCapability_Rpc{Rpc: &csispec.ControllerServiceCapability_RPC{Type: r}}})
+	// Every volume of the suite was unstaged and deleted: nothing of theirs may be left
+	// mounted or attached (the clean-up would hide it).
+	if mounts, loops := heldUnder(t, dir); len(mounts)+len(loops) > 0 {
+		t.Errorf("left after the suite: mounts %v, loop devices %v", mounts, loops)
 	}
-	return &csispec.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+	// Nor on the storage: the volumes (and with them their export policies) and the node's
+	// igroup, which goes with its last LUN map.
+	if after := e.primary.VolumeNames(); !slices.Equal(after, volumesBefore) {
+		t.Errorf("volumes left after the suite: %v, before it %v", after, volumesBefore)
+	}
+	id, err := csi.ParseNodeID(info.GetNodeId())
+	must(t, err)
+	igroup := id.Name + "-" + csi.DefaultInstallationID
+	if _, err := client(t, e, e.primary).GetIgroup(t.Context(), "svm1", igroup); !errors.Is(err, ontap.ErrNotFound) {
+		t.Errorf("igroup %s after the suite: %v; want it gone", igroup, err)
+	}
 }
 
-// CreateVolume makes the volume in the fake simulator: a directory exported to the node, or a
-// blank LUN image mapped to it.
-func (c *simController) CreateVolume(_ context.Context, req *csispec.CreateVolumeRequest) (*csispec.CreateVolumeResponse, error) {
-	if req.GetName() == "" || len(req.GetVolumeCapabilities()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "name and volume_capabilities are required")
-	}
-	size := req.GetCapacityRange().GetRequiredBytes()
-	if size == 0 {
-		size = 64 << 20
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id := req.GetName()
-	if _, ok := c.volumes[id]; !ok {
-		var pc map[string]string
-		var err error
-		if c.protocol == "nfs" {
-			_, pc, err = c.env.makeNFS(id, false)
-		} else {
-			c.luns++
-			_, pc, err = c.env.makeSAN(c.luns, fmt.Sprintf("sanity%06d", c.luns), size, false)
-		}
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		c.volumes[id] = pc
-	}
-	return &csispec.CreateVolumeResponse{Volume: &csispec.Volume{VolumeId: id, CapacityBytes: size}}, nil
-}
-
-func (c *simController) DeleteVolume(_ context.Context, req *csispec.DeleteVolumeRequest) (*csispec.DeleteVolumeResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.volumes, req.GetVolumeId())
-	return &csispec.DeleteVolumeResponse{}, nil
-}
-
-func (c *simController) ControllerPublishVolume(_ context.Context, req *csispec.ControllerPublishVolumeRequest) (*csispec.ControllerPublishVolumeResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	pc, ok := c.volumes[req.GetVolumeId()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "volume %s does not exist", req.GetVolumeId())
-	}
-	return &csispec.ControllerPublishVolumeResponse{PublishContext: pc}, nil
-}
-
-func (c *simController) ControllerUnpublishVolume(context.Context, *csispec.ControllerUnpublishVolumeRequest) (*csispec.ControllerUnpublishVolumeResponse, error) {
-	return &csispec.ControllerUnpublishVolumeResponse{}, nil
+// nodeOnSim builds the node plugin on the sim fabric of e's clusters, with the node ID
+// sanityNode. Both clusters are endpoints, the one without the volumes first, so that the
+// fabric also asks a real cluster that answers "not mine".
+func nodeOnSim(t *testing.T, e *env, stateDir string) *csi.Node {
+	t.Helper()
+	id, err := csi.ParseNodeID(sanityNode)
+	must(t, err)
+	ca := filepath.Join(e.dir, "sim-ca.pem")
+	must(t, os.WriteFile(ca, append(append([]byte{}, e.secondary.CA()...), e.primary.CA()...), 0o600))
+	fabric, err := csi.NewSimFabric(csi.SimFabricConfig{
+		Endpoints: []string{"https://" + e.secondary.Address(), "https://" + e.primary.Address()},
+		CAFile:    ca, CredentialsDir: e.svm1.Credentials.File, NodeID: id,
+	})
+	must(t, err)
+	n, err := csi.NewNode(csi.NodeConfig{NodeID: id, StateDir: stateDir, Fabric: fabric, Log: logr.Discard()})
+	must(t, err)
+	return n
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // fakeSim serves the simulator's node routes, GET /sim/nfs/mount and GET /sim/iscsi/session,
-// in the shapes mocks/ontap is to serve them, from directories and image files of the test's.
-// It stands in for the simulator until those routes are merged.
+// in the shapes mocks/ontap serves them, from directories and image files of the test's. The
+// node's unit tests use it: they make an export or a LUN image by hand, with whatever LUN
+// number, serial or read-only flag a case needs, without a controller. TestSanityNode runs the
+// real controller over mocks/ontap instead.
 type fakeSim struct {
 	mu      sync.Mutex
 	exports map[string]*fakeExport // nfsServer:nfsPath ->
