@@ -114,8 +114,13 @@ func failoverUnplanned(ctx context.Context, w *printer, local, peer *site, peerE
 // is not reported by any status, so it is unknown even when the peer answers.
 func expectedLoss(e End, peerErr error) []string {
 	lines := []string{"Expected data loss (unplanned failover): the writes made on the source after the last transfer."}
-	if e.LastTransfer != nil && e.LastTransfer.Time != "" {
-		lines = append(lines, "  last transfer: "+e.LastTransfer.Time)
+	if c := e.condition; c != nil && c.LastTransferTime != nil {
+		line := "  last transfer: " + e.LastTransfer.Time
+		// ONTAP's clock, not ours: a skewed one would give a time in the future.
+		if ago := time.Since(c.LastTransferTime.Time); ago >= 0 {
+			line += fmt.Sprintf(" (%s ago)", ago.Round(time.Second))
+		}
+		lines = append(lines, line)
 	} else {
 		lines = append(lines, "  last transfer: unknown (the status does not report one)")
 	}
@@ -183,7 +188,7 @@ func plannedChecks(f plannedFacts) []check {
 		out = append(out, check{"this site's TMR is established", true, string(e.ActualState)})
 	}
 	var unhealthy []string
-	unhealthy = append(unhealthy, endProblems("this site", &e)...)
+	unhealthy = append(unhealthy, endProblems(e.Site, &e)...)
 	if len(unhealthy) > 0 {
 		out = append(out, check{"the relationship is healthy", false, strings.Join(unhealthy, "; ")})
 	} else {
@@ -517,7 +522,10 @@ func snapshotHandle(ctx context.Context, w *printer, s *site, name string) (stri
 		if si.Status.SnapshotHandle != "" {
 			return true, "snapshotHandle " + si.Status.SnapshotHandle, nil
 		}
-		return false, "waiting: " + orUnknown(si.Status.Message), nil
+		if si.Status.Message == "" {
+			return false, "no handle yet", nil
+		}
+		return false, "waiting: " + si.Status.Message, nil
 	})
 	return si.Status.SnapshotHandle, err
 }

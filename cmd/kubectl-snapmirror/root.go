@@ -118,7 +118,7 @@ func newClient(cfg *rest.Config) (client.Client, error) {
 
 // site is one Kubernetes cluster: this one or the peer.
 type site struct {
-	// name is how the user knows it: its kubeconfig context, else "this site"/"peer site".
+	// name is how the user knows it: "this site" or "peer site", and its kubeconfig context.
 	name      string
 	namespace string
 	c         client.Client
@@ -179,15 +179,19 @@ func (o *options) peer(localNamespace string) (*site, error) {
 	return &site{name: contextName(loader, o.peerContext, "peer site"), namespace: ns, c: c}, nil
 }
 
-// contextName names a site by its kubeconfig context.
-func contextName(loader clientcmd.ClientConfig, override, fallback string) string {
-	if override != "" {
-		return override
+// contextName names a site by its role and kubeconfig context, "peer site (dr-east)": the
+// role always, since two kubeconfigs may use the same context name.
+func contextName(loader clientcmd.ClientConfig, override, role string) string {
+	ctx := override
+	if ctx == "" {
+		if raw, err := loader.RawConfig(); err == nil {
+			ctx = raw.CurrentContext
+		}
 	}
-	if raw, err := loader.RawConfig(); err == nil && raw.CurrentContext != "" {
-		return raw.CurrentContext
+	if ctx == "" {
+		return role
 	}
-	return fallback
+	return role + " (" + ctx + ")"
 }
 
 // withTimeout bounds a command by --timeout.

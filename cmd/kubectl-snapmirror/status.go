@@ -271,9 +271,9 @@ func end(s *site, t *tridentv1.TridentMirrorRelationship, tamus []tridentv1.Trid
 // assess gives the pair's verdict: what makes it unhealthy (Problems) and what is worth
 // knowing (Notes).
 func assess(p *Pair) {
-	p.Problems = append(p.Problems, endProblems("this site", &p.Local)...)
+	p.Problems = append(p.Problems, endProblems(p.Local.Site, &p.Local)...)
 	if p.Peer != nil {
-		p.Problems = append(p.Problems, endProblems("peer site", p.Peer)...)
+		p.Problems = append(p.Problems, endProblems(p.Peer.Site, p.Peer)...)
 	}
 	if p.PeerError != "" {
 		p.Problems = append(p.Problems, "peer site unreachable: "+p.PeerError)
@@ -375,14 +375,14 @@ func renderTable(w *printer, rep *Report) error {
 		w.printf("TMR %s/%s: %s\n", rep.Namespace, p.Name, verdict)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		tp := &printer{w: tw}
-		peerHead, peer := "PEER SITE", p.Peer
+		peerHead, peer := "peer site", p.Peer
 		switch {
 		case p.PeerError != "":
-			peerHead = "PEER SITE (unreachable)"
+			peerHead = "peer site: unreachable"
 		case peer != nil:
-			peerHead = "PEER SITE (" + peer.Site + ")"
+			peerHead = peer.Site
 		}
-		tp.printf("  \tTHIS SITE (%s)\t%s\n", p.Local.Site, peerHead)
+		tp.printf("  \t%s\t%s\n", p.Local.Site, peerHead)
 		for _, row := range rows(&p.Local, peer) {
 			tp.printf("  %s\t%s\t%s\n", row[0], row[1], row[2])
 		}
