@@ -57,6 +57,11 @@ type options struct {
 
 // Execute runs the plugin with args and returns the process's exit code.
 func Execute(ctx context.Context, args []string, out, errOut io.Writer) int {
+	return execute(ctx, args, out, errOut, newClient)
+}
+
+// execute is Execute with the client constructor given, for tests.
+func execute(ctx context.Context, args []string, out, errOut io.Writer, newClient func(*rest.Config) (client.Client, error)) int {
 	o := &options{out: &printer{w: out}, newClient: newClient}
 	root := newRootCommand(o)
 	root.SetArgs(args)

@@ -33,6 +33,7 @@ func wait(ctx context.Context, w *printer, step string, check func(context.Conte
 		done, said, err := check(ctx)
 		var stop errStop
 		if errors.As(err, &stop) {
+			w.printf("  [%s %4.0fs] %s\n", step, time.Since(start).Seconds(), said)
 			return stop.error
 		}
 		if err != nil {
