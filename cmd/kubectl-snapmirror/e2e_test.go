@@ -11,7 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tridentv1 "github.com/snapmirror-csi/snapmirror-csi/crds/trident/v1"
 	"github.com/snapmirror-csi/snapmirror-csi/test/e2e"
@@ -30,6 +32,8 @@ func TestPluginEndToEnd(t *testing.T) {
 		}
 		t.Skipf("the sites' node plugins mount filesystems and attach loop devices: run this test as root (%s=1 makes this skip a failure)", e2e.RequireRootEnv)
 	}
+	// As main does: the clients' log lines go to klog, not to controller-runtime's warning.
+	ctrllog.SetLogger(klog.NewKlogr())
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	env, err := e2e.Start(ctx, e2e.Options{Log: t.Logf})
