@@ -454,10 +454,12 @@ func failoverPlanned(ctx context.Context, w *printer, local, peer *site, name st
 	}
 	w.printf("  snapshot handle: %s\n", handle)
 	if err := step(3, local.name+": TMR "+name+" promoted to "+handle, func() error {
-		base := t.DeepCopy()
-		t.Spec.State = tridentv1.MirrorStatePromoted
-		t.Spec.VolumeMappings[0].PromotedSnapshotHandle = handle
-		return local.c.Patch(ctx, t, client.MergeFrom(base))
+		// The spec's remote handle is kept as the user set it.
+		remote := ""
+		if len(t.Spec.VolumeMappings) > 0 {
+			remote = t.Spec.VolumeMappings[0].RemoteVolumeHandle
+		}
+		return setState(ctx, local, t, tridentv1.MirrorStatePromoted, remote, handle)
 	}); err != nil {
 		return nil, err
 	}
