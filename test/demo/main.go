@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +52,24 @@ func run() (err error) {
 		return err
 	}
 	fmt.Printf("    ready in %s\n", time.Since(begin).Round(time.Millisecond))
+	// The administrator's view, where one would look: kubectl snapmirror status on the DR site,
+	// which shows both ends side by side.
+	plugin := filepath.Join(os.TempDir(), fmt.Sprintf("kubectl-snapmirror-demo-%d", os.Getpid()))
+	defer os.Remove(plugin)
+	build := exec.CommandContext(ctx, "go", "build", "-o", plugin, "./cmd/kubectl-snapmirror")
+	build.Dir = env.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build kubectl-snapmirror: %w: %s", err, out)
+	}
+	status := func() {
+		cmd := exec.CommandContext(ctx, plugin, "status", "-n", "default", "--kubeconfig", env.Secondary.CP.Kubeconfig, "--peer-kubeconfig", env.Primary.CP.Kubeconfig)
+		out, err := cmd.CombinedOutput()
+		verdict := "exit 0: healthy"
+		if err != nil {
+			verdict = err.Error() + " (non-zero: something needs attention)"
+		}
+		fmt.Printf("    $ kubectl snapmirror status   # on the DR site; %s\n      %s\n", verdict, strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "\n      "))
+	}
 	st := e2e.NewState()
 	for _, step := range e2e.Steps {
 		fmt.Printf("\n==> %s\n", step.Title)
@@ -65,6 +85,11 @@ func run() (err error) {
 				continue
 			}
 			fmt.Printf("    %s: %s\n", s.Name, strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n    "+strings.Repeat(" ", len(s.Name)+2)))
+		}
+		for _, at := range []string{"2. Secondary: TMRs established", "4. Unplanned failover", "Split brain", "6. Failback"} {
+			if strings.HasPrefix(step.Title, at) {
+				status()
+			}
 		}
 	}
 	fmt.Println("\nAll data checks passed, through real mounts (a bind mount of the NFS volume's directory, ext4 on a loop device on the LUN's image; the node plugin mounts them): what the application wrote on the primary, it read on the secondary after each failover; planned failover lost nothing (checksums equal), reestablish discarded only the writes made since the break; each volume was published only where the application ran, and read-only while it was a mirror destination.")
