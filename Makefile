@@ -73,5 +73,5 @@ tools: test-binaries ## Build the pinned tools (go.mod tool directives) into bin
 	GOBIN=$(BIN) go install tool
 
 .PHONY: test-binaries
-test-binaries: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl and the CSI sidecars from source into bin/ (once).
+test-binaries: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, the CSI sidecars and promtool from source into bin/ (once).
 	WITH_CSI=1 hack/install-test-binaries.sh $(KUBEBUILDER_ASSETS) >/dev/null

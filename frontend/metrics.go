@@ -21,6 +21,7 @@ type Metrics struct {
 	tmrs map[types.NamespacedName]*tmrFigures
 
 	operations *prometheus.CounterVec
+	updates    *prometheus.CounterVec
 }
 
 // The per-TMR gauges, in the order of tmrFigures.values.
@@ -32,6 +33,9 @@ const (
 	lastLengthGauge
 	splitBrainGauge
 	driftGauge
+	rpoGauge
+	stateSinceGauge
+	lastUpdateFailedGauge
 	numGauges
 )
 
@@ -45,8 +49,13 @@ var (
 		lastLengthGauge: gaugeDesc("last_transfer_duration_seconds", "How long the last transfer took."),
 		splitBrainGauge: gaugeDesc("split_brain", "1 while both copies have been written since their last common snapshot (see the TMR's status)."),
 		driftGauge:      gaugeDesc("drift", "1 while the relationship on ONTAP differs from what the TMR's request made of it, by someone else's change (see the TMR's status.conditions[0].drift)."),
+		rpoGauge:        gaugeDesc("rpo_seconds", "The recovery point objective in effect for a destination, declared or derived from its schedule (status.conditions[0].recoveryPointObjective)."),
+		stateSinceGauge: gaugeDesc("state_since_timestamp_seconds", "When the relationship entered its actual state (status.conditions[0].lastTransitionTime)."),
+		lastUpdateFailedGauge: gaugeDesc("last_update_failed",
+			"1 when the last TridentActionMirrorUpdate of the relationship that ended failed, 0 when it succeeded."),
 	}
-	stateDesc = gaugeDesc("state", "1 for the relationship's actual state, 0 for the others.", "state")
+	stateDesc     = gaugeDesc("state", "1 for the relationship's actual state, 0 for the others.", "state")
+	rpoStatusDesc = gaugeDesc("rpo_status", "1 for how the destination's lag stands against its recovery point objective (status.conditions[0].rpoStatus), 0 for the other statuses; absent without an objective.", "status")
 )
 
 func gaugeDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -60,6 +69,8 @@ type tmrFigures struct {
 	// state is 1 + the index in tridentv1.MirrorStates of the actual state; 0 before the first
 	// observation. A state outside the list (stateUnknown) shows every state at 0.
 	state int8
+	// rpoStatus is 1 + the index in tridentv1.RPOStatuses of the RPO status; 0 for none.
+	rpoStatus int8
 }
 
 const stateUnknown = -1
@@ -71,8 +82,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "snapmirror_csi_mirror_operations_total", Help: "Replication steps taken, by action and result.",
 		}, []string{"action", "result"}),
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "snapmirror_csi_mirror_updates_total", Help: "TridentActionMirrorUpdates ended, by result (Succeeded or Failed).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{tmrCollector{m}, m.operations} {
+	// Both results show from the start, so that the first failure is an increase.
+	for _, res := range []tridentv1.ActionState{tridentv1.ActionStateSucceeded, tridentv1.ActionStateFailed} {
+		m.updates.WithLabelValues(string(res))
+	}
+	for _, c := range []prometheus.Collector{tmrCollector{m}, m.operations, m.updates} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -95,6 +113,50 @@ func (m *Metrics) update(t *tridentv1.TridentMirrorRelationship, f func(*tmrFigu
 
 func (f *tmrFigures) setGauge(g int, v float64) {
 	f.values[g], f.set[g] = v, true
+}
+
+// observeCondition sets what the TMR's condition shows: its state and since when, and its
+// recovery point objective and status, which disappear when the condition has none.
+func (m *Metrics) observeCondition(t *tridentv1.TridentMirrorRelationship, c tridentv1.TridentMirrorRelationshipCondition) {
+	if m == nil {
+		return
+	}
+	m.update(t, func(f *tmrFigures) {
+		f.state = stateUnknown
+		for i, s := range tridentv1.MirrorStates {
+			if s == c.State {
+				f.state = int8(i + 1)
+			}
+		}
+		if c.LastTransitionTime != nil {
+			f.setGauge(stateSinceGauge, float64(c.LastTransitionTime.Unix()))
+		}
+		f.set[rpoGauge] = c.RecoveryPointObjective != nil
+		if c.RecoveryPointObjective != nil {
+			f.values[rpoGauge] = c.RecoveryPointObjective.Seconds()
+		}
+		f.rpoStatus = 0
+		for i, s := range tridentv1.RPOStatuses {
+			if s == c.RPOStatus {
+				f.rpoStatus = int8(i + 1)
+			}
+		}
+	})
+}
+
+// observeUpdate counts a TridentActionMirrorUpdate that ended, and sets the last-update gauge
+// of its TMR when that TMR is known (one that does not exist gets no series).
+func (m *Metrics) observeUpdate(a *tridentv1.TridentActionMirrorUpdate) {
+	if m == nil {
+		return
+	}
+	m.updates.WithLabelValues(string(a.Status.State)).Inc()
+	key := types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.TridentMirrorRelationshipName}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f := m.tmrs[key]; f != nil {
+		f.setGauge(lastUpdateFailedGauge, flag(a.Status.State == tridentv1.ActionStateFailed))
+	}
 }
 
 func (m *Metrics) observe(t *tridentv1.TridentMirrorRelationship, res mirror.Result) {
@@ -169,6 +231,7 @@ type tmrCollector struct{ m *Metrics }
 
 func (c tmrCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- stateDesc
+	ch <- rpoStatusDesc
 	for _, d := range gaugeDescs {
 		ch <- d
 	}
@@ -191,6 +254,11 @@ func (c tmrCollector) Collect(ch chan<- prometheus.Metric) {
 		if e.fig.state != 0 {
 			for i, s := range tridentv1.MirrorStates {
 				ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, flag(int(e.fig.state) == i+1), ns, name, string(s))
+			}
+		}
+		if e.fig.rpoStatus != 0 {
+			for i, s := range tridentv1.RPOStatuses {
+				ch <- prometheus.MustNewConstMetric(rpoStatusDesc, prometheus.GaugeValue, flag(int(e.fig.rpoStatus) == i+1), ns, name, string(s))
 			}
 		}
 		for g, d := range gaugeDescs {

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,10 @@ func TestMetricsExposition(t *testing.T) {
 # TYPE snapmirror_csi_mirror_operations_total counter
 snapmirror_csi_mirror_operations_total{action="resync",result="error"} 1
 snapmirror_csi_mirror_operations_total{action="resync",result="ok"} 1
+# HELP snapmirror_csi_mirror_updates_total TridentActionMirrorUpdates ended, by result (Succeeded or Failed).
+# TYPE snapmirror_csi_mirror_updates_total counter
+snapmirror_csi_mirror_updates_total{result="Failed"} 0
+snapmirror_csi_mirror_updates_total{result="Succeeded"} 0
 # HELP snapmirror_csi_tmr_drift 1 while the relationship on ONTAP differs from what the TMR's request made of it, by someone else's change (see the TMR's status.conditions[0].drift).
 # TYPE snapmirror_csi_tmr_drift gauge
 snapmirror_csi_tmr_drift{name="a",namespace="ns"} 0
@@ -91,17 +96,90 @@ snapmirror_csi_tmr_split_brain{name="b",namespace="ns"} 1
 			want.WriteString(state(name, s, v))
 		}
 	}
+	if got := scrape(t, reg); got != want.String() {
+		t.Errorf("scrape:\n%s\nwant:\n%s", got, want.String())
+	}
+}
+
+// scrape is what the registry's families of the given names (all when none) show in the text
+// format.
+func scrape(t *testing.T, reg *prometheus.Registry, names ...string) string {
+	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got strings.Builder
 	for _, f := range families {
+		if len(names) > 0 && !slices.Contains(names, f.GetName()) {
+			continue
+		}
 		if _, err := expfmt.MetricFamilyToText(&got, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got.String() != want.String() {
-		t.Errorf("scrape:\n%s\nwant:\n%s", got.String(), want.String())
+	return got.String()
+}
+
+// TestRPOAndUpdateMetrics: a scrape shows each destination's objective and how its lag stands
+// (only while it has an objective), since when each TMR is in its state, whether its last
+// on-demand update failed, and the count of updates by result.
+func TestRPOAndUpdateMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmr := func(name string) *tridentv1.TridentMirrorRelationship {
+		return &tridentv1.TridentMirrorRelationship{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+	}
+	since := metav1.NewTime(time.Unix(2_000_000, 0))
+	dst, promoted, lost := tmr("dst"), tmr("promoted"), tmr("lost")
+	// lost had an objective, then lost it (its schedule went away): its series go with it.
+	m.observeCondition(lost, tridentv1.TridentMirrorRelationshipCondition{State: tridentv1.MirrorStateEstablished, LastTransitionTime: &since,
+		RecoveryPointObjective: &metav1.Duration{Duration: time.Hour}, RPOStatus: tridentv1.RPOMet})
+	m.observeCondition(lost, tridentv1.TridentMirrorRelationshipCondition{State: tridentv1.MirrorStateEstablished, LastTransitionTime: &since})
+	m.observeCondition(dst, tridentv1.TridentMirrorRelationshipCondition{State: tridentv1.MirrorStateEstablished, LastTransitionTime: &since,
+		RecoveryPointObjective: &metav1.Duration{Duration: 10 * time.Minute}, RPOStatus: tridentv1.RPOAtRisk})
+	m.observeCondition(promoted, tridentv1.TridentMirrorRelationshipCondition{State: tridentv1.MirrorStateFailed, LastTransitionTime: &since})
+	update := func(tmrName string, state tridentv1.ActionState) {
+		m.observeUpdate(&tridentv1.TridentActionMirrorUpdate{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "u"},
+			Spec: tridentv1.TridentActionMirrorUpdateSpec{TridentMirrorRelationshipName: tmrName}, Status: tridentv1.TridentActionMirrorUpdateStatus{State: state}})
+	}
+	update("dst", tridentv1.ActionStateFailed)
+	update("promoted", tridentv1.ActionStateFailed)
+	update("promoted", tridentv1.ActionStateSucceeded)
+	// A TMR that does not exist gets no series; the update is counted.
+	update("no-such-tmr", tridentv1.ActionStateFailed)
+
+	want := `# HELP snapmirror_csi_mirror_updates_total TridentActionMirrorUpdates ended, by result (Succeeded or Failed).
+# TYPE snapmirror_csi_mirror_updates_total counter
+snapmirror_csi_mirror_updates_total{result="Failed"} 3
+snapmirror_csi_mirror_updates_total{result="Succeeded"} 1
+# HELP snapmirror_csi_tmr_last_update_failed 1 when the last TridentActionMirrorUpdate of the relationship that ended failed, 0 when it succeeded.
+# TYPE snapmirror_csi_tmr_last_update_failed gauge
+snapmirror_csi_tmr_last_update_failed{name="dst",namespace="ns"} 1
+snapmirror_csi_tmr_last_update_failed{name="promoted",namespace="ns"} 0
+# HELP snapmirror_csi_tmr_rpo_seconds The recovery point objective in effect for a destination, declared or derived from its schedule (status.conditions[0].recoveryPointObjective).
+# TYPE snapmirror_csi_tmr_rpo_seconds gauge
+snapmirror_csi_tmr_rpo_seconds{name="dst",namespace="ns"} 600
+# HELP snapmirror_csi_tmr_rpo_status 1 for how the destination's lag stands against its recovery point objective (status.conditions[0].rpoStatus), 0 for the other statuses; absent without an objective.
+# TYPE snapmirror_csi_tmr_rpo_status gauge
+snapmirror_csi_tmr_rpo_status{name="dst",namespace="ns",status="AtRisk"} 1
+snapmirror_csi_tmr_rpo_status{name="dst",namespace="ns",status="Breached"} 0
+snapmirror_csi_tmr_rpo_status{name="dst",namespace="ns",status="Met"} 0
+# HELP snapmirror_csi_tmr_state_since_timestamp_seconds When the relationship entered its actual state (status.conditions[0].lastTransitionTime).
+# TYPE snapmirror_csi_tmr_state_since_timestamp_seconds gauge
+snapmirror_csi_tmr_state_since_timestamp_seconds{name="dst",namespace="ns"} 2e+06
+snapmirror_csi_tmr_state_since_timestamp_seconds{name="lost",namespace="ns"} 2e+06
+snapmirror_csi_tmr_state_since_timestamp_seconds{name="promoted",namespace="ns"} 2e+06
+`
+	got := scrape(t, reg, "snapmirror_csi_mirror_updates_total", "snapmirror_csi_tmr_last_update_failed", "snapmirror_csi_tmr_rpo_seconds",
+		"snapmirror_csi_tmr_rpo_status", "snapmirror_csi_tmr_state_since_timestamp_seconds")
+	if got != want {
+		t.Errorf("scrape:\n%s\nwant:\n%s", got, want)
+	}
+	if s := scrape(t, reg, "snapmirror_csi_tmr_state"); !strings.Contains(s, `snapmirror_csi_tmr_state{name="promoted",namespace="ns",state="failed"} 1`) {
+		t.Errorf("state of a failed TMR:\n%s", s)
 	}
 }

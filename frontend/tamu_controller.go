@@ -34,6 +34,8 @@ type TAMUReconciler struct {
 	Poll time.Duration
 	// MaxConcurrentReconciles is how many updates are worked on at once; default 16.
 	MaxConcurrentReconciles int
+	// Metrics counts the updates that end; nil records nothing.
+	Metrics *Metrics
 }
 
 // RBAC: TAMUs are read live (get) and through the cache, their finalizer and status patched.
@@ -71,6 +73,9 @@ func (r *TAMUReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	defer func() {
 		if tamu.Status.State != base.Status.State {
 			r.event(tamu)
+			if ended(tamu) {
+				r.Metrics.observeUpdate(tamu)
+			}
 		}
 		err := r.Client.Status().Patch(ctx, tamu, client.MergeFrom(base))
 		if err != nil && !apierrors.IsNotFound(err) {

@@ -58,6 +58,8 @@ type TMRReconciler struct {
 	mounted sync.Map
 	// fitPolicies remembers the spec policies found fit, by backend and name.
 	fitPolicies sync.Map
+	// schedules remembers the schedules' intervals, from which objectives are derived.
+	schedules schedules
 	// indexer indexes the cached TMRs by PVC (pvcIndex) once the first PVC event comes, on
 	// the leader: an index made at setup would have every replica cache the TMRs, and serve
 	// CSI only once they are listed.
@@ -287,6 +289,7 @@ func (r *TMRReconciler) reconcileNormal(ctx context.Context, tmr *tridentv1.Trid
 		cond.Discarding = nil
 	}
 	fillFromRelationship(&cond, res.Relationship, tmr.Status.Conditions)
+	r.recoveryPoint(ctx, tmr, &cond, loc.backend)
 	if cond.State == tridentv1.MirrorStatePromoted && slices.Contains(tmr.Status.Request.Started, mirror.Abort.String()) && cond.Drift == "" {
 		// The promotion cut a transfer short: the volume holds the last completed transfer.
 		cond.Healthy = ptr.To(false)
@@ -532,6 +535,7 @@ func (r *TMRReconciler) setCondition(tmr *tridentv1.TridentMirrorRelationship, c
 		cond.LastTransitionTime = old.LastTransitionTime
 	}
 	tmr.Status.Conditions = []tridentv1.TridentMirrorRelationshipCondition{cond}
+	r.Metrics.observeCondition(tmr, cond)
 	if old.State == cond.State && old.Message == cond.Message {
 		return
 	}

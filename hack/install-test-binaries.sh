@@ -5,6 +5,7 @@
 #   bin/k8s-$K8S_VERSION/{etcd,kube-apiserver,kube-controller-manager,kubectl}
 #   bin/k8s-$K8S_VERSION/csi/{csi-provisioner,csi-attacher,csi-resizer,csi-snapshotter,
 #     snapshot-controller} (with WITH_CSI=1)
+#   bin/k8s-$K8S_VERSION/promtool, which checks and unit-tests deploy/monitoring's rules
 #
 # Usage: hack/install-test-binaries.sh [DEST]; then export KUBEBUILDER_ASSETS=DEST.
 # The last line printed is DEST, so callers may capture it.
@@ -28,6 +29,10 @@ CSI_RESIZER=${CSI_RESIZER:-github.com/kubernetes-csi/external-resizer/v2@v2.3.0}
 CSI_SNAPSHOTTER=${CSI_SNAPSHOTTER:-github.com/kubernetes-csi/external-snapshotter/v8@v8.7.0}
 # external-attacher: the proxy serves v4.12.0 and v4.13.0 (not the module path without /v4).
 CSI_ATTACHER=${CSI_ATTACHER:-github.com/kubernetes-csi/external-attacher/v4@v4.13.0}
+# promtool: built here rather than pinned with a tool directive in go.mod, because requiring
+# github.com/prometheus/prometheus there upgrades our own dependencies (prometheus/common, zap,
+# OpenTelemetry, the go directive) and adds about 115 go.mod lines for one test tool.
+PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}  # the Go module version of Prometheus 3.16.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-$root/bin/k8s-$K8S_VERSION}
@@ -158,7 +163,19 @@ if [ "${WITH_CSI:-0}" = 1 ]; then
 	fi
 fi
 
-for b in etcd kube-apiserver kube-controller-manager kubectl; do
+# --- promtool ---------------------------------------------------------------------------------
+# It compiles every service discovery of Prometheus: about 10 minutes cold on 2 cores.
+if [[ "$(version "$DEST/promtool")" == *"version ${PROMTOOL_VERSION#v} "* ]]; then
+	step "promtool $PROMTOOL_VERSION: present"
+else
+	step "promtool $PROMTOOL_VERSION: building (about 10 minutes cold)"
+	tmp=$(mktemp -d)
+	GOBIN=$tmp go install -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION#v}" \
+		"github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+	mv "$tmp/promtool" "$DEST/promtool" && rm -rf "$tmp"
+fi
+
+for b in etcd kube-apiserver kube-controller-manager kubectl promtool; do
 	[ -x "$DEST/$b" ] || fail "$DEST/$b is missing after the build"
 done
 step "ready in $((SECONDS - start))s: $("$DEST/etcd" --version | sed -n 1p); $(version "$DEST/kube-apiserver")"

@@ -30,6 +30,15 @@ type Schedule struct {
 	Name string
 	// Type is "cron" or "interval"; SnapMirror takes cron schedules only.
 	Type string
+	// Cron is when a cron schedule fires; nil for an interval schedule.
+	Cron *Cron
+}
+
+// Cron is when a cron schedule fires: at every minute that matches all five lists, an empty
+// list matching every value. Months are 1-12, days 1-31, weekdays 0-6 from Sunday, in the
+// cluster's time zone.
+type Cron struct {
+	Minutes, Hours, Days, Weekdays, Months []int
 }
 
 // GetPolicy finds a policy by name that applies to the SVM: the SVM's own, else the
@@ -76,7 +85,8 @@ func (c *Client) GetPolicy(ctx context.Context, svm, name string) (*Policy, erro
 
 // GetSchedule finds a schedule by name, or fails with ErrNotFound.
 func (c *Client) GetSchedule(ctx context.Context, name string) (*Schedule, error) {
-	params := cluster.NewScheduleCollectionGetParams().WithName(&name).WithFields([]string{"name", "type"})
+	params := cluster.NewScheduleCollectionGetParams().WithName(&name).
+		WithFields([]string{"name", "type", "cron.minutes", "cron.hours", "cron.days", "cron.weekdays", "cron.months"})
 	resp, err := c.api.Cluster.ScheduleCollectionGetContext(ctx, params, nil)
 	if err != nil {
 		return nil, fmt.Errorf("get schedule %s: %w", name, apiError(err))
@@ -85,7 +95,19 @@ func (c *Client) GetSchedule(ctx context.Context, name string) (*Schedule, error
 		return nil, fmt.Errorf("get schedule %s: %w", name, ErrNotFound)
 	}
 	r := resp.Payload.Records[0]
-	return &Schedule{Name: r.Name, Type: r.Type}, nil
+	s := &Schedule{Name: r.Name, Type: r.Type}
+	if c := r.Cron; c != nil {
+		s.Cron = &Cron{Minutes: ints(c.Minutes), Hours: ints(c.Hours), Days: ints(c.Days), Weekdays: ints(c.Weekdays), Months: ints(c.Months)}
+	}
+	return s, nil
+}
+
+func ints(v []int64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
 }
 
 // DefaultReplicationPolicy is the policy of a mirror relationship when neither the TMR nor the

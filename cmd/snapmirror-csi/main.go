@@ -183,7 +183,7 @@ func run(ctx context.Context, cfg config) error {
 	events := mgr.GetEventRecorder("snapmirror-csi")
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
 		tmr,
-		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: volumes, MaxConcurrentReconciles: cfg.workers},
+		&frontend.TAMUReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Events: events, Volumes: volumes, MaxConcurrentReconciles: cfg.workers, Metrics: mirrorMetrics},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName},
 		&frontend.SnapshotInfoReconciler{Client: mgr.GetClient(), DriverName: cfg.driverName, Trident: true},
 	} {

@@ -169,8 +169,10 @@ func TestDiscovery(t *testing.T) {
 	if _, err := secondary.api.GetPolicy(ctx, "svm2", "NoSuchPolicy"); !errors.Is(err, ontap.ErrNotFound) {
 		t.Errorf("unknown policy: %v", err)
 	}
-	if s, err := secondary.api.GetSchedule(ctx, "5min"); err != nil || s.Type != "cron" {
+	if s, err := secondary.api.GetSchedule(ctx, "5min"); err != nil || s.Type != "cron" || s.Cron == nil {
 		t.Errorf("5min: %+v, %v", s, err)
+	} else if d, _ := s.Cron.LongestInterval(); d != 5*time.Minute {
+		t.Errorf("5min: fires every %v, want 5m", d)
 	}
 }
 

@@ -69,7 +69,40 @@ type TridentMirrorRelationshipSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ReplicationSchedule string `json:"replicationSchedule,omitempty"`
+
+	// recoveryPointObjective is how far behind its source the destination may fall (a
+	// duration such as 15m, at least 1m). It is not part of Trident's schema: Trident's YAML,
+	// which has no such field, is accepted unchanged. When absent, the objective is derived
+	// from the replication schedule in effect: twice its longest interval, so that one missed
+	// transfer puts the objective at risk and a second one breaches it. It is evaluated while
+	// the local volume is a destination (established or reestablished); a promoted volume has
+	// no lag. status.conditions[0].rpoStatus reports it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.recoveryPointObjective must be a duration of at least 1m, such as 15m or 1h30m; or remove it to derive the objective from the replication schedule"
+	RecoveryPointObjective *metav1.Duration `json:"recoveryPointObjective,omitempty"`
 }
+
+// RPOStatus says how a destination's lag stands against its recovery point objective.
+type RPOStatus string
+
+// The RPO statuses. The thresholds are fractions of the objective: AtRisk leaves time to act
+// before the objective is missed.
+const (
+	// RPOMet: the lag is below 80% of the objective.
+	RPOMet RPOStatus = "Met"
+	// RPOAtRisk: the lag is between 80% and 100% of the objective.
+	RPOAtRisk RPOStatus = "AtRisk"
+	// RPOBreached: the lag is at or beyond the objective.
+	RPOBreached RPOStatus = "Breached"
+)
+
+// RPOStatuses are every RPO status, in order of severity.
+var RPOStatuses = []RPOStatus{RPOMet, RPOAtRisk, RPOBreached}
+
+// RPOAtRiskFraction is the fraction of the objective from which the lag puts it at risk.
+const RPOAtRiskFraction = 0.8
 
 // VolumeMapping maps a local PVC to a remote volume.
 type VolumeMapping struct {
@@ -212,6 +245,20 @@ type TridentMirrorRelationshipCondition struct {
 	// volume since the common snapshot.
 	// +optional
 	Discarding *Discarding `json:"discarding,omitempty"`
+	// recoveryPointObjective is the objective in effect for this destination: the spec's, or
+	// the one derived from the replication schedule. Absent when there is none (see
+	// recoveryPointObjectiveSource) or the volume is no destination.
+	// +optional
+	RecoveryPointObjective *metav1.Duration `json:"recoveryPointObjective,omitempty"`
+	// recoveryPointObjectiveSource says where recoveryPointObjective comes from ("declared in
+	// spec.recoveryPointObjective", "derived from schedule 5min: ..."), or why there is none.
+	// +optional
+	RecoveryPointObjectiveSource string `json:"recoveryPointObjectiveSource,omitempty"`
+	// rpoStatus is Met while lag is below 80% of recoveryPointObjective, AtRisk while below
+	// it, and Breached beyond. Absent without an objective or a lag.
+	// +optional
+	// +kubebuilder:validation:Enum=Met;AtRisk;Breached
+	RPOStatus RPOStatus `json:"rpoStatus,omitempty"`
 }
 
 // Discarding is what a requested resync throws away.
@@ -245,6 +292,8 @@ type SplitBrain struct {
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[0].message`
 // +kubebuilder:printcolumn:name="Lag",type=string,JSONPath=`.status.conditions[0].lag`,priority=1
 // +kubebuilder:printcolumn:name="Healthy",type=boolean,JSONPath=`.status.conditions[0].healthy`,priority=1
+// +kubebuilder:printcolumn:name="RPO",type=string,JSONPath=`.status.conditions[0].recoveryPointObjective`,priority=1
+// +kubebuilder:printcolumn:name="RPO Status",type=string,JSONPath=`.status.conditions[0].rpoStatus`,priority=1
 // +kubebuilder:printcolumn:name="Remote Handle",type=string,JSONPath=`.spec.volumeMappings[0].remoteVolumeHandle`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type TridentMirrorRelationship struct {

@@ -28,6 +28,7 @@ func TestKubectlGetShowsPrinterColumns(t *testing.T) {
 	obj.Status.Conditions = []v1.TridentMirrorRelationshipCondition{{
 		State: v1.MirrorStateEstablishing, Message: "baseline transfer running", LocalPVCName: "csi-nas",
 		Lag: &metav1.Duration{Duration: 90 * time.Second}, Healthy: ptr.To(true),
+		RecoveryPointObjective: &metav1.Duration{Duration: 10 * time.Minute}, RPOStatus: v1.RPOMet,
 	}}
 	if err := cp.Client.Status().Update(ctx, obj); err != nil {
 		t.Fatal(err)
@@ -53,8 +54,8 @@ func TestKubectlGetShowsPrinterColumns(t *testing.T) {
 		row:    []string{"csi-nas", "established", "csi-nas", "establishing", "baseline transfer running"},
 	}, {
 		args:   []string{"tmr", "-o", "wide"},
-		header: []string{"NAME", "DESIRED STATE", "LOCAL PVC", "ACTUAL STATE", "MESSAGE", "LAG", "HEALTHY", "REMOTE HANDLE", "AGE"},
-		row:    []string{"csi-nas", "established", "csi-nas", "establishing", "baseline transfer running", "1m30s", "true", remoteHandle},
+		header: []string{"NAME", "DESIRED STATE", "LOCAL PVC", "ACTUAL STATE", "MESSAGE", "LAG", "HEALTHY", "RPO", "RPO STATUS", "REMOTE HANDLE", "AGE"},
+		row:    []string{"csi-nas", "established", "csi-nas", "establishing", "baseline transfer running", "1m30s", "true", "10m0s", "Met", remoteHandle},
 	}, {
 		args:   []string{"tamu"},
 		header: []string{"NAME", "MIRROR", "STATE", "COMPLETED", "MESSAGE", "AGE"},

@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,6 +38,23 @@ func withState(s v1.MirrorState) func(*v1.TridentMirrorRelationship) {
 
 func withMapping(f func(*v1.VolumeMapping)) func(*v1.TridentMirrorRelationship) {
 	return func(o *v1.TridentMirrorRelationship) { f(&o.Spec.VolumeMappings[0]) }
+}
+
+func withRPO(d time.Duration) func(*v1.TridentMirrorRelationship) {
+	return func(o *v1.TridentMirrorRelationship) { o.Spec.RecoveryPointObjective = &metav1.Duration{Duration: d} }
+}
+
+// rawTMR is a valid TMR whose spec.recoveryPointObjective is the string rpo as a user may
+// write it in YAML, which the typed client cannot send when it is no Go duration.
+func rawTMR(rpo string) client.Object {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(v1.GroupVersion.WithKind("TridentMirrorRelationship"))
+	u.SetName("raw")
+	u.Object["spec"] = map[string]any{
+		"state": "established", "recoveryPointObjective": rpo,
+		"volumeMappings": []any{map[string]any{"localPVCName": "csi-nas", "remoteVolumeHandle": remoteHandle}},
+	}
+	return u
 }
 
 func tamu(spec v1.TridentActionMirrorUpdateSpec) *v1.TridentActionMirrorUpdate {
@@ -125,6 +143,18 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		obj:  tmr(func(o *v1.TridentMirrorRelationship) { o.Spec.ReplicationPolicy = strings.Repeat("p", 257) }),
 		want: []string{"spec.replicationPolicy: Too long"},
 	}, {
+		name: "recoveryPointObjective below a minute",
+		obj:  tmr(withRPO(30 * time.Second)),
+		want: []string{"spec.recoveryPointObjective must be a duration of at least 1m", "remove it to derive the objective"},
+	}, {
+		name: "recoveryPointObjective negative",
+		obj:  tmr(withRPO(-5 * time.Minute)),
+		want: []string{"spec.recoveryPointObjective must be a duration of at least 1m"},
+	}, {
+		name: "recoveryPointObjective not a duration",
+		obj:  rawTMR("15 minutes"),
+		want: []string{"spec.recoveryPointObjective must be a duration of at least 1m, such as 15m or 1h30m"},
+	}, {
 		name: "TAMU without a relationship",
 		obj:  tamu(v1.TridentActionMirrorUpdateSpec{}),
 		want: []string{"spec.tridentMirrorRelationshipName"},
@@ -180,6 +210,9 @@ func TestValidSpecsAreAccepted(t *testing.T) {
 			o.Spec.ReplicationPolicy, o.Spec.ReplicationSchedule = "MirrorAllSnapshots", "5min"
 		}),
 		tmr(withMapping(func(m *v1.VolumeMapping) { m.RemoteVolumeHandle = "svm-dr.example_1:_vol1" })),
+		tmr(withRPO(time.Minute)),
+		tmr(withRPO(90 * time.Minute)),
+		tmr(withState(v1.MirrorStatePromoted), withRPO(15*time.Minute)),
 	} {
 		obj.Name = obj.Name + "-" + string(rune('a'+i))
 		obj.Namespace = ns
@@ -229,6 +262,8 @@ func TestTMRStatusRoundTrip(t *testing.T) {
 		RemoteVolumeHandle: remoteHandle, ReplicationPolicy: "MirrorAllSnapshots", ReplicationSchedule: "5min",
 		Lag: &metav1.Duration{Duration: 5 * time.Minute}, Healthy: ptr.To(false), UnhealthyReason: "transfer failed",
 		LastTransferTime: &now, LastTransferBytes: ptr.To[int64](1 << 20), LastTransferDuration: &metav1.Duration{Duration: 3 * time.Second},
+		RecoveryPointObjective: &metav1.Duration{Duration: 10 * time.Minute}, RecoveryPointObjectiveSource: "derived from schedule 5min",
+		RPOStatus: v1.RPOAtRisk,
 	}
 	obj.Status.Conditions = []v1.TridentMirrorRelationshipCondition{want}
 	if err := cp.Client.Status().Update(ctx, obj); err != nil {
