@@ -164,13 +164,14 @@ if [ "${WITH_CSI:-0}" = 1 ]; then
 fi
 
 # --- promtool ---------------------------------------------------------------------------------
-# It compiles every service discovery of Prometheus: about 10 minutes cold on 2 cores.
+# Without Prometheus's service discoveries (build tag remove_all_sd: rules need none), which
+# would take most of the build: about 4 minutes cold on 2 cores.
 if [[ "$(version "$DEST/promtool")" == *"version ${PROMTOOL_VERSION#v} "* ]]; then
 	step "promtool $PROMTOOL_VERSION: present"
 else
-	step "promtool $PROMTOOL_VERSION: building (about 10 minutes cold)"
+	step "promtool $PROMTOOL_VERSION: building (about 4 minutes cold)"
 	tmp=$(mktemp -d)
-	GOBIN=$tmp go install -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION#v}" \
+	GOBIN=$tmp go install -tags remove_all_sd -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION#v}" \
 		"github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
 	mv "$tmp/promtool" "$DEST/promtool" && rm -rf "$tmp"
 fi
