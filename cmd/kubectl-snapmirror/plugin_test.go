@@ -148,6 +148,22 @@ func TestStatus(t *testing.T) {
 		wantCode: exitUnsafe,
 		want:     []string{"UNHEALTHY", "problem: this site (here): split brain: both copies written since snapshot snap1 (10 B here, 2.0 KiB on the other copy)"},
 	}, {
+		name: "recovery point objective breached",
+		here: newTMR("established", secondaryHandle, mirrorOf(primaryHandle), withCondition(func(c *tridentv1.TridentMirrorRelationshipCondition) {
+			c.RecoveryPointObjective, c.RecoveryPointObjectiveSource, c.RPOStatus = &metav1.Duration{Duration: 10 * time.Minute}, "derived from schedule 5min", tridentv1.RPOBreached
+		})),
+		peer:     newTMR("promoted", primaryHandle),
+		wantCode: exitUnsafe,
+		want:     []string{"RPO               10m0s: Breached", "problem: this site (here): recovery point objective breached: lag 42s, objective 10m0s (derived from schedule 5min)"},
+	}, {
+		name: "recovery point objective at risk",
+		here: newTMR("established", secondaryHandle, mirrorOf(primaryHandle), withCondition(func(c *tridentv1.TridentMirrorRelationshipCondition) {
+			c.RecoveryPointObjective, c.RPOStatus = &metav1.Duration{Duration: 50 * time.Second}, tridentv1.RPOAtRisk
+		})),
+		peer:     newTMR("promoted", primaryHandle),
+		wantCode: exitOK,
+		want:     []string{"HEALTHY", "note: this site (here): recovery point objective at risk: lag 42s of 50s"},
+	}, {
 		name:     "failed state at the peer",
 		here:     newTMR("established", secondaryHandle, mirrorOf(primaryHandle)),
 		peer:     newTMR("promoted", primaryHandle, withCondition(func(c *tridentv1.TridentMirrorRelationshipCondition) { c.State, c.Message = "failed", "ONTAP said no" })),

@@ -54,6 +54,9 @@ type End struct {
 	LocalVolumeHandle  string                `json:"localVolumeHandle,omitempty"`
 	RemoteVolumeHandle string                `json:"remoteVolumeHandle,omitempty"`
 	Lag                string                `json:"lag,omitempty"`
+	RPO                string                `json:"recoveryPointObjective,omitempty"`
+	RPOSource          string                `json:"recoveryPointObjectiveSource,omitempty"`
+	RPOStatus          tridentv1.RPOStatus   `json:"rpoStatus,omitempty"`
 	Healthy            *bool                 `json:"healthy,omitempty"`
 	UnhealthyReason    string                `json:"unhealthyReason,omitempty"`
 	LastTransfer       *Transfer             `json:"lastTransfer,omitempty"`
@@ -231,6 +234,10 @@ func end(s *site, t *tridentv1.TridentMirrorRelationship, tamus []tridentv1.Trid
 		if c.Lag != nil {
 			e.Lag = c.Lag.Duration.String()
 		}
+		if c.RecoveryPointObjective != nil {
+			e.RPO = c.RecoveryPointObjective.Duration.String()
+		}
+		e.RPOSource, e.RPOStatus = c.RecoveryPointObjectiveSource, c.RPOStatus
 		e.Healthy, e.UnhealthyReason = c.Healthy, c.UnhealthyReason
 		if c.LastTransferTime != nil || c.LastTransferBytes != nil {
 			e.LastTransfer = &Transfer{Bytes: c.LastTransferBytes}
@@ -288,6 +295,9 @@ func assess(p *Pair) {
 		if e.LastUpdate != nil && e.LastUpdate.State == tridentv1.ActionStateFailed {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s: the last update %s failed: %s", e.Site, e.LastUpdate.Name, e.LastUpdate.Message))
 		}
+		if e.RPOStatus == tridentv1.RPOAtRisk {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s: recovery point objective at risk: lag %s of %s", e.Site, e.Lag, e.RPO))
+		}
 		if e.ActualState != "" && !e.Current {
 			p.Notes = append(p.Notes, e.Site+": the controller has not acted on the current spec yet")
 		}
@@ -311,6 +321,9 @@ func endProblems(where string, e *End) []string {
 	}
 	if e.Drift != "" {
 		out = append(out, fmt.Sprintf("%s: drift: %s", where, e.Drift))
+	}
+	if e.RPOStatus == tridentv1.RPOBreached {
+		out = append(out, fmt.Sprintf("%s: recovery point objective breached: lag %s, objective %s (%s)", where, e.Lag, e.RPO, e.RPOSource))
 	}
 	return out
 }
@@ -427,6 +440,12 @@ func rows(l, p *End) [][3]string {
 		{"local handle", func(e *End) string { return e.LocalVolumeHandle }},
 		{"remote handle", func(e *End) string { return e.RemoteVolumeHandle }},
 		{"lag", func(e *End) string { return e.Lag }},
+		{"RPO", func(e *End) string {
+			if e.RPO == "" {
+				return ""
+			}
+			return e.RPO + ": " + string(e.RPOStatus)
+		}},
 		{"healthy", func(e *End) string {
 			if e.Healthy == nil {
 				return ""
