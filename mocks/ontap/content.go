@@ -809,21 +809,27 @@ func cleanFilePath(p string) (string, error) {
 }
 
 // stamp sums up the state of a tree's files and LUN images as the file system records it
-// (each entry's path, size, modification time and inode): it changes when a client writes
-// through a mount, which the simulator does not see otherwise. "" for a tree never made.
+// (each file's path, size, modification time and inode): it changes when a client writes
+// through a mount, which the simulator does not see otherwise. Directories are left out: the
+// simulator makes a volume's (empty) tree when it first needs it, which no client wrote.
+// "" for a tree without files.
 func (t tree) stamp() string {
 	if !t.exists() {
 		return ""
 	}
-	h := fnv.New64a()
+	h, files := fnv.New64a(), 0
 	_ = filepath.WalkDir(string(t), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // gone while walked: the next look sees the rest
+		}
+		if d.IsDir() {
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
 			return nil
 		}
+		files++
 		var ino uint64
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
 			ino = st.Ino
@@ -831,5 +837,8 @@ func (t tree) stamp() string {
 		_, _ = fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\n", path, info.Size(), info.ModTime().UnixNano(), ino) // a hash takes every write
 		return nil
 	})
+	if files == 0 {
+		return ""
+	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }

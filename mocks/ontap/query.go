@@ -65,10 +65,11 @@ func page(r *http.Request, recs []map[string]any, filters url.Values, keys []str
 		start = len(kept)
 	}
 	fields := fieldList(q, "")
+	echo := slices.Concat(keys, sortedKeys(filters))
 	records := make([]map[string]any, 0, end-start)
 	for _, rec := range kept[start:end] {
-		resolve(rec, nil)
-		records = append(records, project(rec, fields, slices.Concat(keys, sortedKeys(filters))))
+		resolve(rec, shown(fields, echo))
+		records = append(records, project(rec, fields, echo))
 	}
 	out["records"] = records
 	out["num_records"] = len(records)
@@ -272,6 +273,19 @@ var expensive = map[string]bool{"nas": true, "snapmirror": true, "reclaimable_sp
 
 // keyFields identify a record; ONTAP returns those a record has whatever fields= names.
 var keyFields = []string{"uuid", "name", "id", "index"}
+
+// shown reports whether project, given fields and echo, shows a record's top-level field: a
+// lazy field no answer shows is not worked out (a volume's write counter walks its tree).
+func shown(fields, echo []string) func(field string) bool {
+	return func(field string) bool {
+		for _, f := range slices.Concat(fields, echo) {
+			if f == "*" || f == "**" || f == field || strings.HasPrefix(f, field+".") {
+				return true
+			}
+		}
+		return false
+	}
+}
 
 // project keeps the requested fields of a record: nil means the key fields, "*" the common
 // ones, "**" all, and dotted names pick sub-fields; the key fields and the fields of echo
