@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	sim "github.com/snapmirror-csi/snapmirror-csi/mocks/ontap"
@@ -20,7 +21,24 @@ func main() {
 	caDir := flag.String("ca-dir", "", "where to write each cluster's CA as <cluster>-ca.pem (default: a new temporary folder)")
 	asJSON := flag.Bool("json", false, "print the clusters as one JSON line, for programs")
 	dataDir := flag.String("data-dir", "", "where volumes keep their content, <dir>/<cluster>/<volume uuid>/ (default: a new temporary folder, removed at exit)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the simulator, from start to Ctrl-C, here (go tool pprof -top)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ontap-sim: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "ontap-sim: -cpuprofile:", err)
+			}
+		}()
+	}
 	if err := run(*topology, *caDir, *dataDir, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "ontap-sim:", err)
 		os.Exit(1)

@@ -36,6 +36,8 @@ type response struct {
 	location string
 	// await is a job the call waits for (within return_timeout) before it answers.
 	await *job
+	// shaped says fields, filters and paging were applied to body (shape).
+	shaped bool
 }
 
 // created answers a synchronous create: 201, with the new object's path in Location.
@@ -319,6 +321,11 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp.await != nil {
 		resp = c.awaitJob(req, resp)
 	}
+	// The lazy fields a shaped answer works out read (and a write counter updates) the
+	// simulator's state: under its lock, like the handler.
+	f.mu.Lock()
+	resp = shape(r, resp, filters, keys)
+	f.mu.Unlock()
 	if fault != nil && fault.LoseAnswer {
 		hangUp(w)
 	}
@@ -392,12 +399,8 @@ func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters u
 		_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 		return
 	}
+	resp = shape(r, resp, filters, keys)
 	body := resp.body
-	if recs, isList := body.([]map[string]any); isList {
-		body = page(r, recs, filters, keys)
-	} else if rec, isRec := body.(map[string]any); isRec && r.Method == http.MethodGet {
-		body = project(rec, fieldList(r.URL.Query(), "*"), keys)
-	}
 	if resp.location != "" {
 		w.Header().Set("Location", resp.location)
 	}
@@ -405,6 +408,22 @@ func renderWith(w http.ResponseWriter, r *http.Request, resp response, filters u
 	if body != nil {
 		_ = json.NewEncoder(w).Encode(body)
 	}
+}
+
+// shape applies fields, filters and paging to a collection, or fields= to a record of a GET,
+// once. The lazy fields it works out read the simulator's state: callers that answer records
+// hold fabric.mu.
+func shape(r *http.Request, resp response, filters url.Values, keys []string) response {
+	if resp.err != nil || resp.shaped {
+		return resp
+	}
+	if recs, isList := resp.body.([]map[string]any); isList {
+		resp.body = page(r, recs, filters, keys)
+	} else if rec, isRec := resp.body.(map[string]any); isRec && r.Method == http.MethodGet {
+		resp.body = project(rec, fieldList(r.URL.Query(), "*"), keys)
+	}
+	resp.shaped = true
+	return resp
 }
 
 // Fault makes a cluster misbehave on the requests that match it.

@@ -35,8 +35,9 @@ type config struct {
 	latency, recheck         time.Duration
 	jsonOut                  string
 	memProfile               string
-	// cpuProfile is written over the failover phase.
-	cpuProfile string
+	// cpuProfile is written over the failover phase; simCPUProfile, the simulator's, over
+	// the whole run.
+	cpuProfile, simCPUProfile string
 	// instant makes jobs, aborts and transfers end at once, as the simulator did before it
 	// took ONTAP's time; the default is its realistic timings.
 	instant bool
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.memoryN, "memory-n", 10000, "TMRs of the memory phase; 0 skips it")
 	flag.StringVar(&cfg.jsonOut, "json", "bin/bench.json", "where to write the results")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the failover phase here (go tool pprof -top)")
+	flag.StringVar(&cfg.simCPUProfile, "sim-cpuprofile", "", "write a CPU profile of the simulator (cmd/ontap-sim), over the whole run, here")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile here once the memory phase has settled (go tool pprof -inuse_space)")
 	flag.BoolVar(&cfg.instant, "instant", false, "jobs, aborts and transfers end at once (the simulator's old timing) instead of taking ONTAP's time")
 	flag.Parse()

@@ -176,7 +176,11 @@ func startSim(cfg config) (*simProcess, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build ontap-sim: %w: %s", err, out)
 	}
-	s.cmd = exec.Command(bin, "-topology", filepath.Join(dir, "topology.yaml"), "-ca-dir", dir, "-json")
+	args := []string{"-topology", filepath.Join(dir, "topology.yaml"), "-ca-dir", dir, "-json"}
+	if cfg.simCPUProfile != "" {
+		args = append(args, "-cpuprofile", cfg.simCPUProfile)
+	}
+	s.cmd = exec.Command(bin, args...)
 	var out bytes.Buffer
 	s.cmd.Stdout = &out
 	s.cmd.Stderr = os.Stderr
