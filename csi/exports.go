@@ -64,9 +64,13 @@ func dismissNode(ctx context.Context, f *found, node *NodeID) error {
 	if err != nil {
 		return err
 	}
+	var addrs []string
+	if node != nil {
+		addrs = b.ExportAddresses(node.NFS)
+	}
 	// From the highest index down (ontap.Client.DeleteExportRule).
 	for _, r := range slices.Backward(rules) {
-		if node != nil && !allIn(r.Clients, b.ExportAddresses(node.NFS)) {
+		if node != nil && !allIn(r.Clients, addrs) {
 			continue
 		}
 		if err := b.DeleteExportRule(ctx, id, r.Index); err != nil {

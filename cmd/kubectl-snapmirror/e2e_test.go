@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,32 +25,9 @@ import (
 // source PVC is free for the planned failovers; data is written through the simulator, as an
 // NFS client would, and compared there.
 func TestPluginEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv(e2e.RequireRootEnv) == "1" {
-			t.Fatalf("the sites' node plugins mount filesystems and attach loop devices, so this test needs root, and %s=1 requires it to run", e2e.RequireRootEnv)
-		}
-		t.Skipf("the sites' node plugins mount filesystems and attach loop devices: run this test as root (%s=1 makes this skip a failure)", e2e.RequireRootEnv)
-	}
 	// As main does: the clients' log lines go to klog, not to controller-runtime's warning.
 	ctrllog.SetLogger(klog.NewKlogr())
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	env, err := e2e.Start(ctx, e2e.Options{Log: t.Logf})
-	defer func() {
-		if t.Failed() && env != nil {
-			for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
-				if s != nil {
-					t.Log(s.Logs())
-				}
-			}
-		}
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, env := e2e.StartT(t, 6*time.Minute)
 	p, s := env.Primary, env.Secondary
 	v := &e2e.Volume{PVC: "csi-nas"}
 	const file = "orders.db"
@@ -69,6 +45,7 @@ func TestPluginEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var err error
 	if v.PrimaryVolume, err = p.BoundVolume(ctx, v.PVC); err != nil {
 		t.Fatal(err)
 	}

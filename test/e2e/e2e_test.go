@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
@@ -25,30 +24,7 @@ import (
 // plugin mounting the volumes for the application, which reads and writes its files through
 // them; copies are compared through the simulator's checksums too.
 func TestWorkflow(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv(e2e.RequireRootEnv) == "1" {
-			t.Fatalf("the node plugin mounts filesystems and attaches loop devices, so this test needs root, and %s=1 requires it to run", e2e.RequireRootEnv)
-		}
-		t.Skipf("the node plugin mounts filesystems and attaches loop devices: run this test as root (%s=1 makes this skip a failure)", e2e.RequireRootEnv)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	env, err := e2e.Start(ctx, e2e.Options{Log: t.Logf})
-	defer func() {
-		if t.Failed() && env != nil {
-			for _, s := range []*e2e.Site{env.Primary, env.Secondary} {
-				if s != nil {
-					t.Log(s.Logs())
-				}
-			}
-		}
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, env := e2e.StartT(t, 10*time.Minute)
 	// The deploy manifests are valid for this Kubernetes: a server-side dry-run applies them (the
 	// namespace exists: the driver's Role is in it).
 	if out, err := env.Primary.CP.Kubectl("apply", "-k", filepath.Join(env.Root, "deploy"), "--dry-run=server"); err != nil {
